@@ -1,0 +1,138 @@
+"""Render the template with copier's Python API.
+
+Rendering happens in a scratch folder beside the destination and is moved into place only when
+it succeeded, so a failed render leaves nothing behind. Copier's errors are wrapped in
+:class:`GeneratorError` at this boundary.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import copier
+import copier.errors
+
+from generator._run import run
+from generator.errors import GeneratorError
+from generator.tools import which
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+
+def template_root() -> Path:
+    """The template checkout this package belongs to (the folder holding ``copier.yml``)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "copier.yml").is_file():
+        raise GeneratorError(
+            f"no copier.yml found at {root}", hint="run dsdeploy from a checkout of the template or pass --template"
+        )
+    return root
+
+
+def snapshot_template(into: Path, source: Path | None = None) -> Path:
+    """Copy ``copier.yml`` and ``template/`` to ``into`` as a plain (non-git) folder.
+
+    Copier clones a git template for every render; rendering many variants from a plain copy
+    skips that clone and also renders uncommitted changes without a dirty-tree warning.
+    """
+    source = source or template_root()
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "copier.yml", into / "copier.yml")
+    shutil.copytree(source / "template", into / "template", dirs_exist_ok=True)
+    return into
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def render_project(
+    dest: Path,
+    answers: Mapping[str, Any] | None = None,
+    *,
+    template: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Render one project from the template into ``dest`` with default answers plus ``answers``.
+
+    Args:
+        dest: Folder to create. It must be absent or empty unless ``overwrite`` is set.
+        answers: Answers that replace the defaults, by question name.
+        template: Template path or URL; defaults to this checkout.
+        overwrite: Allow rendering into a non-empty folder, replacing files of the same name.
+
+    Returns:
+        ``dest``.
+
+    Raises:
+        GeneratorError: The destination is not empty, an answer is invalid, or rendering failed.
+    """
+    dest = dest.resolve()
+    if dest.exists() and not dest.is_dir():
+        raise GeneratorError(f"{dest} exists and is not a folder", hint="choose another destination")
+    if dest.exists() and not _is_empty_dir(dest) and not overwrite:
+        raise GeneratorError(
+            f"{dest} is not empty", hint="choose an empty or new folder, or pass --overwrite to render over it"
+        )
+    src = str(template or template_root())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.rendering-", dir=dest.parent))
+    try:
+        with warnings.catch_warnings():
+            # Rendering the working tree of a template checkout is what developers want here.
+            warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+            copier.run_copy(
+                src,
+                scratch,
+                data=dict(answers or {}),
+                defaults=True,
+                overwrite=True,
+                quiet=True,
+                unsafe=False,
+                vcs_ref="HEAD",
+            )
+    except ValueError as exc:  # copier reports a failed validator as ValueError
+        shutil.rmtree(scratch, ignore_errors=True)
+        message = str(exc).removeprefix("Validation error for question ")
+        raise GeneratorError(f"invalid answer {message}") from exc
+    except (copier.errors.CopierError, OSError) as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise GeneratorError(f"rendering {src} failed: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    _move_into_place(scratch, dest)
+    return dest
+
+
+def _move_into_place(scratch: Path, dest: Path) -> None:
+    if not dest.exists():
+        scratch.rename(dest)
+        return
+    shutil.copytree(scratch, dest, dirs_exist_ok=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def lock_project(project: Path, *, timeout: float = 300) -> bool:
+    """Write ``uv.lock`` in ``project`` when uv is available; return whether it was written."""
+    uv = which("uv")
+    if uv is None:
+        return False
+    run([uv, "lock", "--quiet"], cwd=project, timeout=timeout)
+    return True
+
+
+def read_answers(project: Path) -> dict[str, Any]:
+    """The answers recorded in a rendered project's ``.copier-answers.yml``."""
+    import yaml
+
+    path = project / ANSWERS_FILE
+    if not path.is_file():
+        raise GeneratorError(f"{project} has no {ANSWERS_FILE}", hint="pass a folder rendered by dsdeploy/copier")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {key: value for key, value in data.items() if not key.startswith("_")}
