@@ -26,7 +26,7 @@ def run(
     command: Sequence[str | Path],
     *,
     cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float = 600,
     check: bool = True,
     input_text: str | None = None,
@@ -36,7 +36,7 @@ def run(
     Args:
         command: Program and arguments.
         cwd: Working directory.
-        env: Variables added to (not replacing) the current environment.
+        env: Variables set on top of the current environment; a value of None removes one.
         timeout: Seconds before the command is killed and reported.
         check: Raise :class:`GeneratorError` on a non-zero exit.
         input_text: Text sent to the command's standard input.
@@ -46,9 +46,13 @@ def run(
     """
     args = [str(part) for part in command]
     shown = shlex.join(args)
-    full_env = {**os.environ, **env} if env else None
+    full_env = None
+    if env:
+        full_env = {**os.environ, **{key: value for key, value in env.items() if value is not None}}
+        for key in (key for key, value in env.items() if value is None):
+            full_env.pop(key, None)
     try:
-        result = subprocess.run(  # noqa: S603 - arguments are a list, never a shell string
+        result = subprocess.run(
             args,
             cwd=cwd,
             env=full_env,
@@ -60,7 +64,8 @@ def run(
         )
     except FileNotFoundError as exc:
         raise GeneratorError(
-            f"`{args[0]}` is not installed or not on PATH", hint="run `dsdeploy doctor` to see what is missing"
+            f"`{args[0]}` is not installed or not on PATH",
+            hint="run `dsdeploy doctor` to see what is missing",
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise GeneratorError(f"`{shown}` did not finish within {timeout:.0f} s") from exc

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ def template_root() -> Path:
     root = Path(__file__).resolve().parent.parent
     if not (root / "copier.yml").is_file():
         raise GeneratorError(
-            f"no copier.yml found at {root}", hint="run dsdeploy from a checkout of the template or pass --template"
+            f"no copier.yml found at {root}",
+            hint="run dsdeploy from a checkout of the template or pass --template",
         )
     return root
 
@@ -57,6 +61,7 @@ def render_project(
     *,
     template: str | Path | None = None,
     overwrite: bool = False,
+    ask: bool = False,
 ) -> Path:
     """Render one project from the template into ``dest`` with default answers plus ``answers``.
 
@@ -65,6 +70,7 @@ def render_project(
         answers: Answers that replace the defaults, by question name.
         template: Template path or URL; defaults to this checkout.
         overwrite: Allow rendering into a non-empty folder, replacing files of the same name.
+        ask: Ask the questions not given in ``answers`` interactively instead of taking defaults.
 
     Returns:
         ``dest``.
@@ -77,7 +83,8 @@ def render_project(
         raise GeneratorError(f"{dest} exists and is not a folder", hint="choose another destination")
     if dest.exists() and not _is_empty_dir(dest) and not overwrite:
         raise GeneratorError(
-            f"{dest} is not empty", hint="choose an empty or new folder, or pass --overwrite to render over it"
+            f"{dest} is not empty",
+            hint="choose an empty or new folder, or pass --overwrite to render over it",
         )
     src = str(template or template_root())
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +97,7 @@ def render_project(
                 src,
                 scratch,
                 data=dict(answers or {}),
-                defaults=True,
+                defaults=not ask,
                 overwrite=True,
                 quiet=True,
                 unsafe=False,
@@ -133,6 +140,61 @@ def read_answers(project: Path) -> dict[str, Any]:
 
     path = project / ANSWERS_FILE
     if not path.is_file():
-        raise GeneratorError(f"{project} has no {ANSWERS_FILE}", hint="pass a folder rendered by dsdeploy/copier")
+        raise GeneratorError(
+            f"{project} has no {ANSWERS_FILE}", hint="pass a folder rendered by dsdeploy/copier"
+        )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {key: value for key, value in data.items() if not key.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Where one variant was rendered and how long it took."""
+
+    variant_id: str
+    path: Path
+    seconds: float
+
+
+def _render_one(args: tuple[str, dict[str, Any], Path, Path]) -> Rendered:
+    variant_id, answers, dest, template = args
+    start = time.perf_counter()
+    render_project(dest, answers, template=template, overwrite=True)
+    return Rendered(variant_id, dest, time.perf_counter() - start)
+
+
+def render_many(
+    outdir: Path,
+    items: Mapping[str, Mapping[str, Any]],
+    *,
+    jobs: int = 1,
+    on_done: Callable[[Rendered], None] | None = None,
+) -> list[Rendered]:
+    """Render each ``id -> answers`` item into ``outdir/<id>``, in ``jobs`` processes.
+
+    The template is snapshotted once (see :func:`snapshot_template`); copier is CPU-bound, so
+    parallelism uses processes rather than threads.
+
+    Raises:
+        GeneratorError: One or more variants failed; the message lists each with its error.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dsdeploy-template-") as tmp:
+        snapshot = snapshot_template(Path(tmp))
+        work = [(vid, dict(answers), outdir / vid, snapshot) for vid, answers in items.items()]
+        done: list[Rendered] = []
+        failures: list[str] = []
+        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(_render_one, item): item[0] for item in work}
+            for future in as_completed(futures):
+                try:
+                    rendered = future.result()
+                except GeneratorError as exc:
+                    failures.append(f"{futures[future]}: {exc}")
+                    continue
+                done.append(rendered)
+                if on_done:
+                    on_done(rendered)
+    if failures:
+        raise GeneratorError(f"{len(failures)} variant(s) failed to render:\n" + "\n".join(sorted(failures)))
+    return sorted(done, key=lambda r: r.variant_id)

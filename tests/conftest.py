@@ -15,25 +15,17 @@ from typing import Any
 
 import pytest
 
-from generator._run import run
-from generator.errors import GeneratorError
 from generator.render import render_project, snapshot_template
-from generator.tools import which
 
 RenderFn = Callable[..., Path]
 
 
 @functools.cache
 def docker_unavailable_reason() -> str | None:
-    """Why Docker tests cannot run here, or None when an engine answers."""
-    docker = which("docker")
-    if docker is None:
-        return "no docker client on PATH (run scripts/setup-engines.sh)"
-    try:
-        run([docker, "info", "--format", "{{.ServerVersion}}"], timeout=20)
-    except GeneratorError:
-        return "no Docker engine answers `docker info` (start dockerd or run scripts/setup-engines.sh)"
-    return None
+    """Why Docker tests cannot run here, or None when an engine answers (asked once)."""
+    from generator.doctor import docker_unavailable_reason as reason
+
+    return reason()
 
 
 @functools.cache

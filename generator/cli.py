@@ -1,0 +1,181 @@
+"""The `dsdeploy` command line: a thin adapter from flags to the library.
+
+This is the only module that prints. Library errors arrive as :class:`GeneratorError` and leave
+as one red line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from generator import doctor as doctor_lib
+from generator import variants as variants_lib
+from generator.errors import GeneratorError
+from generator.render import lock_project, render_many, render_project
+
+app = typer.Typer(
+    name="dsdeploy",
+    help="Render, check, build and deploy every variant of the dsdeploy model-project template.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USER_ERROR = 2
+
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option("--data", "-d", help="An answer as NAME=VALUE; repeat for more.", metavar="NAME=VALUE"),
+]
+TemplateOption = Annotated[
+    str | None, typer.Option("--template", help="Template path or git URL (default: this checkout).")
+]
+PairwiseOption = Annotated[
+    bool, typer.Option("--pairwise", help="A pairwise cover of the axes instead of the full product.")
+]
+
+
+def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn GeneratorError into a red line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except GeneratorError as exc:
+            stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+            if exc.hint:
+                stderr.print(f"[yellow]fix:[/] {exc.hint}", highlight=False)
+            raise typer.Exit(USER_ERROR) from exc
+
+    return wrapper
+
+
+def _parse_data(pairs: list[str] | None) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise GeneratorError(
+                f"--data {pair!r} is not NAME=VALUE", hint="write it like --data project_name='My Model'"
+            )
+        answers[name.strip()] = value
+    known = variants_lib.load_questions()
+    unknown = sorted(set(answers) - set(known))
+    if unknown:
+        raise GeneratorError(
+            f"unknown question(s): {', '.join(unknown)}", hint=f"questions are: {', '.join(sorted(known))}"
+        )
+    return answers
+
+
+@app.command()
+@_user_errors
+def new(
+    dest: Annotated[Path, typer.Argument(help="Folder to create the project in (absent or empty).")],
+    data: DataOption = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Take defaults for unanswered questions.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Render into a non-empty folder.")] = False,
+    lock: Annotated[bool, typer.Option(help="Run `uv lock` in the new project when uv is present.")] = True,
+    template: TemplateOption = None,
+) -> None:
+    """Create a model project (asks the questions unless --defaults)."""
+    answers = _parse_data(data)
+    if not defaults and not sys.stdin.isatty():
+        raise GeneratorError(
+            "no terminal to ask questions on", hint="pass --defaults (and --data NAME=VALUE)"
+        )
+    with stderr.status(f"Rendering {dest} ..."):
+        project = render_project(dest, answers, template=template, overwrite=overwrite, ask=not defaults)
+    stderr.print(f"[green]Rendered[/] {project}")
+    if lock:
+        with stderr.status("Locking dependencies with uv ..."):
+            locked = lock_project(project)
+        stderr.print(
+            "[green]Locked[/] uv.lock" if locked else "[yellow]uv not found: run `make lock` later[/]"
+        )
+    stdout.print(f"Next: cd {os.path.relpath(project)} && make test serve")
+
+
+@app.command()
+@_user_errors
+def variants(
+    output_format: Annotated[
+        Literal["table", "json", "github"],
+        typer.Option("--format", help="table, json, or a GitHub matrix object."),
+    ] = "table",
+    pairwise: PairwiseOption = False,
+) -> None:
+    """List the variant matrix read from copier.yml."""
+    items = variants_lib.variants("pairwise" if pairwise else "full")
+    if output_format == "json":
+        stdout.print_json(variants_lib.to_json(items))
+    elif output_format == "github":
+        # Plain write: a GitHub step captures it into $GITHUB_OUTPUT verbatim.
+        sys.stdout.write(variants_lib.to_github_matrix(items) + "\n")
+    else:
+        axes = variants_lib.load_axes()
+        table = Table("id", *(axis.name for axis in axes), title=f"{len(items)} variants")
+        for item in items:
+            table.add_row(item.id, *(str(value) for _, value in item.answers))
+        stdout.print(table)
+
+
+@app.command()
+@_user_errors
+def render(
+    outdir: Annotated[Path, typer.Argument(help="Folder to render each variant into, as OUTDIR/<id>.")],
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Parallel render processes.")
+    ] = os.cpu_count() or 1,
+    pairwise: PairwiseOption = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Render just these variant ids.")] = None,
+) -> None:
+    """Render every variant of the matrix."""
+    items = {v.id: v.as_dict() for v in variants_lib.variants("pairwise" if pairwise else "full")}
+    if only:
+        missing = sorted(set(only) - set(items))
+        if missing:
+            raise GeneratorError(
+                f"unknown variant id(s): {', '.join(missing)}", hint="see `dsdeploy variants`"
+            )
+        items = {vid: items[vid] for vid in only}
+    with stderr.status(f"Rendering {len(items)} variants with {jobs} job(s) ...") as status:
+        done = render_many(
+            outdir,
+            items,
+            jobs=jobs,
+            on_done=lambda r: status.update(f"Rendered {r.variant_id} ({r.seconds:.2f} s)"),
+        )
+    stdout.print(json.dumps({"rendered": len(done), "outdir": str(outdir)}))
+
+
+@app.command()
+@_user_errors
+def doctor() -> None:
+    """Show which tools and engines are present, and so which test tiers can run."""
+    findings = doctor_lib.collect()
+    table = Table("what", "present", "detail", title="dsdeploy doctor")
+    for finding in findings:
+        table.add_row(finding.name, "[green]yes[/]" if finding.present else "[red]no[/]", finding.detail)
+    stdout.print(table)
+    tiers = Table("tier", "status", title="test tiers")
+    for tier, status in doctor_lib.tiers(findings).items():
+        tiers.add_row(tier, status)
+    stdout.print(tiers)
