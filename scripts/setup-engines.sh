@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install and start what the docker and kind tiers need (Docker engine + BuildKit, local base
+# images, helm, kind, kubectl). Each step is idempotent and quick when its tool is present.
+# Needs root and apt (Debian); elsewhere install the tools yourself (see README) and skip this.
+set -euo pipefail
+here=$(dirname "$0")
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup-engines: needs root on Debian/Ubuntu; skipping (tiers without their engine will skip)" >&2
+  exit 0
+fi
+"$here/setup-docker.sh"
+"$here/setup-k8s-tools.sh"
