@@ -1,0 +1,318 @@
+"""Run an image the way the Helm chart runs it, and check the service end to end.
+
+The container gets what the chart's ``securityContext`` gives a pod: a fixed non-root uid, a
+read-only root filesystem with a writable ``/tmp``, no capabilities, no privilege escalation.
+The answers are checked against the model's own predictions, computed inside the same image by
+loading the artifact directly (not through the service), so a service that mangles inputs or
+outputs is caught.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from generator._stream import ProgressFn, ignore_progress
+from generator.errors import GeneratorError
+
+RUN_AS_UID = 10001
+SERVICE_PORT = 8080
+TITLE_LABEL = "org.opencontainers.image.title"
+HTTP_TIMEOUT = 10.0
+
+# Computes rows and the model's answers for them inside the image, from the artifact itself.
+# Rows are spread over 0..8 (the iris features' range) so several classes come out.
+_EXPECTED_SCRIPT = """
+import json, os
+import joblib, numpy as np
+artifact = joblib.load(os.environ["MODEL_PATH"])
+model = artifact["estimator"] if isinstance(artifact, dict) and "estimator" in artifact else artifact
+rows = np.round(np.random.default_rng(0).uniform(0.0, 8.0, size=(8, int(model.n_features_in_))), 2)
+print(json.dumps({"rows": rows.tolist(), "predictions": model.predict(rows).tolist()}))
+"""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the smoke test verified."""
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    """Everything a smoke run found.
+
+    Attributes:
+        image: The image run.
+        model_name: The model name used in the v2 routes.
+        ready_seconds: From container start to the first 200 of ``/v2/health/ready``.
+        stop_seconds: From SIGTERM to the container's exit.
+        exit_code: The container's exit code after SIGTERM (None if it never stopped).
+        checks: Every check, passed or not.
+        logs: The tail of the container's output.
+    """
+
+    image: str
+    model_name: str
+    ready_seconds: float
+    stop_seconds: float
+    exit_code: int | None
+    checks: tuple[Check, ...]
+    logs: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        """The checks that failed."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    def summary(self) -> str:
+        """One line per failed check, or a one-line all-clear."""
+        if self.ok:
+            return f"{self.image}: {len(self.checks)} checks passed, ready in {self.ready_seconds:.2f} s"
+        return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
+
+
+def _client() -> docker.DockerClient:
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise GeneratorError(
+            f"cannot reach the Docker engine: {exc}", hint="start dockerd or run scripts/setup-docker.sh"
+        ) from exc
+
+
+def hardened_run_options() -> dict[str, Any]:
+    """Docker SDK ``containers.run`` options matching the chart's pod ``securityContext``."""
+    return {
+        "user": str(RUN_AS_UID),
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"},  # noqa: S108 - the container's own tmpfs
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+    }
+
+
+@contextmanager
+def running(image: str, *, environment: dict[str, str] | None = None) -> Iterator[tuple[Container, str]]:
+    """Start ``image`` hardened, published on a free localhost port; always remove it.
+
+    Yields:
+        The container and the service's base URL (``http://127.0.0.1:PORT``).
+    """
+    client = _client()
+    try:
+        container = client.containers.run(
+            image,
+            detach=True,
+            environment=environment or {},
+            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", None)},  # None: the engine picks a free port
+            labels={"dsdeploy.smoke": "1"},
+            **hardened_run_options(),
+        )
+    except docker.errors.DockerException as exc:
+        raise GeneratorError(
+            f"cannot start {image}: {exc}", hint=f"check that {image} exists (docker images)"
+        ) from exc
+    try:
+        container.reload()
+        port = container.ports[f"{SERVICE_PORT}/tcp"][0]["HostPort"]
+        yield container, f"http://127.0.0.1:{port}"
+    finally:
+        container.remove(force=True)
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
+    """Send one request; return the status and the JSON (or text) body, 4xx/5xx included."""
+    # Only ever called with the http://127.0.0.1 URL of a container this module started.
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 - our own http URL
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def wait_ready(
+    container: Container, base_url: str, *, timeout: float = 60.0, started: float | None = None
+) -> float:
+    """Poll ``/v2/health/ready`` until it answers 200; return seconds since ``started``.
+
+    Raises:
+        GeneratorError: The container exited or did not become ready within ``timeout``.
+    """
+    started = time.monotonic() if started is None else started
+    while time.monotonic() - started < timeout:
+        try:
+            status, _ = http("GET", f"{base_url}/v2/health/ready")
+            if status == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass  # not listening yet
+        container.reload()
+        if container.status == "exited":
+            logs = container.logs(tail=30).decode(errors="replace")
+            raise GeneratorError(f"the container exited before it was ready:\n{logs}")
+        time.sleep(0.05)
+    raise GeneratorError(f"{base_url}/v2/health/ready did not answer 200 within {timeout:.0f} s")
+
+
+def start_to_ready(image: str, *, timeout: float = 60.0) -> float:
+    """Seconds from asking the engine to start ``image`` to its first ready answer."""
+    started = time.monotonic()
+    with running(image) as (container, base_url):
+        return wait_ready(container, base_url, timeout=timeout, started=started)
+
+
+def expected_predictions(image: str) -> tuple[list[list[float]], list[Any]]:
+    """Rows and the model's own predictions for them, computed in ``image`` from the artifact."""
+    client = _client()
+    try:
+        output = client.containers.run(
+            image,
+            ["python", "-c", _EXPECTED_SCRIPT],
+            remove=True,
+            network_disabled=True,
+            **hardened_run_options(),
+        )
+    except docker.errors.ContainerError as exc:
+        raise GeneratorError(f"loading the model artifact in {image} failed: {exc.stderr!r}") from exc
+    data = json.loads(output)
+    return data["rows"], data["predictions"]
+
+
+def _model_name(image: str) -> str:
+    labels = _client().images.get(image).labels or {}
+    name = labels.get(TITLE_LABEL)
+    if not name:
+        raise GeneratorError(f"{image} has no {TITLE_LABEL} label", hint="pass the model name explicitly")
+    return str(name)
+
+
+def _expect_4xx(name: str, status: int, body: Any) -> Check:
+    return Check(name, 400 <= status < 500, f"HTTP {status}: {body}")
+
+
+def _service_checks(
+    base_url: str, model_name: str, rows: list[list[float]], expected: list[Any]
+) -> list[Check]:
+    checks: list[Check] = []
+    status, body = http("GET", f"{base_url}/v2/health/live")
+    checks.append(Check("live", status == 200, f"HTTP {status}"))
+    status, body = http("GET", f"{base_url}/v2/models/{model_name}")
+    checks.append(
+        Check("metadata", status == 200 and body.get("name") == model_name, f"HTTP {status}: {body}")
+    )
+
+    flat = [value for row in rows for value in row]
+    infer = {
+        "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": flat}]
+    }
+    status, body = http("POST", f"{base_url}/v2/models/{model_name}/infer", json.dumps(infer).encode())
+    outputs = body.get("outputs", []) if isinstance(body, dict) else []
+    answer = next(
+        (o["data"] for o in outputs if o.get("name") == "predict"), outputs[0]["data"] if outputs else None
+    )
+    checks.append(
+        Check(
+            "v2 infer",
+            status == 200 and answer == expected,
+            f"HTTP {status}: got {answer}, model says {expected}",
+        )
+    )
+
+    status, body = http("POST", f"{base_url}/predict", json.dumps({"instances": rows}).encode())
+    answer = body.get("predictions") if isinstance(body, dict) else None
+    checks.append(
+        Check(
+            "predict",
+            status == 200 and answer == expected,
+            f"HTTP {status}: got {answer}, model says {expected}",
+        )
+    )
+
+    bad_row = [rows[0][:-1]]  # one feature short
+    status, body = http("POST", f"{base_url}/predict", json.dumps({"instances": bad_row}).encode())
+    checks.append(_expect_4xx("predict: wrong feature count is 4xx", status, body))
+    status, body = http("POST", f"{base_url}/predict", b"{not json")
+    checks.append(_expect_4xx("predict: malformed JSON is 4xx", status, body))
+    wrong_shape = {"inputs": [{**infer["inputs"][0], "shape": [len(rows) + 1, len(rows[0])]}]}
+    status, body = http("POST", f"{base_url}/v2/models/{model_name}/infer", json.dumps(wrong_shape).encode())
+    checks.append(_expect_4xx("infer: shape not matching data is 4xx", status, body))
+    status, body = http("GET", f"{base_url}/v2/models/{model_name}-no-such-model")
+    checks.append(_expect_4xx("metadata: unknown model is 4xx", status, body))
+    return checks
+
+
+def smoke_image(
+    image: str,
+    *,
+    model_name: str | None = None,
+    grace: float = 10.0,
+    ready_timeout: float = 60.0,
+    progress: ProgressFn = ignore_progress,
+) -> SmokeReport:
+    """Run ``image`` as the chart would, call every route, and stop it with SIGTERM.
+
+    Args:
+        image: Image reference.
+        model_name: Name in the v2 routes; default: the image's ``org.opencontainers.image.title``.
+        grace: Seconds the container gets between SIGTERM and SIGKILL (Kubernetes'
+            terminationGracePeriodSeconds plays this part); it must exit 0 within them.
+        ready_timeout: Seconds allowed from start to ready.
+        progress: Receives one line per check.
+
+    Returns:
+        The report; ``report.ok`` says whether every check passed.
+
+    Raises:
+        GeneratorError: The engine cannot be reached, or the container never became ready.
+    """
+    model_name = model_name or _model_name(image)
+    progress(f"computing the model's own predictions in {image}")
+    rows, expected = expected_predictions(image)
+    checks: list[Check] = []
+    started = time.monotonic()
+    with running(image) as (container, base_url):
+        ready = wait_ready(container, base_url, timeout=ready_timeout, started=started)
+        progress(f"ready after {ready:.2f} s at {base_url}")
+        checks += _service_checks(base_url, model_name, rows, expected)
+        stop_started = time.monotonic()
+        # stop() sends SIGTERM, then SIGKILL after `grace` seconds: exit 0 before that is clean.
+        container.stop(timeout=int(grace))
+        stop_seconds = time.monotonic() - stop_started
+        container.reload()
+        exit_code = int(container.attrs["State"]["ExitCode"])
+        clean = exit_code == 0 and stop_seconds < grace
+        checks.append(
+            Check("SIGTERM: clean exit within grace", clean, f"exit {exit_code} after {stop_seconds:.2f} s")
+        )
+        logs = container.logs(tail=30).decode(errors="replace")
+    for check in checks:
+        progress(
+            f"{'ok  ' if check.passed else 'FAIL'} {check.name}"
+            + ("" if check.passed else f": {check.detail}")
+        )
+    return SmokeReport(image, model_name, ready, stop_seconds, exit_code, tuple(checks), logs)
