@@ -194,7 +194,7 @@ class BodySizeLimit:
                 await self._reject(scope, receive, send, 400, "invalid Content-Length header")
                 return
             if length > self.max_bytes:
-                await self._reject(scope, receive, send, 413, self._too_large(f"{length} bytes"))
+                await self._reject(scope, receive, send, 413, self._too_large(length))
                 return
         chunks: list[bytes] = []
         size = 0
@@ -205,7 +205,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._reject(scope, receive, send, 413, self._too_large("more"))
+                await self._reject(scope, receive, send, 413, self._too_large(None))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -222,8 +222,9 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self, size: str) -> str:
-        return f"request body of {size} exceeds the limit of {self.max_bytes} bytes (MAX_REQUEST_BYTES)"
+    def _too_large(self, size: int | None) -> str:
+        body = "request body" if size is None else f"request body of {size} bytes"
+        return f"{body} exceeds the limit of {self.max_bytes} bytes (MAX_REQUEST_BYTES)"
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, status: int, error: str) -> None:
