@@ -95,6 +95,8 @@ def run_streaming(
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
     if timed_out.is_set():
         raise GeneratorError(f"`{shown}` did not finish within {timeout:.0f} s:\n" + "\n".join(tail))
     if returncode != 0:

@@ -22,7 +22,7 @@ from pathlib import Path
 from generator._run import run
 from generator._stream import ProgressFn, ignore_progress, run_streaming
 from generator.errors import GeneratorError
-from generator.tools import find_python, require
+from generator.tools import find_python, require, which
 
 LOCAL_BASE_REPOSITORY = "dsdeploy-base"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -148,7 +148,8 @@ def _lay_python(python_home: Path, rootfs: Path) -> None:
 
     def _ignore(folder: str, names: list[str]) -> set[str]:
         path = Path(folder)
-        skipped = {name for name in names if name == "__pycache__" or name.startswith("_tkinter")}
+        # libpython3.X.a (about 60 MB) only serves embedding builds that link statically.
+        skipped = {n for n in names if n == "__pycache__" or n.startswith("_tkinter") or n.endswith(".a")}
         if path.parent.name == "lib" and path.name.startswith("python3"):
             skipped |= {name for name in names if name in _SKIPPED_IN_LIB}
         return skipped
@@ -161,6 +162,11 @@ def _lay_python(python_home: Path, rootfs: Path) -> None:
     for alias in ("python3", "python"):
         if not (bin_dir / alias).exists():
             (bin_dir / alias).symlink_to(version)
+    # Builds keep debug symbols (libpython alone is 30 MB with them); an image does not need them.
+    strip = which("strip")
+    if strip is not None:
+        objects = [p for p in (rootfs / "usr" / "local").rglob("*.so*") if p.is_file() and not p.is_symlink()]
+        run([strip, "--strip-debug", *objects, bin_dir / version])
 
 
 def build_base_image(

@@ -8,6 +8,7 @@ layers came from cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tarfile
 import tempfile
@@ -167,6 +168,7 @@ def build_image(
     *,
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
+    no_cache: bool = False,
     timeout: float = 1800,
 ) -> BuildResult:
     """Build a rendered project's image with BuildKit into the local engine.
@@ -181,6 +183,7 @@ def build_image(
         progress: Receives BuildKit's plain progress lines.
         dockerfile: Another Dockerfile to build the same context with (benchmarks).
         build_args: More build args.
+        no_cache: Run every step, using no cached layer (cache mounts still serve downloads).
         timeout: Seconds allowed for the build.
 
     Returns:
@@ -228,6 +231,8 @@ def build_image(
             command += ["--secret", f"id=ca_bundle,src={ca_bundle.resolve()}"]
         if dockerfile is not None:
             command += ["--file", dockerfile]
+        if no_cache:
+            command.append("--no-cache")
         started = time.monotonic()
         lines = run_streaming([*command, project], progress=progress, timeout=timeout)
         seconds = time.monotonic() - started
@@ -242,10 +247,14 @@ def image_size(image: str) -> int:
 
 def image_config(image: str) -> dict[str, object]:
     """The image's ``Config`` (User, Env, Labels, Cmd, ...) as the engine reports it."""
-    import json
-
     output = run([require("docker"), "image", "inspect", "--format", "{{json .Config}}", image]).stdout
     return dict(json.loads(output))
+
+
+def image_layers(image: str) -> tuple[str, ...]:
+    """The digests of the image's filesystem layers, base first."""
+    output = run([require("docker"), "image", "inspect", "--format", "{{json .RootFS.Layers}}", image]).stdout
+    return tuple(json.loads(output))
 
 
 def image_history(image: str) -> tuple[str, ...]:

@@ -1,0 +1,92 @@
+"""Build each distinct image of the matrix, run it as the chart would, and check its contract."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+
+from generator.images import (
+    build_image,
+    find_in_layers,
+    image_config,
+    image_history,
+    image_layers,
+)
+from generator.smoke import RUN_AS_UID, running, smoke_image, wait_ready
+
+pytestmark = pytest.mark.docker
+
+
+def test_image_serves_the_model_under_the_chart_security_context(image_answers, render, build):
+    built = build(render(image_answers))
+
+    report = smoke_image(built.tag)
+
+    assert report.ok, f"{report.summary()}\n--- container log ---\n{report.logs}"
+
+
+def test_image_user_is_the_fixed_non_root_uid(default_image):
+    assert image_config(default_image.tag)["User"] == str(RUN_AS_UID)
+
+
+def test_container_runs_as_that_uid_without_being_told(default_image):
+    import docker
+
+    output = docker.from_env().containers.run(
+        default_image.tag, ["python", "-c", "import os; print(os.getuid(), os.getgid())"], remove=True
+    )
+
+    assert output.decode().split() == [str(RUN_AS_UID), str(RUN_AS_UID)]
+
+
+def test_service_is_ready_on_a_read_only_root_with_only_tmp_writable(default_image):
+    with running(default_image.tag) as (container, base_url):
+        wait_ready(container, base_url)
+        root_code, root_output = container.exec_run(["python", "-c", "open('/opt/model/probe', 'w')"])
+        tmp_code, _ = container.exec_run(["python", "-c", "open('/tmp/probe', 'w').write('ok')"])
+
+    assert root_code != 0
+    assert b"Read-only file system" in root_output
+    assert tmp_code == 0
+
+
+def test_ca_bundle_secret_reaches_no_layer(default_image, ca_bundle):
+    # --no-cache: the package steps must really run with the secret mounted in this build.
+    tag = f"{default_image.tag}-ca-check"
+    result = build_image(
+        default_image.project, tag, default_image.result.base_image, ca_bundle.path, no_cache=True
+    )
+    assert not result.step("--no-install-project").cached
+
+    hits = find_in_layers(tag, [ca_bundle.canary], ["run/secrets/ca_bundle"])
+    history = image_history(tag)
+    env = image_config(tag)["Env"]
+
+    assert hits == ()
+    assert not any(ca_bundle.canary.decode().strip() in line for line in history)
+    assert not any("ca_bundle" in str(variable) for variable in env)
+
+
+def test_source_only_change_rebuilds_only_the_last_layers(default_image, ca_bundle, tmp_path):
+    project = tmp_path / default_image.project.name
+    shutil.copytree(default_image.project, project)
+    base = default_image.result.base_image
+    # Baseline from the cache as it is now (other tests may have rebuilt layers with --no-cache).
+    unchanged = build_image(project, f"{default_image.tag}-unchanged", base, ca_bundle.path)
+    # Unique per run: BuildKit's cache is content-addressed, so a repeated edit would be a hit.
+    serve = next((project / "src").glob("*/serve.py"))
+    edit = f"\n# A source-only change ({uuid.uuid4().hex}).\n"
+    serve.write_text(serve.read_text(encoding="utf-8") + edit, encoding="utf-8")
+
+    edited = build_image(project, f"{default_image.tag}-edited", base, ca_bundle.path)
+
+    assert edited.step("--no-install-project").cached, "the dependency layer was rebuilt"
+    assert edited.step("uv==").cached, "uv was reinstalled"
+    assert not edited.step("uv build --wheel").cached, "the edited source was not rebuilt"
+    before, after = image_layers(unchanged.tag), image_layers(edited.tag)
+    # Base, the user and the dependency venv are shared; the wheel and the model layers are new.
+    shared = len(image_layers(base)) + 2
+    assert after[:shared] == before[:shared]
+    assert after[shared:] != before[shared:]
