@@ -57,9 +57,9 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except GeneratorError as exc:
-            stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+            stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
             if exc.hint:
-                stderr.print(f"[yellow]fix:[/] {exc.hint}", highlight=False)
+                stderr.print(f"[yellow]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(USER_ERROR) from exc
 
     return wrapper

@@ -39,6 +39,7 @@ HOSTILE = [
     ("package_name", "naïve", IDENTIFIER),
     ("package_name", "../escape", IDENTIFIER),
     ("package_name", "MyModel", "package_name must be lowercase"),
+    ("package_name", "m" * 54, "package_name must be at most 53 characters"),
     ("author_email", "no-at-sign", EMAIL),
     ("author_email", "a@b", EMAIL),
     ("author_email", "a b@example.com", EMAIL),
