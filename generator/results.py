@@ -1,0 +1,61 @@
+"""The value every static check returns: one row of a check's table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Outcome of one check on one subject."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One row of a check's table: which check, on what, how it went, and the first error.
+
+    Attributes:
+        check: The check, e.g. ``"helm lint --strict"``; the CLI prints one table per check.
+        subject: What it ran on, e.g. ``"helm 4 ci/full-values.yaml"``.
+        status: Passed, failed, or skipped (a tool is missing; ``detail`` says which and how to get it).
+        detail: The first error when failed, the reason when skipped, a short summary when passed.
+    """
+
+    check: str
+    subject: str
+    status: Status
+    detail: str = ""
+
+    @property
+    def name(self) -> str:
+        """``check: subject``, for one-line reports and test ids."""
+        return f"{self.check}: {self.subject}"
+
+    @property
+    def passed(self) -> bool:
+        """True only for a check that ran and passed."""
+        return self.status is Status.PASSED
+
+    @property
+    def failed(self) -> bool:
+        """True for a check that ran and failed (a skip is not a failure)."""
+        return self.status is Status.FAILED
+
+
+def passed(check: str, subject: str, detail: str = "") -> CheckResult:
+    """A passed row."""
+    return CheckResult(check, subject, Status.PASSED, detail)
+
+
+def failed(check: str, subject: str, detail: str) -> CheckResult:
+    """A failed row; ``detail`` is the first error."""
+    return CheckResult(check, subject, Status.FAILED, detail)
+
+
+def skipped(check: str, subject: str, reason: str) -> CheckResult:
+    """A skipped row; ``reason`` says what is missing and how to get it."""
+    return CheckResult(check, subject, Status.SKIPPED, reason)
