@@ -1,0 +1,62 @@
+"""checkov finds nothing in the chart's manifests, for every values set; skips are justified."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.helm import Chart
+from generator.manifests import ManifestChecker
+from generator.security import Finding, ScanTarget, checkov_findings, findings_to_rows
+
+# The skips the chart writes down (checkov.io/skipN annotations), each with its reason there.
+JUSTIFIED_SKIPS = {"CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_8", "CKV_K8S_9", "CKV2_K8S_6"}
+
+
+@pytest.fixture(scope="module")
+def scans(
+    checker: ManifestChecker, default_chart: Chart, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[Finding]]:
+    """One checkov run: the chart as rendered from every values set, and a weakened copy."""
+    _, rendered = checker.validate(default_chart)
+    weakened = rendered["default"].replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")
+    assert weakened != rendered["default"]
+    dockerfile = tmp_path_factory.mktemp("weak") / "Dockerfile"
+    dockerfile.write_text("FROM python:latest\nUSER 10001\nHEALTHCHECK CMD true\n", encoding="utf-8")
+    found = checkov_findings(
+        [ScanTarget("chart", rendered), ScanTarget("weak", {"default": weakened}, dockerfile)]
+    )
+    if found is None:
+        pytest.skip("checkov is not installed (run scripts/setup-k8s-tools.sh)")
+    return found
+
+
+def test_checkov_finds_no_failed_check_in_any_values_set(scans: dict[str, list[Finding]]) -> None:
+    chart = scans["chart"]
+    assert {finding.file for finding in chart} == {"default.yaml", "full.yaml", "minimal.yaml"}
+    assert sum(finding.outcome == "passed" for finding in chart) > 100
+    assert [f"{f.check_id} {f.resource} ({f.file})" for f in chart if f.outcome == "failed"] == []
+
+
+def test_checkov_skips_only_the_justified_checks(scans: dict[str, list[Finding]]) -> None:
+    skips = [finding for finding in scans["chart"] if finding.outcome == "skipped"]
+    assert {finding.check_id for finding in skips} == JUSTIFIED_SKIPS
+    assert all(len(finding.reason.split()) >= 5 for finding in skips), [f.reason for f in skips]
+
+
+def test_checkov_reports_planted_failures_per_target(scans: dict[str, list[Finding]]) -> None:
+    failures = {(f.framework, f.check_id, f.resource, f.file) for f in scans["weak"] if f.outcome == "failed"}
+    assert failures == {
+        # A writable root filesystem, in the server and in the test pod (same securityContext).
+        ("kubernetes", "CKV_K8S_22", "Deployment.models.my-model", "default.yaml"),
+        ("kubernetes", "CKV_K8S_22", "Pod.models.my-model-test-connection", "default.yaml"),
+        ("dockerfile", "CKV_DOCKER_7", "Dockerfile.FROM", "Dockerfile"),  # FROM ...:latest
+    }
+    rows = findings_to_rows(scans["weak"])
+    assert [row.check for row in rows if row.subject == "all checks"] == [
+        "checkov dockerfile",
+        "checkov kubernetes",
+    ]
+    assert {row.subject for row in rows if row.failed} >= {
+        "CKV_K8S_22 Deployment.models.my-model",
+        "CKV_DOCKER_7 Dockerfile.FROM",
+    }
