@@ -175,3 +175,25 @@ def test_kind_cluster_config(default_project: Any, default_chart: Chart) -> None
     assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
     assert config["name"] == default_chart.name
     assert [node["role"] for node in config["nodes"]] == ["control-plane"]
+
+
+def test_longest_slug_keeps_every_name_and_label_within_kubernetes_limits(render: Any, checker: Any) -> None:
+    # 53 characters is the longest slug copier accepts; JSON schemas do not check name lengths.
+    # Only some names must be DNS labels (Services), but the chart keeps all within 63, as
+    # `helm create` does, so a name never fails on one kind and not another.
+    slug = "m" + "x" * 51 + "1"
+    chart = Chart.find(render({"project_name": "Long", "project_slug": slug, "package_name": "long_model"}))
+    assert chart.name == slug
+    for values_set in chart.values_sets:
+        for doc in checker.render(chart, values_set):
+            metadata = doc["metadata"]
+            assert len(metadata["name"]) <= 63, metadata["name"]
+            labels = {**metadata.get("labels", {}), **_pod_labels(doc)}
+            for key, value in labels.items():
+                assert len(key.rsplit("/", 1)[-1]) <= 63, key
+                assert len(str(value)) <= 63, (key, value)
+
+
+def _pod_labels(doc: dict[str, Any]) -> dict[str, str]:
+    template = doc.get("spec", {}).get("template", {})
+    return template.get("metadata", {}).get("labels", {}) if isinstance(template, dict) else {}
