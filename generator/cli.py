@@ -7,6 +7,7 @@ as one red line on stderr with exit code 2.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from generator import doctor as doctor_lib
 from generator import variants as variants_lib
 from generator.errors import GeneratorError
 from generator.render import lock_project, render_many, render_project
+from generator.results import Status
 
 app = typer.Typer(
     name="dsdeploy",
@@ -164,6 +166,39 @@ def render(
             on_done=lambda r: status.update(f"Rendered {r.variant_id} ({r.seconds:.2f} s)"),
         )
     stdout.print(json.dumps({"rendered": len(done), "outdir": str(outdir)}))
+
+
+@app.command()
+@_user_errors
+def check(
+    project: Annotated[Path, typer.Argument(help="A rendered project.", exists=True, file_okay=False)],
+    security: Annotated[
+        bool, typer.Option("--security/--no-security", help="Also run checkov and hadolint.")
+    ] = True,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show details of passed rows too.")
+    ] = False,
+) -> None:
+    """Static checks: helm lint, Kubernetes schemas, values schema, security scan, Dockerfile lint."""
+    from generator.manifests import check_project
+
+    with stderr.status(f"Checking {project} ..."):
+        rows = check_project(project, security=security)
+    style = {Status.PASSED: "green", Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
+    for name, group in itertools.groupby(rows, key=lambda r: r.check):
+        table = Table(title=name, title_justify="left")
+        table.add_column("subject", no_wrap=True)
+        table.add_column("result")
+        table.add_column("first error / detail", overflow="fold")
+        for row in group:
+            detail = row.detail if (verbose or not row.passed) else ""
+            table.add_row(row.subject, f"[{style[row.status]}]{row.status.value}[/]", detail)
+        stdout.print(table)
+    failed = sum(row.status is Status.FAILED for row in rows)
+    skipped = sum(row.status is Status.SKIPPED for row in rows)
+    stdout.print(f"{len(rows) - failed - skipped} passed, {failed} failed, {skipped} skipped")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

