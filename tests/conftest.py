@@ -15,9 +15,19 @@ from typing import Any
 
 import pytest
 
-from generator.render import render_project, snapshot_template
+from generator.render import render_many, render_project, snapshot_template
+from generator.variants import Variant, variants
 
 RenderFn = Callable[..., Path]
+
+# The full matrix, read from copier.yml once at collection.
+MATRIX: list[Variant] = variants("full")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise every test that takes ``variant`` over the full matrix, with readable ids."""
+    if "variant" in metafunc.fixturenames:
+        metafunc.parametrize("variant", MATRIX, ids=[v.id for v in MATRIX])
 
 
 @functools.cache
@@ -76,3 +86,14 @@ def render(tmp_path_factory: pytest.TempPathFactory, template_snapshot: Path) ->
 def default_project(render: RenderFn) -> Path:
     """The project rendered with every default answer."""
     return render()
+
+
+@pytest.fixture(scope="session")
+def matrix_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every variant of the full matrix, rendered once per session (two processes), by id.
+
+    Read-only: copy a project before changing it.
+    """
+    outdir = tmp_path_factory.mktemp("matrix")
+    rendered = render_many(outdir, {v.id: v.as_dict() for v in MATRIX}, jobs=2)
+    return {r.variant_id: r.path for r in rendered}

@@ -14,25 +14,18 @@ import pytest
 
 from generator.fingerprint import tree_digest
 from generator.manifests import HELM_AGREE, LINT, SCHEMAS, VALUES_SCHEMA, ManifestChecker
-from generator.render import render_many
 from generator.results import CheckResult
-from generator.variants import Variant, variants
+from generator.variants import Variant
 
-MATRIX: list[Variant] = variants("full")
 # The chart's own checks; the Dockerfile's (checkov dockerfile, hadolint) belong to the image tier.
 CHART_CHECKS = {LINT, SCHEMAS, HELM_AGREE, VALUES_SCHEMA, "checkov kubernetes"}
 
 
 @pytest.fixture(scope="session")
 def variant_checks(
-    checker: ManifestChecker, tmp_path_factory: pytest.TempPathFactory
+    checker: ManifestChecker, matrix_projects: dict[str, Path]
 ) -> dict[str, list[CheckResult]]:
-    # HACK: the render tier renders the same matrix into a fixture of its own (tests/render);
-    # once that fixture moves to tests/conftest.py, take the projects from it instead.
-    rendered = render_many(
-        tmp_path_factory.mktemp("chart-matrix"), {v.id: v.as_dict() for v in MATRIX}, jobs=2
-    )
-    projects = {item.variant_id: item.path for item in rendered}
+    projects = matrix_projects
     groups: dict[str, list[str]] = {}
     for variant_id, project in projects.items():
         groups.setdefault(tree_digest(project, ["charts", "deploy"]), []).append(variant_id)
@@ -41,7 +34,6 @@ def variant_checks(
     return {variant_id: results[projects[ids[0]]] for ids in groups.values() for variant_id in ids}
 
 
-@pytest.mark.parametrize("variant", MATRIX, ids=[variant.id for variant in MATRIX])
 def test_variant_chart_passes_static_checks(
     variant_checks: dict[str, list[CheckResult]], variant: Variant
 ) -> None:

@@ -1,4 +1,7 @@
-"""Fixtures for the render tier: the whole matrix rendered once, and each distinct project run once."""
+"""Fixtures for the render tier: each distinct generated project runs its own checks once.
+
+The matrix itself (``matrix_projects``, the ``variant`` parameter) comes from tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +14,8 @@ import pytest
 from generator._run import run
 from generator.errors import GeneratorError
 from generator.fingerprint import python_digest
-from generator.render import render_many
 from generator.tools import find_python, which
-from generator.variants import Variant, variants
-
-MATRIX: list[Variant] = variants("full")
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise every test that takes ``variant`` over the full matrix, with readable ids."""
-    if "variant" in metafunc.fixturenames:
-        metafunc.parametrize("variant", MATRIX, ids=[v.id for v in MATRIX])
-
-
-@pytest.fixture(scope="session")
-def matrix_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every variant of the full matrix, rendered once per session (in two processes)."""
-    outdir = tmp_path_factory.mktemp("matrix")
-    rendered = render_many(outdir, {v.id: v.as_dict() for v in MATRIX}, jobs=2)
-    return {r.variant_id: r.path for r in rendered}
+from generator.variants import Variant
 
 
 @dataclass(frozen=True)
