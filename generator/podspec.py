@@ -1,0 +1,309 @@
+"""Pod-spec smoke: run the container a project's chart describes, with Docker, as the spec says.
+
+Kubernetes cannot run everywhere (not on this project's CI machines), yet most ways a chart and
+its image disagree show without a cluster: a probe on the wrong path, a ``containerPort`` the
+server does not listen on, a Service ``targetPort`` naming no port, a write to a read-only root.
+:func:`podspec_smoke` renders the chart with ``helm template`` (its image values pointed at a
+local image), translates the Deployment's pod spec into one ``docker run``
+(:mod:`generator.podspec_translate`, which refuses what it cannot reproduce), then does what a
+kubelet does: the startup, readiness and liveness probes within their budgets, then what a
+client does: an infer call through the port the Service targets, answered as the model itself
+answers. It ends with SIGTERM and the pod's grace period.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import yaml
+from docker.models.containers import Container
+
+from generator._stream import ProgressFn, ignore_progress
+from generator.container_run import ContainerRun
+from generator.errors import GeneratorError
+from generator.helm import Chart, Helm, require_helm
+from generator.image_ref import ImageRef
+from generator.podspec_translate import translate
+from generator.probes import SETTLE_SECONDS, await_probe
+from generator.smoke import TITLE_LABEL, Check, expected_predictions, http
+
+NAMESPACE = "models"
+SERVER_COMPONENT = "server"
+
+
+@dataclass(frozen=True)
+class PodspecReport:
+    """What the pod-spec smoke found.
+
+    Attributes:
+        project: The rendered project.
+        values_set: The chart values set rendered (``default``, ``full``, ...).
+        image: The image run.
+        docker_command: The ``docker run`` line equivalent to the run (to reproduce by hand).
+        checks: Every check in order; a failed one names the disagreement.
+        notes: Approximations the translation made.
+        ready_seconds: From container start to the readiness probe passing (None if it never did).
+        logs: The tail of the container's output.
+    """
+
+    project: Path
+    values_set: str
+    image: str
+    docker_command: str
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...] = ()
+    ready_seconds: float | None = None
+    logs: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        """The checks that failed."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    def summary(self) -> str:
+        """One line per failed check, or a one-line all-clear."""
+        if self.ok:
+            ready = f", ready in {self.ready_seconds:.2f} s" if self.ready_seconds is not None else ""
+            return f"{self.values_set}: {len(self.checks)} checks passed{ready}"
+        return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
+
+
+def _non_hooks(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        d for d in documents if "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})
+    ]
+
+
+def render_workload(
+    project: Path, image: ImageRef, values_set: str, *, helm: Helm | None = None, namespace: str = NAMESPACE
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The server Deployment and the Services the chart renders for ``values_set``, run on ``image``.
+
+    Raises:
+        GeneratorError: Unknown values set, helm refused, or no single server Deployment.
+    """
+    chart = Chart.find(project)
+    if values_set not in chart.values_sets:
+        raise GeneratorError(
+            f"the chart has no values set {values_set!r}", hint=f"pick one of {', '.join(chart.values_sets)}"
+        )
+    with tempfile.TemporaryDirectory(prefix="dsdeploy-podspec-") as scratch:
+        override = Path(scratch) / "image-values.yaml"
+        override.write_text(yaml.safe_dump(image.chart_values()), encoding="utf-8")
+        documents = (helm or require_helm()).render(
+            chart.name, chart.path, namespace=namespace, values=[*chart.values_files(values_set), override]
+        )
+    documents = _non_hooks(documents)
+    deployments = [d for d in documents if d.get("kind") == "Deployment"]
+    servers = [
+        d
+        for d in deployments
+        if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == SERVER_COMPONENT
+    ] or deployments
+    if len(servers) != 1:
+        raise GeneratorError(f"expected one server Deployment in {chart.name}, found {len(servers)}")
+    return servers[0], [d for d in documents if d.get("kind") == "Service"]
+
+
+def service_ports(
+    deployment: dict[str, Any], services: list[dict[str, Any]], run: ContainerRun
+) -> tuple[list[Check], int | None]:
+    """Each Service selecting the pod must target a port the container declares.
+
+    Returns:
+        One check per Service port, and the container port the first of them reaches (None if none).
+    """
+    labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
+    declared = ", ".join(f"{p.name}={p.number}" for p in run.ports) or "none"
+    checks: list[Check] = []
+    reached: list[int] = []
+    for service in services:
+        selector = service["spec"].get("selector") or {}
+        if not selector or any(labels.get(key) != value for key, value in selector.items()):
+            continue
+        for port in service["spec"].get("ports") or []:
+            target = port.get("targetPort", port["port"])
+            if isinstance(target, int) or str(target).isdigit():
+                number: int | None = int(target) if any(p.number == int(target) for p in run.ports) else None
+            else:
+                named = run.port_named(str(target))
+                number = named.number if named else None
+            if number is not None:
+                reached.append(number)
+            name = f"Service {service['metadata']['name']} port {port.get('name', port['port'])}"
+            checks.append(
+                Check(name, number is not None, f"targetPort {target!r}; the container declares {declared}")
+            )
+    if not checks:
+        checks.append(Check("Service", False, f"no Service selects the pod's labels {labels}"))
+    return checks, (reached[0] if reached else None)
+
+
+def _model_name(image: str, run: ContainerRun) -> str:
+    name = run.env_value("MODEL_NAME")
+    if name:
+        return name
+    labels = docker.from_env().images.get(image).labels or {}
+    if TITLE_LABEL not in labels:
+        raise GeneratorError(f"{image} has no {TITLE_LABEL} label and the spec sets no MODEL_NAME")
+    return str(labels[TITLE_LABEL])
+
+
+def _non_root(run: ContainerRun, image_user: str) -> Check:
+    uid = (run.user or image_user or "0").split(":", 1)[0]
+    if not run.run_as_non_root:
+        return Check("runAsNonRoot", True, "not demanded")
+    if not uid.isdigit():
+        return Check("runAsNonRoot", False, f"image user {uid!r} is not numeric; a kubelet cannot verify it")
+    return Check("runAsNonRoot", int(uid) != 0, f"runs as uid {uid}")
+
+
+def _infer(base_url: str, model_name: str, image: str) -> Check:
+    rows, expected = expected_predictions(image)
+    flat = [value for row in rows for value in row]
+    body = {
+        "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": flat}]
+    }
+    try:
+        status, answer = http("POST", f"{base_url}/v2/models/{model_name}/infer", json.dumps(body).encode())
+    except OSError as exc:
+        return Check("v2 infer through the Service's targetPort", False, f"no answer: {exc}")
+    outputs = answer.get("outputs", []) if isinstance(answer, dict) else []
+    got = next(
+        (o["data"] for o in outputs if o.get("name") == "predict"), outputs[0]["data"] if outputs else None
+    )
+    return Check(
+        "v2 infer through the Service's targetPort",
+        status == 200 and got == expected,
+        f"POST /v2/models/{model_name}/infer: HTTP {status}: got {got}, model says {expected}",
+    )
+
+
+def _exercise(
+    container: Container, run: ContainerRun, infer_port: int | None, image: str, settle: float
+) -> tuple[list[Check], float | None]:
+    """Probes in the kubelet's order, then the infer call; stops at the first failed probe."""
+    container.reload()
+    host = {
+        int(key.split("/")[0]): int(value[0]["HostPort"]) for key, value in container.ports.items() if value
+    }
+    started = time.monotonic()
+    checks: list[Check] = []
+    ready: float | None = None
+    startup = run.probe("startup")
+    # Liveness and readiness start only once a startup probe has passed.
+    order = [p for p in (startup, run.probe("readiness"), run.probe("liveness")) if p is not None]
+    for probe in order:
+        check = await_probe(container, run, probe, host[probe.port], budget=probe.budget, settle=settle)
+        checks.append(check)
+        if not check.passed:
+            return checks, None
+        if probe.kind == "readiness":
+            ready = time.monotonic() - started
+    if infer_port is None or infer_port not in host:
+        checks.append(Check("v2 infer through the Service's targetPort", False, "no Service port to call"))
+    else:
+        checks.append(_infer(f"http://127.0.0.1:{host[infer_port]}", _model_name(image, run), image))
+    return checks, ready
+
+
+def podspec_smoke(
+    project: Path,
+    image: str,
+    values_set: str = "default",
+    *,
+    without_devices: bool = False,
+    helm: Helm | None = None,
+    settle: float = SETTLE_SECONDS,
+    progress: ProgressFn = ignore_progress,
+) -> PodspecReport:
+    """Run ``image`` exactly as the project's chart would run it, and check chart and image agree.
+
+    Args:
+        project: A rendered project (holds ``charts/<slug>/``).
+        image: A local image reference (``repository:tag``), e.g. from :func:`generator.images.build_image`.
+        values_set: The chart values set to render: ``default`` or a ``ci/<name>-values.yaml``.
+        without_devices: Run without device resources (GPUs) the values request, noting it,
+            instead of refusing.
+        helm: The Helm to render with (default: the newest found).
+        settle: Seconds a conclusive probe failure must last before the smoke stops waiting
+            for the probe's whole budget.
+        progress: Receives one line per step.
+
+    Returns:
+        The report; ``report.ok`` says whether chart and image agree on everything checked.
+
+    Raises:
+        GeneratorError: The spec uses a field that cannot be reproduced (``Untranslatable``),
+            contradicts itself, or the engine or image is missing.
+    """
+    ref = ImageRef.parse(image)
+    deployment, services = render_workload(project, ref, values_set, helm=helm)
+    run = translate(deployment, namespace=NAMESPACE, without_devices=without_devices)
+    progress(run.docker_command())
+    for note in run.notes:
+        progress(f"note: {note}")
+    try:
+        client = docker.from_env()
+        image_user = str(client.images.get(str(ref)).attrs["Config"].get("User") or "")
+    except docker.errors.DockerException as exc:
+        raise GeneratorError(f"cannot inspect {ref}: {exc}", hint="build it first (dsdeploy build)") from exc
+    service_checks, infer_port = service_ports(deployment, services, run)
+    checks = [
+        Check("chart runs the image asked for", run.image == str(ref), f"renders {run.image}, asked {ref}"),
+        _non_root(run, image_user),
+        *service_checks,
+    ]
+
+    def report(ready: float | None = None, logs: str = "") -> PodspecReport:
+        return PodspecReport(
+            project, values_set, str(ref), run.docker_command(), tuple(checks), run.notes, ready, logs
+        )
+
+    if not all(check.passed for check in checks):
+        return report()  # a kubelet would not start it either (or clients could never reach it)
+    ports = {f"{port}/tcp": ("127.0.0.1", None) for port in run.published_ports()}
+    try:
+        container = client.containers.run(
+            str(ref), detach=True, ports=ports, labels={"dsdeploy.podspec": "1"}, **run.docker_options()
+        )
+    except docker.errors.DockerException as exc:
+        raise GeneratorError(f"Docker refused to start `{run.docker_command()}`: {exc}") from exc
+    try:
+        probe_checks, ready = _exercise(container, run, infer_port, str(ref), settle)
+        checks += probe_checks
+        if ready is not None:
+            progress(f"ready after {ready:.2f} s")
+            stop_started = time.monotonic()
+            container.stop(timeout=int(run.grace_seconds))
+            seconds = time.monotonic() - stop_started
+            container.reload()
+            code = int(container.attrs["State"]["ExitCode"])
+            checks.append(
+                Check(
+                    "SIGTERM: exit 0 within terminationGracePeriodSeconds",
+                    code == 0 and seconds < run.grace_seconds,
+                    f"exit {code} after {seconds:.2f} s (grace {run.grace_seconds:g} s)",
+                )
+            )
+        logs = container.logs(tail=30).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    for check in checks:
+        progress(
+            f"{'ok  ' if check.passed else 'FAIL'} {check.name}"
+            + ("" if check.passed else f": {check.detail}")
+        )
+    return report(ready, logs)

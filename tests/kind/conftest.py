@@ -1,0 +1,145 @@
+"""Fixtures for the kind tier and the pod-spec smoke: images built once, one cluster per session.
+
+Images are built the way the docker tier builds them (a locked copy of the rendered project,
+``dsdeploy-test/<name>:<build digest>``, the base from ``choose_base_image``), so when both tiers
+run in one session BuildKit's cache makes the second build a matter of seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import cluster
+from generator._run import run
+from generator.errors import GeneratorError
+from generator.images import build_digest, build_image, choose_base_image, project_python_version
+from generator.tools import find_python, require
+from generator.variants import load_axes
+
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+HERE = Path(__file__).resolve().parent
+# Deployment options a kind deploy is run for: the chart's defaults, and the optional parts that
+# work on a one-node kind cluster (HPA, PDB). Dask and Kubeflow variants add theirs here.
+DEPLOY_OPTIONS: dict[str, tuple[Path, ...]] = {
+    "default": (),
+    "autoscaling-pdb": (HERE / "values" / "autoscaling-pdb-values.yaml",),
+}
+KIND_TEST_CLUSTER = "dsdeploy-test"
+_PYTHON_AXIS = next(axis for axis in load_axes() if axis.name == "python_version")
+# The default project covers the default version; these are the others, each with its own image.
+OTHER_PYTHON_VERSIONS = [version for version in _PYTHON_AXIS.values if version != _PYTHON_AXIS.default]
+
+BuildFn = Callable[[Path], str]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``other_python_version`` and ``deploy_option`` with readable ids."""
+    if "other_python_version" in metafunc.fixturenames:
+        ids = [f"py{version}" for version in OTHER_PYTHON_VERSIONS]
+        metafunc.parametrize("other_python_version", OTHER_PYTHON_VERSIONS, ids=ids)
+    if "deploy_option" in metafunc.fixturenames:
+        metafunc.parametrize("deploy_option", list(DEPLOY_OPTIONS))
+
+
+@functools.cache
+def _base_for(python_version: str) -> str | None:
+    return choose_base_image(python_version)
+
+
+def _lock(project: Path) -> None:
+    # uv cannot download interpreters here and pyenv shims of non-global versions fail: name one.
+    version = project_python_version(project)
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} interpreter here to lock the project with")
+    run(
+        [require("uv"), "lock", "--quiet", "--python", python],
+        cwd=project,
+        env={"UV_PYTHON_DOWNLOADS": "never"},
+    )
+
+
+@pytest.fixture(scope="session")
+def build_served(tmp_path_factory: pytest.TempPathFactory) -> BuildFn:
+    """``build_served(project)``: the image tag of a rendered project, built once per build digest."""
+    cache: dict[str, str] = {}
+
+    def _build(project: Path) -> str:
+        key = build_digest(project)
+        if key not in cache:
+            version = project_python_version(project)
+            base = _base_for(version)
+            if base is None:
+                pytest.skip(
+                    f"no base image for Python {version}: python:{version}-slim cannot be pulled and "
+                    f"dsdeploy-base:{version} is absent (run scripts/setup-docker.sh)"
+                )
+            workdir = tmp_path_factory.mktemp("served-project") / project.name
+            shutil.copytree(project, workdir)
+            _lock(workdir)
+            tag = f"dsdeploy-test/{project.name}:{key[:12]}"
+            ca = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
+            try:
+                build_image(workdir, tag, base, ca)
+            except GeneratorError as exc:
+                pytest.fail(f"building {tag} failed: {exc}")
+            cache[key] = tag
+        return cache[key]
+
+    return _build
+
+
+@pytest.fixture(scope="session")
+def served_image(build_served: BuildFn, default_project: Path) -> str:
+    """The image of the all-defaults project."""
+    return build_served(default_project)
+
+
+@pytest.fixture
+def chart_copy(default_project: Path, tmp_path: Path) -> Callable[[Callable[[str], str]], Path]:
+    """``chart_copy(edit)``: a copy of the default project whose Deployment template ``edit`` rewrote.
+
+    ``edit`` gets the template's text and returns the new text; it must change something.
+    """
+
+    def _copy(edit: Callable[[str], str]) -> Path:
+        project = tmp_path / default_project.name
+        shutil.copytree(default_project, project)
+        template = next((project / "charts").glob("*/templates/deployment.yaml"))
+        before = template.read_text(encoding="utf-8")
+        after = edit(before)
+        assert after != before, "the edit changed nothing in deployment.yaml"
+        template.write_text(after, encoding="utf-8")
+        return project
+
+    return _copy
+
+
+@pytest.fixture(scope="session")
+def answers_of() -> Callable[[Path], dict[str, Any]]:
+    """The answers a project was rendered with."""
+    return lambda project: yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def deploy_values(deploy_option: str) -> tuple[Path, ...]:
+    """The values files of the test's ``deploy_option``."""
+    return DEPLOY_OPTIONS[deploy_option]
+
+
+@pytest.fixture(scope="session")
+def kind_cluster(default_project: Path) -> Iterator[str]:
+    """One kind cluster for the session's deploys; created (and deleted) here unless it exists."""
+    created = not cluster.cluster_exists(KIND_TEST_CLUSTER)
+    if created:
+        cluster.create_cluster(KIND_TEST_CLUSTER, default_project / "deploy" / "kind" / "cluster.yaml")
+    yield KIND_TEST_CLUSTER
+    if created:
+        cluster.delete_cluster(KIND_TEST_CLUSTER)

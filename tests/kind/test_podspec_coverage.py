@@ -1,0 +1,35 @@
+"""The pod-spec smoke's projects cover the server workload of every variant in the matrix.
+
+The smoke runs for the default project (every values set) and one project per Python version;
+this fails as soon as some variant renders a different server Deployment or Service (as the Dask
+and Kubeflow options may), so that variant gets a pod-spec smoke of its own.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.helm import find_helms
+from generator.image_ref import ImageRef
+from generator.podspec import render_workload
+from generator.variants import variants
+
+IMAGE = ImageRef("dsdeploy-test/project", "coverage")
+
+
+def _workload(project):
+    deployment, services = render_workload(project, IMAGE, "default")
+    return deployment, sorted(services, key=lambda service: service["metadata"]["name"])
+
+
+def test_every_variant_renders_the_server_workload_the_smoke_runs(render, default_project):
+    if not find_helms():
+        pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
+    covered = _workload(default_project)
+
+    different = [v.id for v in variants("pairwise") if _workload(render(v.as_dict())) != covered]
+
+    assert not different, (
+        f"these variants render a server Deployment/Service the pod-spec smoke does not run: {different}; "
+        "give them a test in tests/kind/test_podspec.py"
+    )
