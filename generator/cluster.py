@@ -1,4 +1,4 @@
-"""kind clusters: can one be created here, and (later) create, load, install, test, remove.
+"""kind clusters: can one be created here; create, load an image, write a kubeconfig, delete.
 
 :func:`kind_unavailable_reason` answers in seconds, without trying to create a cluster: kind
 fails only after pulling for a while when its node image cannot be had, and a test tier that
@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from generator._run import run
+from generator._stream import ProgressFn, ignore_progress, run_streaming
 from generator.errors import GeneratorError
 from generator.tools import which
 
@@ -114,3 +115,85 @@ def kind_unavailable_reason(*, config: Path | None = None, timeout: float = 15) 
     lines = (probe.stderr or probe.stdout).strip().splitlines()
     why = lines[-1] if lines else f"exit code {probe.returncode}"
     return f"kind node image {image} is not present locally and cannot be pulled ({why})"
+
+
+# --- Creating, loading and removing clusters ------------------------------------------------
+# Each command line is built by a function of its own so that tests (and the generated Makefile's
+# review) can compare them without a cluster.
+
+CREATE_WAIT = "120s"
+
+
+def config_cluster_name(config: Path) -> str | None:
+    """The ``name:`` a kind cluster config gives its cluster, if any."""
+    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    name = data.get("name")
+    return str(name) if name else None
+
+
+def create_command(kind: Path, name: str, config: Path, image: str | None = None) -> list[str]:
+    """``kind create cluster`` for ``name`` from ``config`` (``--image`` from ``$KIND_NODE_IMAGE``)."""
+    command = [str(kind), "create", "cluster", "--name", name, "--config", str(config), "--wait", CREATE_WAIT]
+    return [*command, "--image", image] if image else command
+
+
+def load_command(kind: Path, name: str, image: str) -> list[str]:
+    """``kind load docker-image``: copy a local image onto the cluster's nodes (no registry)."""
+    return [str(kind), "load", "docker-image", image, "--name", name]
+
+
+def delete_command(kind: Path, name: str) -> list[str]:
+    """``kind delete cluster`` for ``name``."""
+    return [str(kind), "delete", "cluster", "--name", name]
+
+
+def require_kind() -> Path:
+    """The kind binary, or an error that says how to get it."""
+    kind = which("kind")
+    if kind is None:
+        raise GeneratorError("`kind` is needed but was not found on PATH", hint=KIND_HINT)
+    return kind
+
+
+def cluster_exists(name: str) -> bool:
+    """Whether kind knows a cluster called ``name``."""
+    output = run([require_kind(), "get", "clusters"], timeout=30).stdout
+    return name in output.split()
+
+
+def create_cluster(
+    name: str, config: Path, *, progress: ProgressFn = ignore_progress, timeout: float = 600
+) -> None:
+    """Create kind cluster ``name`` from ``config``, first making sure kind can (in seconds).
+
+    Raises:
+        GeneratorError: kind cannot create a cluster here (the one-line reason), or creating failed.
+    """
+    reason = kind_unavailable_reason(config=config)
+    if reason is not None:
+        raise GeneratorError(f"cannot create kind cluster {name}: {reason}")
+    kind = require_kind()
+    image = os.environ.get(NODE_IMAGE_ENV) or None
+    run_streaming(create_command(kind, name, config, image), progress=progress, timeout=timeout)
+
+
+def delete_cluster(name: str, *, timeout: float = 300) -> None:
+    """Delete kind cluster ``name`` (kind succeeds when there is none)."""
+    run(delete_command(require_kind(), name), timeout=timeout)
+
+
+def load_image(name: str, image: str, *, timeout: float = 600) -> None:
+    """Put local image ``image`` on every node of cluster ``name``."""
+    run(load_command(require_kind(), name, image), timeout=timeout)
+
+
+def write_kubeconfig(name: str, path: Path) -> Path:
+    """Write cluster ``name``'s kubeconfig to ``path`` and return it.
+
+    Deploys use their own kubeconfig file rather than the user's current context, so they can
+    never act on another cluster whatever ``kubectl config current-context`` says.
+    """
+    text = run([require_kind(), "get", "kubeconfig", "--name", name], timeout=30).stdout
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path

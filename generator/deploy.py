@@ -1,0 +1,322 @@
+"""``dsdeploy deploy --kind``: a rendered project on a local kind cluster, end to end.
+
+The steps are those of the generated Makefile's ``kind-up`` and ``deploy`` targets (the same
+command lines, built in :class:`DeployPlan`): create or reuse the cluster, build the image,
+``kind load`` it, ``helm upgrade --install --wait``, wait for the rollout, ``helm test``; then
+what the Makefile's ``smoke-kind`` does by hand: call the model through the Service, here
+checking the answer against the model's own predictions. Waits, events, logs and the
+port-forward use the kubernetes Python client. What the deploy created is removed at the end
+unless ``keep`` is set; on failure the error carries pod events and container logs.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import docker
+
+from generator import cluster as kind
+from generator._run import run
+from generator._stream import ProgressFn, ignore_progress
+from generator.errors import GeneratorError
+from generator.helm import Chart, Helm, require_helm
+from generator.image_ref import ImageRef
+from generator.images import build_digest, build_image, image_exists
+from generator.kube import Clients, clients, diagnostics, forwarded_request, service_target, wait_rollout
+from generator.smoke import TITLE_LABEL, Check, expected_predictions
+
+KIND_CONFIG = Path("deploy") / "kind" / "cluster.yaml"
+NAMESPACE = "default"
+SERVICE_PORT_NAME = "http"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """Every command line a deploy runs, decided before anything runs.
+
+    Attributes:
+        cluster: kind cluster name.
+        config: kind cluster config.
+        release: Helm release name (the chart's name, as in the Makefile).
+        namespace: Namespace of the release.
+        chart: The chart folder.
+        image: The image to load and run.
+        values: Extra ``--values`` files, in order.
+        helm: The Helm binary.
+        timeout: Seconds for each wait (helm's ``--timeout`` too).
+    """
+
+    cluster: str
+    config: Path
+    release: str
+    namespace: str
+    chart: Path
+    image: ImageRef
+    values: tuple[Path, ...] = ()
+    helm: Helm = field(default_factory=require_helm)
+    timeout: float = 300
+
+    @property
+    def selector(self) -> str:
+        """Labels of everything the release created (pods, Deployments, Services)."""
+        return f"app.kubernetes.io/instance={self.release}"
+
+    def _scope(self, kubeconfig: Path) -> list[str]:
+        return ["--kubeconfig", str(kubeconfig), "--namespace", self.namespace]
+
+    def install_command(self, kubeconfig: Path) -> list[str]:
+        """``helm upgrade --install --wait`` with the image values the Makefile's ``deploy`` sets."""
+        command = [str(self.helm.path), "upgrade", "--install", self.release, str(self.chart)]
+        command += self._scope(kubeconfig)
+        for values in self.values:
+            command += ["--values", str(values)]
+        return [*command, *self.image.helm_set_args(), "--wait", "--timeout", f"{self.timeout:.0f}s"]
+
+    def test_command(self, kubeconfig: Path) -> list[str]:
+        """``helm test --logs``: the chart's test hook calls the Service from inside the cluster."""
+        command = [str(self.helm.path), "test", self.release, *self._scope(kubeconfig)]
+        return [*command, "--logs", "--timeout", f"{self.timeout:.0f}s"]
+
+    def uninstall_command(self, kubeconfig: Path) -> list[str]:
+        """``helm uninstall --wait``."""
+        command = [str(self.helm.path), "uninstall", self.release, *self._scope(kubeconfig)]
+        return [*command, "--wait", "--timeout", f"{self.timeout:.0f}s"]
+
+
+@dataclass(frozen=True)
+class DeployReport:
+    """What a deploy did and found.
+
+    Attributes:
+        plan: The plan it ran.
+        created_cluster: The deploy created the cluster (so removing it is the deploy's job).
+        kept: The release (and a created cluster) were left running.
+        model_name: The name the model is served under.
+        infer: The infer call through the port-forward, checked against the model's own answer.
+        helm_test_log: ``helm test --logs`` output.
+        steps: ``(step, seconds)`` in order.
+    """
+
+    plan: DeployPlan
+    created_cluster: bool
+    kept: bool
+    model_name: str
+    infer: Check
+    helm_test_log: str
+    steps: tuple[tuple[str, float], ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the infer answer matched the model's."""
+        return self.infer.passed
+
+    def summary(self) -> str:
+        """One line: where, how long, and the infer result."""
+        total = sum(seconds for _, seconds in self.steps)
+        state = "kept" if self.kept else "removed"
+        verdict = "infer answer matches the model" if self.ok else f"infer FAILED: {self.infer.detail}"
+        return f"{self.plan.release} on kind-{self.plan.cluster} ({state}): {verdict}; {total:.0f} s"
+
+
+@contextmanager
+def _kubeconfig(cluster: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="dsdeploy-kube-") as scratch:
+        yield kind.write_kubeconfig(cluster, Path(scratch) / "kubeconfig")
+
+
+def plan_deploy(
+    project: Path,
+    image: ImageRef,
+    *,
+    cluster: str | None = None,
+    values: Sequence[Path] = (),
+    helm: Helm | None = None,
+    namespace: str = NAMESPACE,
+    timeout: float = 300,
+) -> DeployPlan:
+    """The plan for deploying ``project`` running ``image`` (no command runs)."""
+    chart = Chart.find(project)
+    config = project / KIND_CONFIG
+    if not config.is_file():
+        raise GeneratorError(f"{config} is missing", hint="render the project with dsdeploy/copier")
+    name = cluster or kind.config_cluster_name(config) or chart.name
+    return DeployPlan(
+        cluster=name,
+        config=config,
+        release=chart.name,
+        namespace=namespace,
+        chart=chart.path,
+        image=image,
+        values=tuple(values),
+        helm=helm or require_helm(),
+        timeout=timeout,
+    )
+
+
+def _model_name(clients: Clients, plan: DeployPlan) -> str:
+    selector = f"{plan.selector},app.kubernetes.io/component=server"
+    for deployment in clients.apps.list_namespaced_deployment(plan.namespace, label_selector=selector).items:
+        for container in deployment.spec.template.spec.containers:
+            for variable in container.env or []:
+                if variable.name == "MODEL_NAME" and variable.value:
+                    return str(variable.value)
+    # The spec names no model: the service then uses the name the image was labelled with.
+    return str((docker.from_env().images.get(str(plan.image)).labels or {}).get(TITLE_LABEL, plan.release))
+
+
+def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> Check:
+    """One v2 infer call through a port-forward to the Service, checked against the model itself."""
+    rows, expected = expected_predictions(str(plan.image))
+    services = clients.core.list_namespaced_service(
+        plan.namespace, label_selector=f"{plan.selector},app.kubernetes.io/component=server"
+    ).items
+    if len(services) != 1:
+        raise GeneratorError(f"expected one server Service for {plan.release}, found {len(services)}")
+    service = services[0]
+    selector = ",".join(f"{key}={value}" for key, value in (service.spec.selector or {}).items())
+    pods = clients.core.list_namespaced_pod(plan.namespace, label_selector=selector).items
+    pod, port = service_target(service, pods, SERVICE_PORT_NAME)
+    flat = [value for row in rows for value in row]
+    request = {
+        "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": flat}]
+    }
+    path = f"/v2/models/{model_name}/infer"
+    status, body = forwarded_request(
+        clients.core, plan.namespace, pod, port, "POST", path, json.dumps(request).encode()
+    )
+    outputs = body.get("outputs", []) if isinstance(body, dict) else []
+    got = next(
+        (o["data"] for o in outputs if o.get("name") == "predict"), outputs[0]["data"] if outputs else None
+    )
+    detail = f"POST {path} via service/{service.metadata.name} -> pod/{pod}:{port}: HTTP {status}: got {got}"
+    return Check(
+        "v2 infer through a port-forward",
+        status == 200 and got == expected,
+        f"{detail}, model says {expected}",
+    )
+
+
+def remove(plan: DeployPlan, *, delete_cluster: bool) -> None:
+    """Uninstall the release, and delete the cluster when ``delete_cluster`` (the deploy made it)."""
+    if delete_cluster:
+        kind.delete_cluster(plan.cluster)  # takes the release with it
+        return
+    with _kubeconfig(plan.cluster) as kubeconfig:
+        run(plan.uninstall_command(kubeconfig), timeout=plan.timeout + 60)
+
+
+def deploy_to_kind(
+    project: Path,
+    *,
+    cluster: str | None = None,
+    keep: bool = False,
+    image: str | None = None,
+    base_image: str | None = None,
+    ca_bundle: Path | None = None,
+    values: Sequence[Path] = (),
+    helm: Helm | None = None,
+    namespace: str = NAMESPACE,
+    timeout: float = 300,
+    progress: ProgressFn = ignore_progress,
+) -> DeployReport:
+    """Deploy a rendered project to kind, prove it serves its model, and clean up.
+
+    Args:
+        project: A rendered project with ``uv.lock`` (for the build) and ``deploy/kind/cluster.yaml``.
+        cluster: kind cluster name; default: the config's ``name`` (the project slug). An
+            existing cluster of that name is reused and never deleted.
+        keep: Leave the release (and a cluster this call created) running.
+        image: A local image to deploy (``repository:tag``); default: build one from the project.
+        base_image: ``BASE_IMAGE`` for that build (default: :func:`generator.images.choose_base_image`).
+        ca_bundle: CA bundle for the build behind a TLS-inspecting proxy.
+        values: Extra chart values files (e.g. one switching on autoscaling and a PDB).
+        helm: The Helm to install with (default: the newest found).
+        namespace: Namespace of the release.
+        timeout: Seconds for each wait.
+        progress: Receives one line per step (and the build's and cluster creation's output).
+
+    Returns:
+        The report; ``report.ok`` says whether the model answered as itself.
+
+    Raises:
+        GeneratorError: kind cannot run here (one-line reason), or a step failed; failures after
+            the install carry pod events and container logs.
+    """
+    steps: list[tuple[str, float]] = []
+
+    def step(name: str, action: Callable[[], _T]) -> _T:
+        progress(f"{name} ...")
+        started = time.monotonic()
+        result = action()
+        steps.append((name, time.monotonic() - started))
+        return result
+
+    if image is not None and not image_exists(image):
+        raise GeneratorError(f"image {image} is not in the local engine", hint="build it, or omit --image")
+    tag = image or f"{Chart.find(project).name}:dsdeploy-{build_digest(project)[:12]}"
+    plan = plan_deploy(
+        project,
+        ImageRef.parse(tag),
+        cluster=cluster,
+        values=values,
+        helm=helm,
+        namespace=namespace,
+        timeout=timeout,
+    )
+    created = not kind.cluster_exists(plan.cluster)
+    # Ask up front (seconds) whether kind can create the cluster, before a build of minutes.
+    if created and (reason := kind.kind_unavailable_reason(config=plan.config)) is not None:
+        raise GeneratorError(f"cannot create kind cluster {plan.cluster}: {reason}")
+    if image is None:
+        step(f"build {tag}", lambda: build_image(project, tag, base_image, ca_bundle, progress))
+    if created:
+        step(
+            f"create kind cluster {plan.cluster}",
+            lambda: kind.create_cluster(plan.cluster, plan.config, progress=progress, timeout=timeout + 300),
+        )
+    try:
+        step(f"kind load {plan.image}", lambda: kind.load_image(plan.cluster, str(plan.image)))
+        with _kubeconfig(plan.cluster) as kubeconfig:
+            api = clients(kubeconfig)
+            try:
+                step(
+                    "helm upgrade --install --wait",
+                    lambda: run(plan.install_command(kubeconfig), timeout=timeout + 60),
+                )
+                step("rollout", lambda: wait_rollout(api, plan.namespace, plan.selector, timeout=timeout))
+                tested = step("helm test", lambda: run(plan.test_command(kubeconfig), timeout=timeout + 60))
+                model_name = _model_name(api, plan)
+                infer = step("infer through a port-forward", lambda: call_service(api, plan, model_name))
+            except GeneratorError as exc:
+                details = diagnostics(api.core, plan.namespace, plan.selector)
+                raise GeneratorError(f"{exc.message}\n{details}", hint=exc.hint) from exc
+        progress(f"{'ok  ' if infer.passed else 'FAIL'} {infer.name}: {infer.detail}")
+    except BaseException:
+        if not keep:
+            _cleanup(plan, created, progress)
+        raise
+    if not keep:
+        # After a success, a failed removal is the error to report: it leaves things running.
+        step("remove", lambda: remove(plan, delete_cluster=created))
+    return DeployReport(plan, created, keep, model_name, infer, tested.stdout, tuple(steps))
+
+
+def _cleanup(plan: DeployPlan, created: bool, progress: ProgressFn) -> None:
+    # Removal must not replace the error that led here: report its failure as progress only.
+    try:
+        remove(plan, delete_cluster=created)
+    except GeneratorError as exc:
+        progress(f"cleanup failed: {exc}")
+
+
+def teardown(report: DeployReport) -> None:
+    """Remove what a ``keep=True`` deploy left: the release, and the cluster if it created it."""
+    remove(report.plan, delete_cluster=report.created_cluster)
