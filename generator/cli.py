@@ -46,6 +46,7 @@ DataOption = Annotated[
 TemplateOption = Annotated[
     str | None, typer.Option("--template", help="Template path or git URL (default: this checkout).")
 ]
+ProjectArgument = Annotated[Path, typer.Argument(help="A rendered project.", exists=True, file_okay=False)]
 PairwiseOption = Annotated[
     bool, typer.Option("--pairwise", help="A pairwise cover of the axes instead of the full product.")
 ]
@@ -65,6 +66,10 @@ def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(USER_ERROR) from exc
 
     return wrapper
+
+
+def _progress(line: str) -> None:
+    stderr.print(line, markup=False, highlight=False)
 
 
 def _parse_data(pairs: list[str] | None) -> dict[str, Any]:
@@ -171,7 +176,7 @@ def render(
 @app.command()
 @_user_errors
 def check(
-    project: Annotated[Path, typer.Argument(help="A rendered project.", exists=True, file_okay=False)],
+    project: ProjectArgument,
     security: Annotated[
         bool, typer.Option("--security/--no-security", help="Also run checkov and hadolint.")
     ] = True,
@@ -198,6 +203,64 @@ def check(
     skipped = sum(row.status is Status.SKIPPED for row in rows)
     stdout.print(f"{len(rows) - failed - skipped} passed, {failed} failed, {skipped} skipped")
     if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
+def deploy(
+    project: ProjectArgument,
+    kind: Annotated[bool, typer.Option("--kind", help="Deploy to a local kind cluster.")] = False,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="kind cluster name (default: the slug).")
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the release (and a cluster this run made).")
+    ] = False,
+    image: Annotated[
+        str | None, typer.Option("--image", help="A local image instead of building one.")
+    ] = None,
+    values: Annotated[
+        list[Path] | None,
+        typer.Option("--values", "-f", exists=True, dir_okay=False, help="Extra values file."),
+    ] = None,
+) -> None:
+    """Deploy to kind: build, load, helm install --wait, rollout, helm test, infer, clean up."""
+    from generator.deploy import deploy_to_kind
+
+    if not kind:
+        raise GeneratorError("no deploy target given", hint="pass --kind")
+    report = deploy_to_kind(
+        project, cluster=cluster, keep=keep, image=image, values=values or (), progress=_progress
+    )
+    for name, seconds in report.steps:
+        stdout.print(f"{name}: {seconds:.1f} s")
+    stdout.print(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_user_errors
+def podspec(
+    project: ProjectArgument,
+    image: Annotated[str, typer.Option("--image", help="Local image repository:tag (see dsdeploy build).")],
+    values_set: Annotated[
+        str, typer.Option("--values-set", help="A chart ci/<name>-values.yaml set.")
+    ] = "default",
+    without_devices: Annotated[
+        bool, typer.Option("--without-devices", help="Run without the GPUs the values request.")
+    ] = False,
+) -> None:
+    """Run the chart's Deployment with Docker exactly as written; probe it and call infer."""
+    from generator.podspec import podspec_smoke
+
+    report = podspec_smoke(project, image, values_set, without_devices=without_devices, progress=_progress)
+    for note in report.notes:
+        stderr.print(f"[yellow]note:[/] {note}")
+    stdout.print(report.summary())
+    if not report.ok:
+        stdout.print(report.docker_command, markup=False)
         raise typer.Exit(1)
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from generator._run import run
 from generator.cli import app
 from generator.render import template_root
+from generator.tools import which
 from generator.variants import full_product, load_axes
 
 runner = CliRunner()
@@ -107,3 +108,19 @@ def test_copier_cli_renders_defaults_without_trust(tmp_path):
         timeout=120,
     )
     assert (tmp_path / "p" / ".copier-answers.yml").is_file()
+
+
+def test_deploy_needs_a_target(default_project):
+    result = runner.invoke(app, ["deploy", str(default_project)])
+    assert result.exit_code == 2
+    assert "pass --kind" in result.output
+
+
+def test_check_reports_every_static_check(default_project):
+    if which("helm") is None:
+        pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
+    result = runner.invoke(app, ["check", str(default_project), "--no-security"])
+    assert result.exit_code == 0, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.endswith("0 failed, 0 skipped"), last
+    assert "helm lint" in result.output
