@@ -221,6 +221,11 @@ def build_base_image(
             _lay_python(python_home, rootfs)
             # /usr/local/lib is on the loader path; refresh the cache so libpython is found there.
             run(["chroot", rootfs, "/sbin/ldconfig"])
+            # Bytecode for the standard library, as Debian's packages ship it: images run with a
+            # read-only root, where uncompiled modules would be recompiled on every start.
+            lib = next((rootfs / "usr" / "local" / "lib").glob("python3.*")).relative_to(rootfs)
+            compileall = ["-m", "compileall", "-q", "-j0", "-x", "site-packages", f"/{lib}"]
+            run(["chroot", rootfs, "/usr/local/bin/python3", *compileall], timeout=600)
         python = "/usr/local/bin/python3" if python_home else "/usr/bin/python3"
         check = run(["chroot", rootfs, python, "-c", _IMPORT_CHECK])
         progress(f"python in the root filesystem: {check.stdout.strip()}")

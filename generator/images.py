@@ -35,6 +35,7 @@ _INSTALL_KEYS = ("requires-python", "dependencies", "optional-dependencies")
 
 _STEP = re.compile(r"^#(\d+) \[([^\]]+)\] (.+)$")
 _CACHED = re.compile(r"^#(\d+) CACHED$")
+_DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s$")
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,12 @@ class BuildStep:
     Attributes:
         name: ``[stage n/m] INSTRUCTION ...`` as printed by BuildKit.
         cached: The step's result came from the build cache.
+        seconds: How long the step ran, as BuildKit reported it (0 when cached).
     """
 
     name: str
     cached: bool
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,13 +153,18 @@ def parse_steps(lines: Iterable[str]) -> tuple[BuildStep, ...]:
     """The Dockerfile steps in BuildKit ``--progress=plain`` output, with their cache status."""
     names: dict[str, str] = {}
     cached: set[str] = set()
+    seconds: dict[str, float] = {}
     for line in lines:
         if match := _STEP.match(line):
             if match.group(2) != "internal":
                 names.setdefault(match.group(1), f"[{match.group(2)}] {match.group(3)}")
         elif match := _CACHED.match(line):
             cached.add(match.group(1))
-    return tuple(BuildStep(name, number in cached) for number, name in names.items())
+        elif match := _DONE.match(line):
+            seconds[match.group(1)] = float(match.group(2))
+    return tuple(
+        BuildStep(name, number in cached, seconds.get(number, 0.0)) for number, name in names.items()
+    )
 
 
 def build_image(

@@ -1,9 +1,8 @@
 """Fixtures for the docker tier: one image per distinct build, built once per session.
 
 Which variants can differ in their image is decided at collection time from copier.yml's axes
-(Python version and every ``with_*`` feature flag); ``test_matrix_coverage.py`` renders a
-pairwise cover of the whole matrix and fails if any variant builds an image that none of these
-representatives covers. Representatives that turn out identical (same build digest) share one
+(Python version and every ``with_*`` feature flag); ``test_matrix_coverage.py`` fails if any
+variant of the full matrix builds an image that none of these representatives covers. Representatives that turn out identical (same build digest) share one
 build.
 """
 
