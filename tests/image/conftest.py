@@ -2,8 +2,8 @@
 
 Which variants can differ in their image is decided at collection time from copier.yml's axes
 (Python version and every ``with_*`` feature flag); ``test_matrix_coverage.py`` fails if any
-variant of the full matrix builds an image that none of these representatives covers. Representatives that turn out identical (same build digest) share one
-build.
+variant of the full matrix builds an image that none of these representatives covers.
+Representatives that turn out identical (same build digest) share one build.
 """
 
 from __future__ import annotations
