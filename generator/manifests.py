@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import yaml
 
 from generator._run import run
+from generator.crds import installed_crd_schemas
 from generator.errors import GeneratorError
 from generator.helm import HELM_HINT, Chart, Helm, find_helms
 from generator.kube_schemas import KubernetesSchemas, kind_and_name
@@ -101,7 +102,8 @@ class ManifestChecker:
     Args:
         helms: Helm binaries to use, newest first; default: every Helm found. The first one
             renders the manifests that are validated and scanned.
-        schemas: Kubernetes schemas; default: the three newest bundled versions, strict.
+        schemas: Kubernetes schemas; default: the three newest bundled versions, strict, plus
+            the Dask operator's CRDs when ``dask-kubernetes`` is installed (:mod:`generator.crds`).
         namespace: Namespace to render into (not ``default``: checkov flags that).
         workers: Parallel helm calls; default: the number of CPUs.
         timeout: Seconds for each helm call.
@@ -117,7 +119,7 @@ class ManifestChecker:
         timeout: float = 120,
     ) -> None:
         self.helms: tuple[Helm, ...] = tuple(find_helms() if helms is None else helms)
-        self.schemas = schemas or KubernetesSchemas()
+        self.schemas = schemas or KubernetesSchemas(crd_schemas=installed_crd_schemas())
         self.namespace = namespace
         self.workers = workers or os.cpu_count() or 2
         self.timeout = timeout
