@@ -17,6 +17,13 @@ from .model import DEFAULT_MODEL_PATH, MODEL_PATH_ENV
 DEFAULT_PORT = 8080
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a small model
 DEFAULT_MAX_ROWS = 10_000
+# Micro-batching: a model call costs about the same for 1 row as for a few hundred (the fixed
+# cost is scikit-learn's input checks and Python dispatch), so concurrent requests are merged.
+DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request still runs, alone
+DEFAULT_BATCH_MAX_WAIT_MS = 0.0  # 0: no waiting, batches form from requests that arrive together
+DEFAULT_QUEUE_MAX_SIZE = 512  # requests waiting for the model; more get 503 + Retry-After
+DEFAULT_WORKERS = 1
+DEFAULT_SHUTDOWN_TIMEOUT = 25  # seconds; under Kubernetes' default 30 s grace period
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -37,6 +44,31 @@ def _int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     return value
 
 
+def _float_env(env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    # The chained comparison is False for NaN too, so "nan" is refused with the range message.
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum:g} and {maximum:g}, got {raw}")
+    return value
+
+
+def _bool_env(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Service settings.
@@ -50,6 +82,16 @@ class Settings:
             (``MAX_REQUEST_BYTES``).
         max_rows: Most rows one prediction request may carry; more get 413 (``MAX_ROWS``).
         log_level: uvicorn log level (``LOG_LEVEL``).
+        access_log: One log line per request (``ACCESS_LOG``, default true).
+        batch_max_size: Most rows merged into one model call (``BATCH_MAX_SIZE``); a single
+            request with more rows is still served, in a call of its own.
+        batch_max_wait_ms: How long the first request of a batch may wait for others, in
+            milliseconds (``BATCH_MAX_WAIT_MS``); 0 batches only requests that arrive together.
+        queue_max_size: Most requests waiting for the model; more are refused with 503 and
+            ``Retry-After`` (``QUEUE_MAX_SIZE``).
+        workers: Server processes (``WORKERS``); each loads the model and batches on its own.
+        shutdown_timeout: Seconds to finish accepted requests after SIGTERM before exiting
+            anyway (``SHUTDOWN_TIMEOUT``); keep it under the pod's termination grace period.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -59,6 +101,12 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     log_level: str = "info"
+    access_log: bool = True
+    batch_max_size: int = DEFAULT_BATCH_MAX_SIZE
+    batch_max_wait_ms: float = DEFAULT_BATCH_MAX_WAIT_MS
+    queue_max_size: int = DEFAULT_QUEUE_MAX_SIZE
+    workers: int = DEFAULT_WORKERS
+    shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,4 +138,18 @@ class Settings:
             ),
             max_rows=_int_env(env, "MAX_ROWS", DEFAULT_MAX_ROWS, minimum=1, maximum=10_000_000),
             log_level=log_level,
+            access_log=_bool_env(env, "ACCESS_LOG", cls.access_log),
+            batch_max_size=_int_env(
+                env, "BATCH_MAX_SIZE", DEFAULT_BATCH_MAX_SIZE, minimum=1, maximum=10_000_000
+            ),
+            batch_max_wait_ms=_float_env(
+                env, "BATCH_MAX_WAIT_MS", DEFAULT_BATCH_MAX_WAIT_MS, minimum=0, maximum=10_000
+            ),
+            queue_max_size=_int_env(
+                env, "QUEUE_MAX_SIZE", DEFAULT_QUEUE_MAX_SIZE, minimum=1, maximum=1_000_000
+            ),
+            workers=_int_env(env, "WORKERS", DEFAULT_WORKERS, minimum=1, maximum=256),
+            shutdown_timeout=_int_env(
+                env, "SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT, minimum=0, maximum=86_400
+            ),
         )

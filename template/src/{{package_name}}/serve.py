@@ -16,143 +16,51 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, cast
+from types import FrameType
+from typing import Annotated, Any
 
 import numpy as np
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from numpy.typing import NDArray
-from pydantic import BaseModel, Discriminator, Field, Strict, Tag
+from pydantic import ValidationError
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .batching import Batcher, Prediction, QueueFullError
 from .config import Settings
+from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
 from .model import Model, load_model
+from .protocol import (
+    ErrorResponse,
+    InferRequest,
+    InferResponse,
+    ModelMetadata,
+    PredictRequest,
+    PredictResponse,
+    ServerMetadata,
+    check_infer,
+    check_predict,
+    describe_validation_errors,
+    infer_content,
+    model_metadata,
+    predict_content,
+)
 
 logger = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------------------------
-# Request and response bodies (they also document the API at /docs)
-# ---------------------------------------------------------------------------------------------
-
-# Strict: JSON true/false and numeric strings are rejected rather than silently turned into 1.0.
-Number = Annotated[float, Strict()]
-Row = list[Number]
-Dim = Annotated[int, Strict(), Field(ge=0)]
-Datatype = Literal[
-    "FP64", "FP32", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8"
-]
-INTEGER_DATATYPES = frozenset({"INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "UINT8"})
-OUTPUT_PREDICT = "predict"
-OUTPUT_PROBA = "predict_proba"
-# Tags name the two shapes `data` may take; they appear in validation-error locations only.
-_FLAT, _ROWS = "flat", "rows"
-
-
-def _data_layout(value: Any) -> str:
-    # Decide the layout from the first element so a bad element gets one error, not one per layout.
-    return _ROWS if isinstance(value, list) and value and isinstance(value[0], list) else _FLAT
-
-
-TensorData = Annotated[
-    Annotated[list[Number], Tag(_FLAT)] | Annotated[list[Row], Tag(_ROWS)],
-    Discriminator(_data_layout),
-]
-
-
-class InferInput(BaseModel):
-    """One input tensor: ``data`` flat in row-major order, or nested as rows."""
-
-    name: str
-    shape: list[Dim]
-    datatype: Datatype
-    parameters: dict[str, Any] | None = None
-    data: TensorData
-
-
-class RequestedOutput(BaseModel):
-    """An output the client asks for by name."""
-
-    name: str
-    parameters: dict[str, Any] | None = None
-
-
-class InferRequest(BaseModel):
-    """Open Inference Protocol v2 inference request."""
-
-    id: str | None = None
-    parameters: dict[str, Any] | None = None
-    inputs: list[InferInput]
-    outputs: list[RequestedOutput] | None = None
-
-
-class InferOutput(BaseModel):
-    """One output tensor, ``data`` flat in row-major order."""
-
-    name: str
-    shape: list[int]
-    datatype: str
-    data: list[Any]
-
-
-class InferResponse(BaseModel):
-    """Open Inference Protocol v2 inference response."""
-
-    model_name: str
-    model_version: str | None = None
-    id: str
-    outputs: list[InferOutput]
-
-
-class TensorMetadata(BaseModel):
-    """Name, datatype and shape of a model input or output (-1 means any size)."""
-
-    name: str
-    datatype: str
-    shape: list[int]
-
-
-class ModelMetadata(BaseModel):
-    """Open Inference Protocol v2 model metadata."""
-
-    name: str
-    versions: list[str]
-    platform: str
-    inputs: list[TensorMetadata]
-    outputs: list[TensorMetadata]
-    parameters: dict[str, Any]
-
-
-class ServerMetadata(BaseModel):
-    """Open Inference Protocol v2 server metadata."""
-
-    name: str
-    version: str
-    extensions: list[str]
-
-
-class PredictRequest(BaseModel):
-    """Rows of feature values."""
-
-    instances: list[Row]
-
-
-class PredictResponse(BaseModel):
-    """One predicted label per row."""
-
-    predictions: list[Any]
-
-
-class ErrorResponse(BaseModel):
-    """What went wrong, in one sentence."""
-
-    error: str
-
+RETRY_AFTER_SECONDS = 1  # what a 503 for a full queue tells the client to wait
+JSON_HEADERS = [(b"content-type", b"application/json")]
 
 # ---------------------------------------------------------------------------------------------
 # Request-size limit
@@ -236,30 +144,6 @@ class BodySizeLimit:
 # ---------------------------------------------------------------------------------------------
 
 
-def _where(loc: Sequence[Any]) -> str:
-    parts = [part for part in loc if part not in (_FLAT, _ROWS)]
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
-    return text.lstrip(".") or "request body"
-
-
-def describe_validation_errors(errors: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
-    """One readable sentence from pydantic/FastAPI validation errors.
-
-    Args:
-        errors: The errors, as ``RequestValidationError.errors()`` returns them.
-        limit: How many to spell out; the rest are counted.
-
-    Returns:
-        E.g. ``"inputs[0].data[2]: Input should be a valid number"``.
-    """
-    parts = [f"{_where(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in errors[:limit]]
-    if len(errors) > limit:
-        parts.append(f"and {len(errors) - limit} more problems")
-    return "; ".join(parts) or "invalid request"
-
-
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
     errors = exc.errors()
@@ -283,10 +167,6 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _unprocessable(message: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=message)
-
-
 # ---------------------------------------------------------------------------------------------
 # Routes
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +177,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 router = APIRouter()
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread, a
+# thread hop on every request for what is an attribute lookup.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -311,8 +193,8 @@ def _loaded_model(request: Request) -> Model:
     return model
 
 
-def _named_model(model_name: str, request: Request) -> Model:
-    served = _settings(request).model_name
+async def _named_model(model_name: str, request: Request) -> Model:
+    served = request.app.state.settings.model_name
     if model_name != served:
         raise HTTPException(
             status_code=404, detail=f"model {model_name!r} not found: this server serves {served!r}"
@@ -321,64 +203,6 @@ def _named_model(model_name: str, request: Request) -> Model:
 
 
 NamedModel = Annotated[Model, Depends(_named_model)]
-
-
-def _label_datatype(labels: NDArray[Any]) -> str:
-    kind = labels.dtype.kind
-    if kind in "iu":
-        return "INT64"
-    if kind == "f":
-        return "FP64"
-    if kind == "b":
-        return "BOOL"
-    return "BYTES"
-
-
-def _labels_to_json(labels: NDArray[Any]) -> list[Any]:
-    return labels.tolist() if labels.dtype.kind in "iufb" else [str(label) for label in labels]
-
-
-def _input_matrix(tensor: InferInput, model: Model, max_rows: int) -> NDArray[np.float64]:
-    """Check one v2 input tensor against the model and return it as a (rows, features) matrix."""
-    n_features = model.n_features
-    if len(tensor.shape) != 2 or tensor.shape[1] != n_features:
-        raise _unprocessable(
-            f"input {tensor.name!r} has shape {tensor.shape}: expected [rows, {n_features}] "
-            f"({n_features} features per row)"
-        )
-    rows = tensor.shape[0]
-    if rows > max_rows:
-        raise HTTPException(status_code=413, detail=f"{rows} rows exceed the limit of {max_rows} (MAX_ROWS)")
-    if rows == 0:
-        raise _unprocessable(f"input {tensor.name!r} has no rows: send at least one")
-    expected = rows * n_features
-    if tensor.data and isinstance(tensor.data[0], list):
-        nested = cast(list[list[float]], tensor.data)
-        if len(nested) != rows or {len(row) for row in nested} != {n_features}:
-            raise _unprocessable(
-                f"input {tensor.name!r}: nested data must be {rows} rows of {n_features} values to match "
-                f"shape {tensor.shape}"
-            )
-        matrix = np.asarray(nested, dtype=np.float64)
-    else:
-        if len(tensor.data) != expected:
-            raise _unprocessable(
-                f"input {tensor.name!r}: data has {len(tensor.data)} values but shape {tensor.shape} "
-                f"needs {expected}"
-            )
-        matrix = np.asarray(tensor.data, dtype=np.float64).reshape(rows, n_features)
-    if (
-        tensor.datatype in INTEGER_DATATYPES
-        and np.isfinite(matrix).all()
-        and (matrix != np.round(matrix)).any()
-    ):
-        raise _unprocessable(
-            f"input {tensor.name!r} is {tensor.datatype} but its data holds non-integer values"
-        )
-    try:
-        return model.check_features(matrix)
-    except ValueError as exc:
-        raise _unprocessable(f"input {tensor.name!r}: {exc}") from None
 
 
 @router.get("/v2/health/live", tags=["health"])
@@ -403,7 +227,7 @@ async def server_metadata(settings: Annotated[Settings, Depends(_settings)]) -> 
 
 
 @router.get("/v2/models/{model_name}", tags=["metadata"], responses=ERROR_RESPONSES)
-async def model_metadata(request: Request, model: NamedModel) -> ModelMetadata:
+async def get_model_metadata(request: Request, model: NamedModel) -> ModelMetadata:
     """Model metadata: input and output tensors, feature and class names."""
     metadata: ModelMetadata = request.app.state.model_metadata
     return metadata
@@ -415,91 +239,183 @@ async def model_ready(model_name: str, model: NamedModel) -> dict[str, Any]:
     return {"name": model_name, "ready": True}
 
 
-# Plain `def`: FastAPI runs it in a worker thread, so CPU-bound prediction never blocks the event
-# loop that answers health probes.
-@router.post("/v2/models/{model_name}/infer", tags=["inference"], responses=ERROR_RESPONSES)
-def infer(
-    body: InferRequest, model: NamedModel, settings: Annotated[Settings, Depends(_settings)]
-) -> InferResponse:
-    """Open Inference Protocol v2 inference: one FP/INT tensor of shape [rows, features] in."""
-    if len(body.inputs) != 1:
-        raise _unprocessable(f"expected exactly one input tensor, got {len(body.inputs)}")
-    available = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
-    wanted = [output.name for output in body.outputs or []] or [OUTPUT_PREDICT]
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        raise _unprocessable(f"unknown output {unknown[0]!r}: this model offers {', '.join(available)}")
-    matrix = _input_matrix(body.inputs[0], model, settings.max_rows)
-    rows = matrix.shape[0]
-    outputs = []
-    for name in wanted:
-        if name == OUTPUT_PREDICT:
-            labels = model.predict(matrix)
-            outputs.append(
-                InferOutput(
-                    name=name, shape=[rows], datatype=_label_datatype(labels), data=_labels_to_json(labels)
-                )
-            )
-        else:
-            proba = model.predict_proba(matrix)
-            outputs.append(
-                InferOutput(name=name, shape=list(proba.shape), datatype="FP64", data=proba.ravel().tolist())
-            )
-    return InferResponse(
-        model_name=settings.model_name,
-        model_version=__version__,
-        id=body.id or uuid.uuid4().hex,
-        outputs=outputs,
+def _overloaded(exc: QueueFullError) -> HTTPException:
+    # Refuse rather than queue without bound: the client (or the load balancer) retries
+    # elsewhere or a moment later, and the requests already queued keep their latency.
+    return HTTPException(
+        status_code=503,
+        detail=f"server overloaded ({exc}): retry after {RETRY_AFTER_SECONDS} s",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
-@router.post("/predict", tags=["inference"], responses=ERROR_RESPONSES)
-def predict(body: PredictRequest, request: Request) -> PredictResponse:
+async def _predict(request: Request, matrix: NDArray[np.float64], *, proba: bool = False) -> Prediction:
+    """Run ``matrix`` through the app's batcher; a full queue becomes 503 with Retry-After."""
+    batcher: Batcher = request.app.state.batcher
+    try:
+        return await batcher.predict(matrix, proba=proba)
+    except QueueFullError as exc:
+        raise _overloaded(exc) from None
+
+
+def _json(content: Any) -> Response:
+    # pydantic-core's serializer (Rust) straight to bytes: no response-model round trip.
+    return Response(to_json(content), media_type="application/json")
+
+
+# These two routes answer what the fast path (below) passes on: requests it cannot vouch for,
+# errors included, so every error message comes from FastAPI's validation and the checks in
+# `protocol`. They are also what /docs describes.
+@router.post(
+    "/v2/models/{model_name}/infer",
+    tags=["inference"],
+    responses=ERROR_RESPONSES,
+    response_model=InferResponse,
+)
+async def infer(body: InferRequest, model: NamedModel, request: Request) -> Response:
+    """Open Inference Protocol v2 inference: one FP/INT tensor of shape [rows, features] in."""
+    settings: Settings = request.app.state.settings
+    matrix, wanted = check_infer(body, model, settings.max_rows)
+    prediction = await _predict(request, matrix, proba="predict_proba" in wanted)
+    return _json(infer_content(body, wanted, prediction, settings.model_name))
+
+
+@router.post("/predict", tags=["inference"], responses=ERROR_RESPONSES, response_model=PredictResponse)
+async def predict(body: PredictRequest, request: Request) -> Response:
     """Predict one label per row of ``instances``."""
     model = _loaded_model(request)
-    settings = _settings(request)
-    if len(body.instances) > settings.max_rows:
-        raise HTTPException(
-            status_code=413,
-            detail=f"{len(body.instances)} rows exceed the limit of {settings.max_rows} (MAX_ROWS)",
-        )
-    if not body.instances:
-        raise _unprocessable("instances holds no rows: send at least one")
-    lengths = {len(row) for row in body.instances}
-    if lengths != {model.n_features}:
-        bad = next(length for length in sorted(lengths) if length != model.n_features)
-        raise _unprocessable(f"each instance must have {model.n_features} features, got a row of {bad}")
-    try:
-        matrix = model.check_features(body.instances)
-    except ValueError as exc:
-        raise _unprocessable(f"instances: {exc}") from None
-    labels = model.predict(matrix)
-    return PredictResponse(predictions=_labels_to_json(labels))
+    matrix = check_predict(body, model, request.app.state.settings.max_rows)
+    return _json(predict_content(await _predict(request, matrix)))
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests and latency by route and status, batch sizes, queue depth."""
+    service_metrics: ServiceMetrics = request.app.state.metrics
+    body, content_type = service_metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path for well-formed inference requests
+# ---------------------------------------------------------------------------------------------
+
+
+class FastInference:
+    """ASGI middleware that answers well-formed inference requests without FastAPI's routing.
+
+    FastAPI's routing, dependency solving and body handling cost more CPU per request than
+    parsing, checking and predicting a small request together. For a POST to the served
+    model's infer route or to ``/predict`` with a JSON body, this parses the body with
+    pydantic-core in one step, runs the same checks as the routes (``protocol``), and answers.
+    Anything it cannot vouch for (another model name, another content type, a body that does not
+    validate, a failed check, a model not yet loaded) goes on to the FastAPI routes unchanged,
+    so every error is still answered, and worded, by them.
+
+    Args:
+        app: The wrapped ASGI application (FastAPI's routing).
+        service: The FastAPI app, for its ``state`` (settings, model, batcher) and its routes.
+    """
+
+    def __init__(self, app: ASGIApp, service: FastAPI) -> None:
+        self.app = app
+        self.state = service.state
+        settings: Settings = service.state.settings
+        self.max_rows = settings.max_rows
+        self.model_name = settings.model_name
+        self.infer_path = f"/v2/models/{settings.model_name}/infer"
+        routes = {route.path: route for route in router.routes if isinstance(route, APIRoute)}
+        self.infer_route = routes["/v2/models/{model_name}/infer"]
+        self.predict_route = routes["/predict"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        model: Model | None = self.state.model
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or model is None
+            or scope["path"] not in (self.infer_path, "/predict")
+            or not _is_json(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client left: nobody to answer
+        try:
+            content = await self._answer(scope, body, model)
+        except (ValidationError, HTTPException):
+            # Not a request we can vouch for: the route answers it, with the exact message.
+            await self.app(scope, _replay(body, receive), send)
+            return
+        except QueueFullError as exc:
+            overloaded = _overloaded(exc)
+            content = {"error": overloaded.detail}
+            headers = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode()), *JSON_HEADERS]
+            await _send(send, overloaded.status_code, to_json(content), headers)
+            return
+        await _send(send, 200, to_json(content), JSON_HEADERS)
+
+    async def _answer(self, scope: Scope, body: bytes, model: Model) -> dict[str, Any]:
+        batcher: Batcher = self.state.batcher
+        if scope["path"] == "/predict":
+            request = PredictRequest.model_validate_json(body)
+            matrix = check_predict(request, model, self.max_rows)
+            scope["route"] = self.predict_route  # as the router would, for the metrics' label
+            return predict_content(await batcher.predict(matrix))
+        infer_request = InferRequest.model_validate_json(body)
+        matrix, wanted = check_infer(infer_request, model, self.max_rows)
+        scope["route"] = self.infer_route
+        prediction = await batcher.predict(matrix, proba="predict_proba" in wanted)
+        return infer_content(infer_request, wanted, prediction, self.model_name)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value == b"application/json" or value.startswith(b"application/json;")
+    return False
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # ---------------------------------------------------------------------------------------------
 # Application
 # ---------------------------------------------------------------------------------------------
-
-
-def _model_metadata(model: Model, settings: Settings) -> ModelMetadata:
-    # Built once at start-up: the metadata route then only returns it.
-    outputs = [TensorMetadata(name=OUTPUT_PREDICT, datatype=_label_datatype(model.classes), shape=[-1])]
-    if model.has_proba:
-        outputs.append(TensorMetadata(name=OUTPUT_PROBA, datatype="FP64", shape=[-1, len(model.classes)]))
-    classes = _labels_to_json(model.classes)
-    return ModelMetadata(
-        name=settings.model_name,
-        versions=[__version__],
-        platform="scikit-learn",
-        inputs=[TensorMetadata(name="input-0", datatype="FP64", shape=[-1, model.n_features])],
-        outputs=outputs,
-        parameters={
-            "feature_names": list(model.feature_names),
-            "classes": classes,
-            "class_names": list(model.class_names),
-        },
-    )
 
 
 def create_app(settings: Settings | None = None, *, model: Model | None = None) -> FastAPI:
@@ -528,6 +444,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
                 settings.model_path,
                 loaded.n_features,
             )
+        _drain_on_exit_signals(app.state.batcher)
         yield
 
     app = FastAPI(
@@ -537,19 +454,57 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = ServiceMetrics()
     app.state.model = None
     if model is not None:
         _install_model(app, model, settings)
+    app.include_router(router)
+    app.add_middleware(FastInference, service=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Added last, so outermost: it also times and counts the requests the body limit refuses.
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.include_router(router)
     return app
 
 
 def _install_model(app: FastAPI, model: Model, settings: Settings) -> None:
-    app.state.model_metadata = _model_metadata(model, settings)
+    app.state.model_metadata = model_metadata(model, settings.model_name)
+    app.state.batcher = Batcher(
+        model,
+        max_batch_size=settings.batch_max_size,
+        max_wait=settings.batch_max_wait_ms / 1000,
+        max_queue=settings.queue_max_size,
+        observer=app.state.metrics,
+    )
     app.state.model = model  # set last: readiness flips only when everything is in place
+
+
+def _drain_on_exit_signals(batcher: Batcher) -> None:
+    """Make SIGTERM and SIGINT also flush the batcher, on top of what the server does on them.
+
+    On SIGTERM uvicorn stops accepting and waits for the requests in flight; requests held for
+    a fuller batch (``BATCH_MAX_WAIT_MS``) should not wait out their timer then.
+    """
+    # HACK: uvicorn has no hook that runs when it starts to shut down (the lifespan's shutdown
+    # comes after the requests in flight are done), so chain its signal handlers. It installs
+    # them before the lifespan starts and restores its predecessors when it exits.
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread receives signals (TestClient runs the app in another)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue  # no server in this process handles the signal: leave it alone
+
+        def handler(
+            signum: int, frame: FrameType | None, previous: Callable[[int, FrameType | None], Any] = previous
+        ) -> None:
+            # A signal handler may interrupt the loop anywhere: hand the flush to the loop.
+            loop.call_soon_threadsafe(batcher.drain)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 #: The service, configured from the environment (``uvicorn <package>.serve:app`` works too).
@@ -557,14 +512,32 @@ app = create_app()
 
 
 def main() -> None:
-    """Run the service with uvicorn on ``HOST``:``PORT`` (default 0.0.0.0:8080)."""
+    """Run the service with uvicorn on ``HOST``:``PORT`` (default 0.0.0.0:8080).
+
+    ``WORKERS`` processes share the port (default one: in Kubernetes, scale with replicas and
+    give each pod one CPU per worker). On SIGTERM uvicorn stops accepting connections, lets
+    the requests it has accepted finish, for at most ``SHUTDOWN_TIMEOUT`` seconds, and exits.
+    """
     settings: Settings = app.state.settings
     level = logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One process per container: scale with replicas, not workers. uvicorn's access log gives
-    # the one line per request; no server header so the stack is not advertised.
+    target: str | FastAPI = app
+    if settings.workers > 1:
+        # Workers import the app themselves, and write their metrics to files that /metrics
+        # adds up; /tmp is the one writable path of the read-only image.
+        target = f"{__package__}.serve:app"
+        os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="prometheus-"))
+    # uvicorn picks uvloop and httptools (dependencies of this package) when installed. The
+    # access log gives one line per request; no server header, so the stack is not advertised.
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, server_header=False
+        target,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 
