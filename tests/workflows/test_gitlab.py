@@ -1,0 +1,169 @@
+"""The GitLab pipeline, read as data: stages, rules, image name, logins, tags, signing."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from generator.variants import load_axes
+
+EXPECTED_HOST = {
+    "ghcr": "ghcr.io",
+    "dockerhub": "docker.io",
+    "ecr": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+    "gar": "us-central1-docker.pkg.dev",
+    "acr": "mymodelsregistry.azurecr.io",
+    "gitlab": "registry.gitlab.com",
+}
+# The CI/CD variables each registry's `docker login` reads: (user, password).
+LOGIN_VARIABLES = {
+    "ghcr": ("$GHCR_USERNAME", "$GHCR_TOKEN"),
+    "dockerhub": ("$DOCKERHUB_USERNAME", "$DOCKERHUB_TOKEN"),
+    "ecr": ("AWS", None),
+    "gar": ("oauth2accesstoken", None),
+    "acr": ("$ACR_USERNAME", "$ACR_PASSWORD"),
+    "gitlab": ("$CI_REGISTRY_USER", "$CI_REGISTRY_PASSWORD"),
+}
+
+
+def _pipeline(project_for, registry: str = "ghcr"):
+    return project_for(registry=registry, ci_provider="gitlab").gitlab_ci()
+
+
+def _commands(entry: str) -> list[list[str]]:
+    """The simple commands of a shell script entry, split at pipes, `;`, `&&`, `||` and `$( )`."""
+    lexer = shlex.shlex(entry, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token in {"|", ";", "&&", "||", "(", ")", "$("} or token.endswith(("$(", "=$(")):
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [command for command in commands if command]
+
+
+def _docker_logins(script: list[str]) -> list[list[str]]:
+    """The `docker login` commands of a job script, as argument lists."""
+    return [command for entry in script for command in _commands(entry) if command[:2] == ["docker", "login"]]
+
+
+def test_stages_and_jobs(project_for):
+    pipeline = _pipeline(project_for)
+    assert pipeline["stages"] == ["test", "build", "push"]
+    jobs = {name: job for name, job in pipeline.items() if isinstance(job, dict) and "stage" in job}
+    assert {name: job["stage"] for name, job in jobs.items()} == {
+        "test": "test",
+        "image-smoke": "build",
+        "push": "push",
+    }
+
+
+def test_only_the_default_branch_and_version_tags_push(project_for):
+    push = _pipeline(project_for)["push"]
+    assert push["rules"] == [
+        {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"},
+        {"if": "$CI_COMMIT_TAG =~ /^v[0-9]/"},
+    ]
+
+
+def test_tests_run_on_the_projects_python_with_the_lock(project_for):
+    for python in next(axis for axis in load_axes() if axis.name == "python_version").values:
+        job = project_for(ci_provider="gitlab", python_version=python).gitlab_ci()["test"]
+        assert job["image"] == f"python:{python}-slim"
+        assert job["script"] == [
+            "uv sync --locked",
+            "uv run --no-sync ruff check .",
+            "uv run --no-sync ruff format --check .",
+            "uv run --no-sync pytest",
+        ]
+
+
+def test_docker_in_docker_over_tls(project_for):
+    docker = _pipeline(project_for)[".docker"]
+    [service] = docker["services"]
+    assert service == docker["image"] + "-dind"
+    assert docker["variables"]["DOCKER_HOST"] == "tcp://docker:2376"
+    assert docker["variables"]["DOCKER_TLS_VERIFY"] == "1"
+    assert _pipeline(project_for)["image-smoke"]["extends"] == ".docker"
+    assert _pipeline(project_for)["push"]["extends"] == ".docker"
+
+
+def test_the_image_is_named_by_the_registry(registry, project_for):
+    variables = _pipeline(project_for, registry)["variables"]
+    assert variables["REGISTRY"] == EXPECTED_HOST[registry]
+    assert variables["IMAGE"].startswith(EXPECTED_HOST[registry] + "/")
+    assert variables["IMAGE"].endswith("/my-model")
+    github = project_for(registry=registry, ci_provider="github").workflow("publish.yml")
+    assert variables["IMAGE"] == github["env"]["IMAGE"]
+
+
+def test_login_reads_the_registrys_credentials(registry, project_for):
+    push = _pipeline(project_for, registry)["push"]
+    [login] = _docker_logins(push["script"])
+    assert login[2] == "$REGISTRY"
+    user, password = LOGIN_VARIABLES[registry]
+    assert login[login.index("--username") + 1] == user
+    assert "--password-stdin" in login
+    if password is not None:
+        entry = next(entry for entry in push["script"] if login in _commands(entry))
+        assert _commands(entry) == [["echo", password], login]
+
+
+def test_cloud_registries_federate_with_the_jobs_id_token(registry, project_for):
+    push = _pipeline(project_for, registry)["push"]
+    tokens = push["id_tokens"]
+    assert tokens["SIGSTORE_ID_TOKEN"] == {"aud": "sigstore"}
+    if registry in {"ecr", "gar"}:
+        assert tokens["CLOUD_ID_TOKEN"] == {"aud": "https://gitlab.com"}
+    else:
+        assert set(tokens) == {"SIGSTORE_ID_TOKEN"}
+    installs = shlex.split(next(e for e in push["script"] if e.startswith("apk add")))
+    packages = set(installs[3:])
+    expected = {"cosign", "jq"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(registry, set())
+    assert packages == expected
+    if registry == "ecr":
+        exports = next(e for e in push["script"] if e.startswith("export "))
+        assert "AWS_WEB_IDENTITY_TOKEN_FILE=/tmp/web-identity-token" in shlex.split(exports)
+        assert _pipeline(project_for, registry)["variables"]["AWS_REGION"] == "us-east-1"
+
+
+def test_push_builds_with_attestations_and_registry_cache(project_for):
+    push = _pipeline(project_for)["push"]
+    build = next(e for e in push["script"] if e.startswith("docker buildx build"))
+    words = shlex.split(build)
+    assert {"--push", "--provenance=true", "--sbom=true"} <= set(words)
+    assert words[words.index("--platform") + 1] == "linux/amd64"
+    assert words[words.index("--cache-from") + 1] == "type=registry,ref=$IMAGE:buildcache"
+    assert words[-1] == "."
+
+
+def test_signing_is_keyless_by_digest_behind_a_toggle(project_for, tmp_path: Path):
+    pipeline = _pipeline(project_for)
+    assert pipeline["variables"]["SIGN_IMAGE"] == "true"
+    sign = next(e for e in pipeline["push"]["script"] if "cosign sign" in e)
+    # Run the step with a stand-in cosign that records its arguments.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "cosign").write_text('#!/bin/sh\necho "$@" > "$RECORD"\n')
+    (bin_dir / "cosign").chmod(0o755)
+    (tmp_path / "build.json").write_text('{"containerimage.digest": "sha256:abc"}')
+    record = tmp_path / "record"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(record), "IMAGE": "reg/x"}
+    for toggle, expected in (("true", "sign --yes reg/x@sha256:abc\n"), ("false", None)):
+        record.unlink(missing_ok=True)
+        subprocess.run(["sh", "-e", "-c", sign], cwd=tmp_path, env={**env, "SIGN_IMAGE": toggle}, check=True)
+        assert (record.read_text() if record.exists() else None) == expected
+
+
+def test_smoke_test_runs_the_image_read_only_as_non_root(project_for):
+    job = _pipeline(project_for)["image-smoke"]
+    assert "rules" not in job  # every pipeline: merge requests, default branch, tags
+    smoke = next(e for e in job["script"] if "docker run" in e)
+    words = shlex.split(smoke.replace("\\\n", " "), comments=True)
+    docker_run = words[words.index("run") - 1 : words.index("smoke:ci") + 1]
+    assert {"--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "no-new-privileges"} <= set(docker_run)
+    urls = {word for word in words if word.startswith("http://docker:8080/")}
+    assert urls == {"http://docker:8080/v2/health/ready", "http://docker:8080/predict"}
