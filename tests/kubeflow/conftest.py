@@ -1,0 +1,325 @@
+"""Fixtures for the Kubeflow tests: compiled pipelines per distinct project, the KServe CRD, a
+built image and local pipeline runs.
+
+Every variant with ``with_kubeflow`` comes from the session's matrix (``matrix_projects``);
+variants whose pipeline source and config render identically are compiled once. The pipeline is
+compiled by the generated package itself (``python -m <package>.pipeline``) in a subprocess, so
+two projects' packages of the same name never meet in this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from generator._run import run
+from generator.errors import GeneratorError
+from generator.fingerprint import tree_digest
+from generator.images import BuildResult, build_image, choose_base_image, project_python_version
+from generator.render import read_answers
+from generator.tools import find_python, require
+from generator.variants import load_axes
+
+HERE = Path(__file__).resolve().parent
+CRD = HERE / "schemas" / "inferenceservices.serving.kserve.io.trimmed.yaml"
+LOCAL_RUN = HERE / "kfp_local_run.py"
+CONFIG = Path("deploy/kubeflow/config.yaml")
+# What a compile depends on: the package source and the pipeline config (image, defaults).
+PIPELINE_PARTS = ("src", str(CONFIG))
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+IMAGE_UID = 10001
+
+Manifest = dict[str, Any]
+
+
+def package_of(project: Path) -> str:
+    return str(read_answers(project)["package_name"])
+
+
+def kubeflow_on(project: Path) -> bool:
+    return read_answers(project).get("with_kubeflow") is True
+
+
+@functools.cache
+def kfp_missing_reason() -> str | None:
+    """Why the pipeline cannot be compiled here, or None (kfp is a test dependency of dsdeploy)."""
+    for module in ("kfp", "kfp.kubernetes"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{module} is not installed here (pip install -e '.[test]' brings kfp and kfp-kubernetes)"
+    return None
+
+
+def skip_without_kfp() -> None:
+    reason = kfp_missing_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+# --- Compiled pipelines -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One compile shared by every variant whose pipeline source and config are identical.
+
+    Attributes:
+        representative: The variant that was compiled.
+        variants: Every variant of the group.
+        project: The representative's rendered project (read-only).
+        pipeline: The pipeline spec (first YAML document), None when the compile failed.
+        platform: The Kubernetes platform spec (second document).
+        error: The compile's error output, when it failed.
+    """
+
+    representative: str
+    variants: tuple[str, ...]
+    project: Path
+    pipeline: Manifest | None
+    platform: Manifest | None
+    error: str = ""
+
+    @property
+    def config(self) -> Manifest:
+        return dict(yaml.safe_load((self.project / CONFIG).read_text(encoding="utf-8")))
+
+    def executors(self) -> dict[str, Manifest]:
+        assert self.pipeline is not None, self.error
+        return {
+            name.removeprefix("exec-"): spec["container"]
+            for name, spec in self.pipeline["deploymentSpec"]["executors"].items()
+        }
+
+
+def compile_project(project: Path, output: Path) -> tuple[Manifest | None, Manifest | None, str]:
+    """Compile ``project``'s pipeline with its own entry point; return both specs or the error."""
+    command = [sys.executable, "-m", f"{package_of(project)}.pipeline", "--output", output]
+    try:
+        run(command, cwd=project, env={"PYTHONPATH": str(project / "src")}, timeout=300)
+    except GeneratorError as exc:
+        return None, None, str(exc)
+    pipeline, platform = yaml.safe_load_all(output.read_text(encoding="utf-8"))
+    return pipeline, platform, ""
+
+
+@pytest.fixture(scope="session")
+def kubeflow_projects(matrix_projects: dict[str, Path]) -> dict[str, Path]:
+    """Every variant of the matrix that has the Kubeflow pipeline, by variant id."""
+    return {vid: path for vid, path in matrix_projects.items() if kubeflow_on(path)}
+
+
+@pytest.fixture(scope="session")
+def compiled_groups(
+    kubeflow_projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> list[Compiled]:
+    """One compile per distinct (package source, pipeline config) among the Kubeflow variants."""
+    skip_without_kfp()
+    groups: dict[str, list[str]] = {}
+    for vid, path in sorted(kubeflow_projects.items()):
+        groups.setdefault(tree_digest(path, PIPELINE_PARTS), []).append(vid)
+    results = []
+    for variants in groups.values():
+        project = kubeflow_projects[variants[0]]
+        output = tmp_path_factory.mktemp("kfp") / "pipeline.yaml"
+        pipeline, platform, error = compile_project(project, output)
+        results.append(Compiled(variants[0], tuple(variants), project, pipeline, platform, error))
+    return results
+
+
+# --- KServe CRD ---------------------------------------------------------------------------------
+
+
+def strict_schema(node: Any) -> Any:
+    """The CRD's OpenAPI schema as a JSON schema that refuses unknown fields.
+
+    The API server drops unknown fields of a structural schema, and `kubectl apply` (strict field
+    validation) refuses them; either way a misspelt field does not do what the chart meant, so
+    every object that lists its properties is closed, unless the CRD keeps unknown fields.
+    """
+    if isinstance(node, list):
+        return [strict_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: strict_schema(value) for key, value in node.items()}
+    if (
+        "properties" in node
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def list_map_problems(schema: Mapping[str, Any], doc: Any, path: str = "") -> list[str]:
+    """Duplicate keys in lists the CRD declares ``x-kubernetes-list-type: map`` (e.g. env names).
+
+    JSON schema cannot say "unique by these keys"; the API server refuses such duplicates.
+    """
+    problems: list[str] = []
+    if isinstance(doc, dict):
+        for key, child in doc.items():
+            child_schema = schema.get("properties", {}).get(key)
+            if isinstance(child_schema, Mapping):
+                problems += list_map_problems(child_schema, child, f"{path}.{key}")
+    elif isinstance(doc, list):
+        items = schema.get("items", {})
+        if schema.get("x-kubernetes-list-type") == "map":
+            keys = schema.get("x-kubernetes-list-map-keys", [])
+            seen: set[tuple[Any, ...]] = set()
+            for item in doc:
+                # Keys with a default (protocol: TCP) count with that default, as the server applies it.
+                ident = tuple(
+                    item.get(k, items.get("properties", {}).get(k, {}).get("default")) for k in keys
+                )
+                if ident in seen:
+                    problems.append(f"{path}: duplicate entry {dict(zip(keys, ident, strict=True))}")
+                seen.add(ident)
+        for index, item in enumerate(doc):
+            problems += list_map_problems(items, item, f"{path}[{index}]")
+    return problems
+
+
+@dataclass(frozen=True)
+class CrdValidator:
+    """Validates InferenceService manifests against the (trimmed) KServe CRD, strictly."""
+
+    schema: Mapping[str, Any]
+
+    def problems(self, manifest: Manifest) -> list[str]:
+        validator = jsonschema.Draft7Validator(self.schema)
+        found = [
+            f"{'.'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
+            for error in validator.iter_errors(manifest)
+        ]
+        return found + list_map_problems(self.schema, manifest)
+
+
+@pytest.fixture(scope="session")
+def isvc_validator() -> CrdValidator:
+    crd = yaml.safe_load(CRD.read_text(encoding="utf-8"))
+    assert crd["spec"]["group"] == "serving.kserve.io"
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
+    return CrdValidator(strict_schema(version["schema"]["openAPIV3Schema"]))
+
+
+# --- Docker: image and local runs ---------------------------------------------------------------
+
+
+def python_versions_default_first() -> list[str]:
+    [axis] = [axis for axis in load_axes() if axis.name == "python_version"]
+    return [str(axis.default)] + [str(v) for v in axis.values if v != axis.default]
+
+
+@dataclass(frozen=True)
+class KfpImage:
+    """The image of a Kubeflow variant, built once per session, and its locked project copy."""
+
+    project: Path
+    package: str
+    result: BuildResult
+
+    @property
+    def tag(self) -> str:
+        return self.result.tag
+
+
+@pytest.fixture(scope="session")
+def kfp_image(render: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> KfpImage:
+    """A Kubeflow project's image, on the first Python version that has a base image here.
+
+    The default Python version is tried first (pulling its official image if need be); the
+    others only with a base already present, so a machine without registry access still runs this.
+    """
+    skip_without_kfp()
+    for version in python_versions_default_first():
+        base = choose_base_image(version, pull=version == python_versions_default_first()[0])
+        python = find_python(version)
+        if base and python:
+            break
+    else:
+        pytest.skip("no Python version has a base image and an interpreter here (scripts/setup-docker.sh)")
+    project = render({"with_kubeflow": True, "python_version": version})
+    workdir = tmp_path_factory.mktemp("kfp-image") / project.name
+    shutil.copytree(project, workdir)
+    # uv may not download interpreters here: lock with the one found.
+    lock = [require("uv"), "lock", "--quiet", "--python", python]
+    run(lock, cwd=workdir, env={"UV_PYTHON_DOWNLOADS": "never"})
+    ca_bundle = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
+    tag = f"dsdeploy-test/kubeflow-py{version}:session"
+    try:
+        result = build_image(workdir, tag, base, ca_bundle)
+    except GeneratorError as exc:
+        pytest.fail(f"building {tag} failed: {exc}")
+    assert project_python_version(workdir) == version
+    return KfpImage(workdir, package_of(workdir), result)
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """One run of the pipeline with kfp.local's Docker runner.
+
+    Attributes:
+        returncode: 0 when every task succeeded.
+        output: The driver's stdout and stderr (kfp.local's log, the containers' output).
+        pipeline_root: Where kfp.local put the task artifacts.
+        store: The model store the export step writes to (bind-mounted into the steps).
+    """
+
+    returncode: int
+    output: str
+    pipeline_root: Path
+    store: Path
+
+    def artifact(self, task: str, name: str) -> Path:
+        """The path of a task's output artifact (one run per pipeline root)."""
+        [found] = self.pipeline_root.glob(f"*/{task}/{name}")
+        return found
+
+
+RunPipeline = Callable[..., LocalRun]
+
+
+@pytest.fixture(scope="session")
+def run_pipeline(kfp_image: KfpImage, tmp_path_factory: pytest.TempPathFactory) -> RunPipeline:
+    """``run_pipeline(**params)``: run the pipeline once on the built image with these parameters."""
+
+    def _run(**params: object) -> LocalRun:
+        workdir = tmp_path_factory.mktemp("kfp-run")
+        root, store = workdir / "pipeline-root", workdir / "store"
+        for folder in (root, store):
+            folder.mkdir()
+            # The steps run as the image's user: kfp.local bind-mounts these folders, and a step
+            # that cannot write its outputs there fails (as it would on a cluster volume).
+            if os.geteuid() == 0:
+                os.chown(folder, IMAGE_UID, IMAGE_UID)
+            else:
+                folder.chmod(0o777)
+        command = [
+            sys.executable, LOCAL_RUN,
+            "--src", kfp_image.project / "src",
+            "--package", kfp_image.package,
+            "--config", kfp_image.project / CONFIG,
+            "--image", kfp_image.tag,
+            "--pipeline-root", root,
+            "--store", store,
+        ]  # fmt: skip
+        for name, value in params.items():
+            command += ["--param", f"{name}={value}"]
+        result = run(command, timeout=900, check=False)
+        return LocalRun(result.returncode, result.stdout + result.stderr, root, store)
+
+    return _run
