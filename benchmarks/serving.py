@@ -1,0 +1,553 @@
+"""Serving speed: the generated service against MLServer and BentoML on the same model file.
+
+Trains the default project's model once and serves that one file (the bare fitted estimator,
+which all three load) with:
+- ours: the generated project's service (`python -m <package>.serve`, its defaults);
+- mlserver: MLServer with its scikit-learn runtime, Open Inference Protocol v2 like ours;
+- bentoml: a BentoML service with one `predict` API taking `{"instances": [[...]]}`.
+Each runs in a virtual environment of its own that this script creates (cached under
+`.work/bench-venvs/`), with one worker and its defaults otherwise (the peers' own adaptive
+batching is off by default and stays off). Each is loaded in turn, in the same run, by wrk with
+the same request mix (single-row and 16-row requests alternating) at 1, 8 and 32 connections.
+The server is pinned to CPU 0 and wrk to CPU 1 (taskset), so the figures are one core's worth.
+
+Prints req/s, p50, p99 and errors per server and connection count (medians over --repeat
+rounds, servers interleaved within each round so that a busy machine hurts all alike), and the
+ratio of ours to each peer. With --json it prints one object instead:
+{"<server>": {"<connections>": {"rps": .., "p50_ms": .., "p99_ms": .., "errors": ..}}}
+
+Usage: python benchmarks/serving.py [--duration S] [--repeat N] [--servers ours,mlserver,bentoml] [--json]
+Needs wrk (Debian: apt-get install -y wrk) and taskset; PyPI for the peers' environments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator._run import run
+from generator.errors import GeneratorError
+from generator.render import render_project
+from generator.tools import find_python
+from generator.variants import default_variant
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / ".work" / "bench-venvs"
+CONNECTIONS = (1, 8, 32)
+SERVERS = ("ours", "mlserver", "bentoml")
+MODEL_NAME = "iris"
+BATCH_ROWS = 16
+# The peers, pinned: a figure means something only with the version it was measured on.
+MLSERVER = ("mlserver==1.7.1", "mlserver-sklearn==1.7.1")
+BENTOML = ("bentoml==1.4.40",)
+READY_TIMEOUT = 180.0  # seconds for a server to load; imports are slow on a busy machine
+MAX_REQUESTS = 2_000_000  # per wrk run, on top of --duration: both bound a run
+
+# wrk's script: alternate one-row and 16-row POSTs, stop at the request cap, report as JSON.
+WRK_SCRIPT = """\
+local function slurp(name)
+  local f = assert(io.open(name, "rb")); local s = f:read("*a"); f:close(); return s
+end
+local headers = {["Content-Type"] = "application/json"}
+local path, max_requests = os.getenv("BENCH_PATH"), tonumber(os.getenv("BENCH_MAX_REQUESTS"))
+local requests_, count, answered = {}, 0, 0
+init = function(args)
+  requests_[1] = wrk.format("POST", path, headers, slurp(os.getenv("BENCH_ONE")))
+  requests_[2] = wrk.format("POST", path, headers, slurp(os.getenv("BENCH_MANY")))
+end
+request = function() count = count + 1; return requests_[count % 2 + 1] end
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered >= max_requests then wrk.thread:stop() end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+BENTO_SERVICE = """\
+import os
+
+import bentoml
+import joblib
+import numpy as np
+
+
+@bentoml.service(workers=1)
+class Model:
+    def __init__(self) -> None:
+        self.model = joblib.load(os.environ["BENCH_MODEL"])
+
+    @bentoml.api
+    def predict(self, instances: np.ndarray) -> np.ndarray:
+        return self.model.predict(instances)
+"""
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One wrk run against one server at one connection count."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to start one server and what to send it."""
+
+    name: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+    ready_path: str
+    infer_path: str
+    bodies: tuple[bytes, bytes]  # one row, BATCH_ROWS rows
+    labels: Callable[[bytes], list[int]]  # an answer's labels
+    port_env: Callable[[int], dict[str, str]]  # the variables that set its port
+
+
+# ---------------------------------------------------------------------------------------------
+# Environments
+# ---------------------------------------------------------------------------------------------
+
+
+def _venv(name: str, python: Path, requirements: Sequence[str], *, log: Callable[[str], None]) -> Path:
+    """A cached venv with ``requirements`` installed; its key is the Python and the list."""
+    key = hashlib.sha256("\n".join([str(python), *requirements]).encode()).hexdigest()[:12]
+    venv = CACHE / f"{name}-{key}"
+    if (venv / ".complete").exists():
+        return venv
+    log(f"creating {venv.relative_to(REPO)} ({', '.join(requirements)})")
+    shutil.rmtree(venv, ignore_errors=True)
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv:
+        run([uv, "venv", "--quiet", "--python", python, venv], timeout=300)
+        # Bytecode now: servers start faster, and nothing is compiled while they are measured.
+        run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--compile-bytecode",
+                "--python",
+                venv / "bin" / "python",
+                *requirements,
+            ],
+            timeout=1800,
+        )
+    else:
+        run([python, "-m", "venv", venv], timeout=300)
+        run([venv / "bin" / "python", "-m", "pip", "install", "--quiet", *requirements], timeout=1800)
+    (venv / ".complete").write_text("ok\n", encoding="utf-8")
+    return venv
+
+
+def _sklearn_version(venv: Path) -> str:
+    code = "import sklearn; print(sklearn.__version__)"
+    return run([venv / "bin" / "python", "-c", code]).stdout.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------------------------
+
+
+def _pinned(command: list[str], cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
+
+
+@contextmanager
+def _serving(target: Target, port: int, cpu: int | None, logs: Path) -> Iterator[str]:
+    """Start ``target`` on ``port``, wait until ready, yield its URL, stop it (process group)."""
+    log_file = logs / f"{target.name}-{port}.log"
+    env = {**os.environ, **target.env, **target.port_env(port)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the venvs hold compiled bytecode: let it be used
+    with log_file.open("wb") as out:
+        process = subprocess.Popen(
+            _pinned(target.command, cpu),
+            cwd=target.cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopping it stops its children
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _ok(url + target.ready_path):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_file.read_text(errors="replace")[-3000:]
+                raise GeneratorError(f"{target.name} did not become ready on {url}:\n{tail}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+# No proxies: calls to 127.0.0.1 must not leave the machine.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _ok(url: str) -> bool:
+    try:
+        with _OPENER.open(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _post(url: str, body: bytes) -> bytes:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with _OPENER.open(request, timeout=30) as response:
+        return bytes(response.read())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_answers(target: Target, url: str, expected: tuple[list[int], list[int]]) -> None:
+    for body, labels in zip(target.bodies, expected, strict=True):
+        got = target.labels(_post(url + target.infer_path, body))
+        if got != labels:
+            raise GeneratorError(f"{target.name} answered {got}, expected {labels}: not the same model")
+
+
+def _wrk(url: str, target: Target, connections: int, duration: float, cpu: int | None, work: Path) -> Figures:
+    script = work / "mix.lua"
+    one, many = work / f"{target.name}-one.json", work / f"{target.name}-many.json"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
+    one.write_bytes(target.bodies[0])
+    many.write_bytes(target.bodies[1])
+    command = _pinned(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "-s", str(script), url],
+        cpu,
+    )
+    env = {
+        "BENCH_PATH": target.infer_path,
+        "BENCH_ONE": str(one),
+        "BENCH_MANY": str(many),
+        "BENCH_MAX_REQUESTS": str(MAX_REQUESTS),
+    }
+    output = run(command, env=env, timeout=duration + 60).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    return Figures(
+        rps=result["requests"] / (result["duration_us"] / 1e6),
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        errors=int(result["errors"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up: one project, one model file, three servers
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows() -> tuple[list[list[float]], list[list[float]]]:
+    # Fixed, distinct iris-like rows; the 16-row request spans all three classes.
+    many = [[4.6 + 0.15 * i, 3.4 - 0.06 * i, 1.2 + 0.35 * i, 0.2 + 0.14 * i] for i in range(BATCH_ROWS)]
+    return [many[0]], many
+
+
+def _v2(rows: list[list[float]]) -> bytes:
+    data = [value for row in rows for value in row]
+    tensor = {"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": data}
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def _v2_labels(answer: bytes) -> list[int]:
+    return [int(label) for label in json.loads(answer)["outputs"][0]["data"]]
+
+
+def _targets(
+    work: Path, python: Path, servers: Sequence[str], log: Callable[[str], None]
+) -> tuple[list[Target], tuple[list[int], list[int]]]:
+    project = work / "project"
+    answers = default_variant().as_dict()
+    render_project(project, answers)
+    package = answers.get("package_name") or _package_of(project)
+    deps = _project_requirements(project)
+    ours_venv = _venv("ours", python, deps, log=log)
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    install = (
+        [uv, "pip", "install", "--quiet", "--no-deps", "--reinstall", "--compile-bytecode", "--python"]
+        if uv
+        else None
+    )
+    if install:
+        run([*install, ours_venv / "bin" / "python", project], timeout=600)
+    else:
+        run(
+            [
+                ours_venv / "bin" / "python",
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--force-reinstall",
+                project,
+            ]
+        )
+    python_ours = ours_venv / "bin" / "python"
+
+    # Train once with the project's own code, then save the bare estimator: the one file all
+    # three servers load (ours accepts a bare estimator too).
+    run([python_ours, "-m", f"{package}.train", "--output", work / "artifacts"], cwd=project, timeout=600)
+    model_file = work / "model.joblib"
+    one, many = _rows()
+    expect = textwrap.dedent(
+        f"""
+        import json, joblib
+        artifact = joblib.load({str(work / "artifacts" / "model.joblib")!r})
+        joblib.dump(artifact["estimator"], {str(model_file)!r})
+        print(json.dumps([artifact["estimator"].predict(rows).tolist() for rows in ({one!r}, {many!r})]))
+        """
+    )
+    expected_one, expected_many = json.loads(run([python_ours, "-c", expect]).stdout)
+    sklearn_pin = f"scikit-learn=={_sklearn_version(ours_venv)}"  # unpickling needs the same version
+
+    targets = []
+    if "ours" in servers:
+        targets.append(
+            Target(
+                "ours",
+                [str(python_ours), "-m", f"{package}.serve"],
+                project,
+                {"MODEL_PATH": str(model_file), "MODEL_NAME": MODEL_NAME, "HOST": "127.0.0.1"},
+                "/v2/health/ready",
+                f"/v2/models/{MODEL_NAME}/infer",
+                (_v2(one), _v2(many)),
+                _v2_labels,
+                lambda port: {"PORT": str(port)},
+            )
+        )
+    if "mlserver" in servers:
+        venv = _venv("mlserver", python, [*MLSERVER, sklearn_pin], log=log)
+        folder = work / "mlserver"
+        folder.mkdir()
+        (folder / "model-settings.json").write_text(
+            json.dumps(
+                {
+                    "name": MODEL_NAME,
+                    "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": str(model_file)},
+                }
+            ),
+            encoding="utf-8",
+        )
+        targets.append(
+            Target(
+                "mlserver",
+                [str(venv / "bin" / "mlserver"), "start", str(folder)],
+                folder,
+                # One process: with parallel_workers=0 MLServer predicts in its HTTP process
+                # (the default, 1, adds an inference process and a hop to it per request,
+                # which is slower for a model this small).
+                {"MLSERVER_HOST": "127.0.0.1", "MLSERVER_PARALLEL_WORKERS": "0"},
+                "/v2/health/ready",
+                f"/v2/models/{MODEL_NAME}/infer",
+                (_v2(one), _v2(many)),
+                _v2_labels,
+                lambda port: {
+                    "MLSERVER_HTTP_PORT": str(port),
+                    "MLSERVER_GRPC_PORT": str(_free_port()),
+                    "MLSERVER_METRICS_PORT": str(_free_port()),
+                },
+            )
+        )
+    if "bentoml" in servers:
+        venv = _venv("bentoml", python, [*BENTOML, sklearn_pin], log=log)
+        folder = work / "bentoml"
+        folder.mkdir()
+        (folder / "service.py").write_text(BENTO_SERVICE, encoding="utf-8")
+        targets.append(
+            Target(
+                "bentoml",
+                [str(venv / "bin" / "bentoml"), "serve", "service:Model", "--host", "127.0.0.1"],
+                folder,
+                {"BENCH_MODEL": str(model_file), "BENTOML_DO_NOT_TRACK": "true"},
+                "/readyz",
+                "/predict",
+                (json.dumps({"instances": one}).encode(), json.dumps({"instances": many}).encode()),
+                lambda answer: [int(label) for label in json.loads(answer)],
+                lambda port: {"BENTOML_PORT": str(port)},
+            )
+        )
+    return targets, (expected_one, expected_many)
+
+
+def _package_of(project: Path) -> str:
+    [package] = [path.name for path in (project / "src").iterdir() if (path / "__init__.py").exists()]
+    return package
+
+
+def _project_requirements(project: Path) -> list[str]:
+    data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(data["project"]["dependencies"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring and reporting
+# ---------------------------------------------------------------------------------------------
+
+
+def measure(
+    targets: Sequence[Target],
+    expected: tuple[list[int], list[int]],
+    *,
+    connections: Sequence[int],
+    duration: float,
+    warmup: float,
+    repeat: int,
+    work: Path,
+    log: Callable[[str], None],
+) -> dict[str, dict[int, Figures]]:
+    """Run every target at every connection count, ``repeat`` rounds; medians per cell."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    pin = len(cpus) >= 2 and shutil.which("taskset") is not None
+    server_cpu, client_cpu = (sorted(cpus)[0], sorted(cpus)[1]) if pin else (None, None)
+    runs: dict[str, dict[int, list[Figures]]] = {t.name: {c: [] for c in connections} for t in targets}
+    for round_ in range(repeat):
+        for target in targets:
+            with _serving(target, _free_port(), server_cpu, work) as url:
+                _check_answers(target, url, expected)
+                # Warm-up: first calls import lazily and fill caches on every server.
+                _wrk(url, target, max(connections), warmup, client_cpu, work)
+                for count in connections:
+                    figures = _wrk(url, target, count, duration, client_cpu, work)
+                    runs[target.name][count].append(figures)
+                    log(
+                        f"round {round_ + 1}/{repeat} {target.name:<9}{count:>3} conn: "
+                        f"{figures.rps:8.0f} req/s  p50 {figures.p50_ms:7.2f} ms  "
+                        f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}"
+                    )
+    return {
+        name: {
+            count: Figures(
+                rps=statistics.median(f.rps for f in figures),
+                p50_ms=statistics.median(f.p50_ms for f in figures),
+                p99_ms=statistics.median(f.p99_ms for f in figures),
+                errors=sum(f.errors for f in figures),
+            )
+            for count, figures in by_count.items()
+        }
+        for name, by_count in runs.items()
+    }
+
+
+def table(results: dict[str, dict[int, Figures]]) -> str:
+    """The figures, then ours against each peer."""
+    lines = [f"{'server':<10}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
+    for name, by_count in results.items():
+        for count, f in by_count.items():
+            lines.append(f"{name:<10}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}{f.errors:>8}")
+    ours = results.get("ours")
+    for peer in (name for name in results if name != "ours"):
+        if ours is None:
+            break
+        lines.append("")
+        lines.append(
+            f"ours / {peer}: {'conn':>4}{'req/s':>8}{'p50':>8}{'p99':>8}   (req/s: higher is better)"
+        )
+        for count, f in ours.items():
+            other = results[peer][count]
+            lines.append(
+                f"{'':<{len(peer) + 8}}{count:>4}{f.rps / other.rps:>7.2f}x{f.p50_ms / other.p50_ms:>7.2f}x"
+                f"{f.p99_ms / other.p99_ms:>7.2f}x"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of load before measuring (default 3)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians (default 3)")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help="comma-separated subset of ours,mlserver,bentoml"
+    )
+    parser.add_argument(
+        "--connections", default=",".join(map(str, CONNECTIONS)), help="comma-separated (default 1,8,32)"
+    )
+    parser.add_argument(
+        "--python", default="3.12", help="Python version of the three environments (default 3.12)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args()
+
+    servers = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = sorted(set(servers) - set(SERVERS))
+    if unknown:
+        parser.error(f"unknown server(s) {', '.join(unknown)}: choose from {', '.join(SERVERS)}")
+    connections = [int(count) for count in args.connections.split(",")]
+    python = find_python(args.python)
+    if python is None:
+        parser.error(f"no Python {args.python} found (on PATH or under pyenv)")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is needed: apt-get install -y wrk (Debian/Ubuntu)")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dsdeploy-serving-") as tmp:
+        work = Path(tmp)
+        targets, expected = _targets(work, python, servers, log)
+        results = measure(
+            targets,
+            expected,
+            connections=connections,
+            duration=args.duration,
+            warmup=args.warmup,
+            repeat=args.repeat,
+            work=work,
+            log=log,
+        )
+    if args.json:
+        print(json.dumps({name: {str(c): vars(f) for c, f in by.items()} for name, by in results.items()}))
+    else:
+        print(table(results))
+
+
+if __name__ == "__main__":
+    main()
