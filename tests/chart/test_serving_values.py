@@ -1,0 +1,122 @@
+"""Serving values reach the server's environment; the optional ServiceMonitor scrapes /metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator.helm import Chart, Helm
+from generator.manifests import ManifestChecker
+
+Manifests = list[dict[str, Any]]
+
+
+@pytest.fixture
+def render_with(
+    helm4: Helm, checker: ManifestChecker, default_chart: Chart, tmp_path: Path
+) -> Callable[[dict[str, Any]], Manifests]:
+    def render(values: dict[str, Any]) -> Manifests:
+        path = tmp_path / "values.yaml"
+        path.write_text(json.dumps(values), encoding="utf-8")
+        return helm4.render(
+            default_chart.name, default_chart.path, namespace=checker.namespace, values=[path]
+        )
+
+    return render
+
+
+def server_env(manifests: Manifests, only: Any) -> dict[str, dict[str, Any]]:
+    [container] = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return {item["name"]: item for item in container["env"]}
+
+
+def test_defaults_set_batching_workers_and_shutdown(
+    rendered: Callable[[str], Manifests], only: Any, default_chart: Chart
+) -> None:
+    values = yaml.safe_load((default_chart.path / "values.yaml").read_text(encoding="utf-8"))
+    env = server_env(rendered("default"), only)
+    serving = values["serving"]
+    assert env["BATCH_MAX_SIZE"]["value"] == str(serving["batchMaxSize"])
+    assert env["BATCH_MAX_WAIT_MS"]["value"] == str(serving["batchMaxWaitMs"])
+    assert env["QUEUE_MAX_SIZE"]["value"] == str(serving["queueMaxSize"])
+    # workers: 0 means one per CPU of the container's limit, read through the downward API.
+    assert env["WORKERS"]["valueFrom"]["resourceFieldRef"] == {
+        "containerName": "server",
+        "resource": "limits.cpu",
+        "divisor": "1",
+    }
+    # The server gives up on stragglers before the kubelet's SIGKILL.
+    assert int(env["SHUTDOWN_TIMEOUT"]["value"]) == values["terminationGracePeriodSeconds"] - 5
+
+
+def test_serving_values_override_the_environment(
+    render_with: Callable[[dict[str, Any]], Manifests], only: Any
+) -> None:
+    manifests = render_with(
+        {
+            "serving": {"batchMaxSize": 64, "batchMaxWaitMs": 2.5, "queueMaxSize": 100, "workers": 3},
+            "terminationGracePeriodSeconds": 60,
+        }
+    )
+    env = server_env(manifests, only)
+    assert {name: item.get("value") for name, item in env.items()}.items() >= {
+        "BATCH_MAX_SIZE": "64",
+        "BATCH_MAX_WAIT_MS": "2.5",
+        "QUEUE_MAX_SIZE": "100",
+        "WORKERS": "3",
+        "SHUTDOWN_TIMEOUT": "55",
+    }.items()
+
+
+def test_service_monitor_is_off_by_default(rendered: Callable[[str], Manifests]) -> None:
+    for values_set in ("default", "full", "minimal"):
+        assert "ServiceMonitor" not in {doc["kind"] for doc in rendered(values_set)}
+
+
+def test_service_monitor_scrapes_the_server_service(
+    render_with: Callable[[dict[str, Any]], Manifests], only: Any
+) -> None:
+    manifests = render_with({"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}})
+    monitor = only(manifests, "ServiceMonitor")
+    service = only(manifests, "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"] == "http"
+    assert endpoint["path"] == "/metrics"
+    assert (endpoint["interval"], endpoint["scrapeTimeout"]) == ("30s", "10s")
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"serving": {"batchMaxSize": 0}}, "batchMaxSize"),
+        ({"serving": {"batchMaxWaitMs": -1}}, "batchMaxWaitMs"),
+        ({"serving": {"workers": "auto"}}, "workers"),
+        ({"serving": {"maxBatch": 8}}, "maxBatch"),
+        ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "interval"),
+    ],
+    ids=["batch-size-zero", "negative-wait", "workers-not-integer", "unknown-key", "bad-interval"],
+)
+def test_schema_refuses_bad_serving_values(
+    helm4: Helm,
+    checker: ManifestChecker,
+    default_chart: Chart,
+    tmp_path: Path,
+    values: dict[str, Any],
+    key: str,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    code, _, stderr = helm4.template(
+        default_chart.name, default_chart.path, namespace=checker.namespace, values=[path], check=False
+    )
+    assert code != 0
+    assert key in stderr
