@@ -12,7 +12,7 @@ import functools
 import itertools
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +21,14 @@ import pytest
 from generator._run import run
 from generator.errors import GeneratorError
 from generator.images import BuildResult, build_digest, build_image, choose_base_image, project_python_version
+from generator.render import read_answers
 from generator.tools import find_python, require
 from generator.variants import Axis, load_axes
 
 # Builds behind a TLS-inspecting proxy need the bundle that trusts it; elsewhere it is harmless.
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# Repository of every image the docker tier builds; stale ones are removed at session end.
+TEST_REPOSITORY = "dsdeploy-test"
 
 
 def image_axes(axes: tuple[Axis, ...]) -> tuple[Axis, ...]:
@@ -142,22 +145,25 @@ def lock(project: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def build(ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory) -> BuildFn:
+def build(ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildFn]:
     """Build a rendered project's image once per build digest (skips when no base exists).
 
     The rendered project is copied and locked (``uv lock``) first; the copy is kept with the
-    image so rebuild tests start from the very same lock file.
+    image so rebuild tests start from the very same lock file. Tags name the digest, so an
+    unchanged template reuses the last session's image; at the end, test images of digests this
+    session did not build (older template versions) are removed to keep the disk bounded.
     """
     cache: dict[str, BuiltImage] = {}
 
     def _build(project: Path) -> BuiltImage:
         key = build_digest(project)
         if key not in cache:
-            base = skip_without_base(project_python_version(project))
+            answers = read_answers(project)
+            base = skip_without_base(str(answers["python_version"]))
             workdir = tmp_path_factory.mktemp("image-project") / project.name
             shutil.copytree(project, workdir)
             lock(workdir)
-            tag = f"dsdeploy-test/{project.name}:{key[:12]}"
+            tag = f"{TEST_REPOSITORY}/{answers['project_slug']}:{key[:12]}"
             try:
                 result = build_image(workdir, tag, base, ca_bundle.path)
             except GeneratorError as exc:
@@ -165,10 +171,36 @@ def build(ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory) -> Buil
             cache[key] = BuiltImage(workdir, result)
         return cache[key]
 
-    return _build
+    yield _build
+    if cache:
+        docker = require("docker")
+        listed = run(
+            [docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], check=False
+        ).stdout.split()
+        kept = {built.tag for built in cache.values()}
+        stale = [tag for tag in listed if tag.startswith(f"{TEST_REPOSITORY}/") and tag not in kept]
+        if stale:
+            run([docker, "image", "rm", *stale], check=False)
 
 
 @pytest.fixture(scope="session")
 def default_image(build: BuildFn, default_project: Path) -> BuiltImage:
     """The image of the all-defaults project."""
     return build(default_project)
+
+
+@pytest.fixture
+def scratch_tag(default_image: BuiltImage) -> Iterator[Callable[[str], str]]:
+    """Make one-off tags beside the default image's; they are removed after the test.
+
+    Their layers stay in the build cache, so later builds still reuse them.
+    """
+    made: list[str] = []
+
+    def _tag(suffix: str) -> str:
+        made.append(f"{default_image.tag}-{suffix}")
+        return made[-1]
+
+    yield _tag
+    for tag in made:
+        run([require("docker"), "image", "rm", tag], check=False)

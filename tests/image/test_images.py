@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from generator._run import run
 from generator.images import (
     build_image,
     find_in_layers,
@@ -15,6 +16,7 @@ from generator.images import (
     image_layers,
 )
 from generator.smoke import RUN_AS_UID, running, smoke_image, wait_ready
+from generator.tools import require
 
 pytestmark = pytest.mark.docker
 
@@ -52,9 +54,20 @@ def test_service_is_ready_on_a_read_only_root_with_only_tmp_writable(default_ima
     assert tmp_code == 0
 
 
-def test_ca_bundle_secret_reaches_no_layer(default_image, ca_bundle):
+def test_layer_scan_finds_a_file_a_later_layer_deleted(default_image, ca_bundle, tmp_path, scratch_tag):
+    # The scan the CA test relies on must see through deletions: the layer still ships.
+    (tmp_path / "planted").write_bytes(b"secret\n" + ca_bundle.canary)
+    dockerfile = f"FROM {default_image.result.base_image}\nCOPY planted /etc/planted\nRUN rm /etc/planted\n"
+    (tmp_path / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    tag = scratch_tag("planted")
+    run([require("docker"), "buildx", "build", "--quiet", "--tag", tag, tmp_path])
+
+    assert find_in_layers(tag, [ca_bundle.canary]) != ()
+
+
+def test_ca_bundle_secret_reaches_no_layer(default_image, ca_bundle, scratch_tag):
     # --no-cache: the package steps must really run with the secret mounted in this build.
-    tag = f"{default_image.tag}-ca-check"
+    tag = scratch_tag("ca-check")
     result = build_image(
         default_image.project, tag, default_image.result.base_image, ca_bundle.path, no_cache=True
     )
@@ -69,18 +82,18 @@ def test_ca_bundle_secret_reaches_no_layer(default_image, ca_bundle):
     assert not any("ca_bundle" in str(variable) for variable in env)
 
 
-def test_source_only_change_rebuilds_only_the_last_layers(default_image, ca_bundle, tmp_path):
+def test_source_only_change_rebuilds_only_the_last_layers(default_image, ca_bundle, tmp_path, scratch_tag):
     project = tmp_path / default_image.project.name
     shutil.copytree(default_image.project, project)
     base = default_image.result.base_image
     # Baseline from the cache as it is now (other tests may have rebuilt layers with --no-cache).
-    unchanged = build_image(project, f"{default_image.tag}-unchanged", base, ca_bundle.path)
+    unchanged = build_image(project, scratch_tag("unchanged"), base, ca_bundle.path)
     # Unique per run: BuildKit's cache is content-addressed, so a repeated edit would be a hit.
     serve = next((project / "src").glob("*/serve.py"))
     edit = f"\n# A source-only change ({uuid.uuid4().hex}).\n"
     serve.write_text(serve.read_text(encoding="utf-8") + edit, encoding="utf-8")
 
-    edited = build_image(project, f"{default_image.tag}-edited", base, ca_bundle.path)
+    edited = build_image(project, scratch_tag("edited"), base, ca_bundle.path)
 
     assert edited.step("--no-install-project").cached, "the dependency layer was rebuilt"
     assert edited.step("uv==").cached, "uv was reinstalled"
