@@ -1,0 +1,295 @@
+"""Tier 2 for Dask: the chart's DaskJob, DaskCluster and DaskAutoscaler, for every Dask variant.
+
+Manifests are validated against the operator's CRDs (:mod:`generator.crds`) and the Kubernetes
+schemas; every Dask pod must run the project image the way the server runs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas
+from generator.fingerprint import tree_digest
+from generator.helm import Chart, Helm, find_helms
+from generator.kube_schemas import KubernetesSchemas
+from generator.manifests import SCHEMAS, ManifestChecker, schema_error_lines
+from generator.render import read_answers
+from generator.variants import Variant, variants
+
+DASK_VARIANTS = [variant for variant in variants("full") if variant.as_dict()["with_dask"]]
+DASK_KINDS = {"DaskJob", "DaskCluster", "DaskAutoscaler"}
+Manifests = list[dict[str, Any]]
+
+
+@functools.cache
+def _helms() -> tuple[Helm, ...]:
+    return tuple(find_helms())
+
+
+@pytest.fixture(scope="session")
+def checker() -> ManifestChecker:
+    """A checker with the Dask CRDs loaded explicitly (a missing wheel fails here, with the fix)."""
+    if not _helms():
+        pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
+    return ManifestChecker(helms=_helms(), schemas=KubernetesSchemas(crd_schemas=crd_schemas()))
+
+
+@pytest.fixture(scope="session")
+def dask_chart(dask_project: Path) -> Chart:
+    return Chart.find(dask_project)
+
+
+@pytest.fixture(scope="session")
+def rendered(
+    checker: ManifestChecker, dask_chart: Chart, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Manifests]:
+    """``rendered(values_set="dask", **overrides)``: the Dask project's manifests, cached."""
+    scratch = tmp_path_factory.mktemp("dask-values")
+
+    @functools.cache
+    def _render(values_set: str, overrides: str) -> Manifests:
+        files = list(dask_chart.values_files(values_set))
+        if overrides != "{}":
+            # JSON is YAML: the overrides go on top of the values set, as a second --values file.
+            extra = scratch / f"overrides-{len(list(scratch.iterdir()))}.yaml"
+            extra.write_text(overrides, encoding="utf-8")
+            files.append(extra)
+        helm = checker.require_helm()
+        return helm.render(dask_chart.name, dask_chart.path, namespace=checker.namespace, values=files)
+
+    def render(values_set: str = "dask", **overrides: Any) -> Manifests:
+        return _render(values_set, json.dumps(overrides, sort_keys=True))
+
+    return render
+
+
+def of_kind(manifests: Manifests, kind: str) -> dict[str, Any]:
+    [found] = [doc for doc in manifests if doc["kind"] == kind]
+    return found
+
+
+def dask_pods(manifests: Manifests) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every pod spec inside the Dask resources, named ``Kind/role``."""
+    job = of_kind(manifests, "DaskJob")["spec"]
+    cluster = of_kind(manifests, "DaskCluster")["spec"]
+    yield "DaskJob/job", job["job"]["spec"]
+    for kind, spec in (("DaskJob", job["cluster"]["spec"]), ("DaskCluster", cluster)):
+        yield f"{kind}/scheduler", spec["scheduler"]["spec"]
+        yield f"{kind}/worker", spec["worker"]["spec"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every Dask variant
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dask_variant_checks(
+    checker: ManifestChecker, matrix_projects: dict[str, Path]
+) -> dict[str, tuple[list[Any], dict[str, str]]]:
+    """Schema validation of every values set, once per distinct chart among the Dask variants."""
+    groups: dict[str, list[str]] = {}
+    for variant in DASK_VARIANTS:
+        groups.setdefault(tree_digest(matrix_projects[variant.id], ["charts"]), []).append(variant.id)
+    results = {}
+    for ids in groups.values():
+        outcome = checker.validate(Chart.find(matrix_projects[ids[0]]))
+        results.update(dict.fromkeys(ids, outcome))
+    return results
+
+
+@pytest.mark.parametrize("dask_variant", DASK_VARIANTS, ids=[variant.id for variant in DASK_VARIANTS])
+def test_variant_dask_manifests_are_valid_against_the_crds(
+    dask_variant_checks: dict[str, tuple[list[Any], dict[str, str]]], dask_variant: Variant
+) -> None:
+    rows, rendered_sets = dask_variant_checks[dask_variant.id]
+    assert [f"{row.name}: {row.detail}" for row in rows if row.failed] == []
+    assert {row.check for row in rows} == {SCHEMAS}
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(rendered_sets["dask"]) if doc}
+    assert kinds >= DASK_KINDS
+
+
+# ---------------------------------------------------------------------------------------------
+# What the Dask resources say
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dask_resources_only_when_switched_on(rendered: Callable[..., Manifests]) -> None:
+    assert not {doc["kind"] for doc in rendered("default")} & DASK_KINDS
+    assert {doc["kind"] for doc in rendered("dask")} >= DASK_KINDS
+    only_job = rendered("default", dask={"job": {"enabled": True}})
+    assert {doc["kind"] for doc in only_job} & DASK_KINDS == {"DaskJob"}
+
+
+def test_every_dask_pod_runs_the_image_like_the_server(rendered: Callable[..., Manifests]) -> None:
+    manifests = rendered("dask")
+    server = of_kind(manifests, "Deployment")["spec"]["template"]["spec"]
+    [server_container] = server["containers"]
+    pods = dict(dask_pods(manifests))
+    assert len(pods) == 5
+    for name, pod in pods.items():
+        [container] = pod["containers"]
+        assert container["image"] == server_container["image"], name
+        assert container["securityContext"] == server_container["securityContext"], name
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}, name
+        assert pod["securityContext"] == server["securityContext"], name
+        assert pod["securityContext"]["runAsUser"] == 10001, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, name
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        volumes = {volume["name"]: volume for volume in pod["volumes"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]], name
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["DASK_TEMPORARY_DIRECTORY"] == "/tmp", name
+
+
+def test_job_runner_scores_the_values_input_into_the_output(
+    rendered: Callable[..., Manifests], dask_project: Path
+) -> None:
+    package = read_answers(dask_project)["package_name"]
+    job = of_kind(rendered("dask"), "DaskJob")["spec"]["job"]["spec"]
+    [runner] = job["containers"]
+    assert runner["command"] == ["python", "-m", f"{package}.batch"]
+    assert runner["args"] == [
+        "--input",
+        "/data/input/*.parquet",
+        "--output",
+        "/data/predictions",
+        "--overwrite",
+        "--output-format",
+        "csv",
+        "--blocksize",
+        "32MB",
+    ]
+    # A finished runner must stay finished: the operator reads the pod's phase.
+    assert job["restartPolicy"] == "Never"
+    assert {"mountPath": "/data", "name": "data"} in runner["volumeMounts"]
+
+
+def test_workers_follow_the_values(rendered: Callable[..., Manifests]) -> None:
+    worker = of_kind(rendered("dask"), "DaskJob")["spec"]["cluster"]["spec"]["worker"]
+    assert worker["replicas"] == 4
+    [container] = worker["spec"]["containers"]
+    assert container["command"] == ["dask", "worker"]
+    assert container["args"][container["args"].index("--nthreads") + 1] == "2"
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert {"mountPath": "/data", "name": "data"} in container["volumeMounts"]
+
+
+def test_numeric_quantities_reach_the_crd_as_strings(
+    rendered: Callable[..., Manifests], checker: ManifestChecker
+) -> None:
+    # The Dask CRDs type quantities as strings; `cpu: 2` must not be sent as a number.
+    manifests = rendered(
+        "default", dask={"job": {"enabled": True}, "worker": {"resources": {"limits": {"cpu": 2}}}}
+    )
+    job = of_kind(manifests, "DaskJob")
+    [container] = job["spec"]["cluster"]["spec"]["worker"]["spec"]["containers"]
+    assert container["resources"]["limits"]["cpu"] == "2"
+    assert checker.schemas.validate(job) == []
+
+
+def test_autoscaler_scales_the_cluster_between_the_values(rendered: Callable[..., Manifests]) -> None:
+    manifests = rendered("dask")
+    autoscaler = of_kind(manifests, "DaskAutoscaler")
+    cluster = of_kind(manifests, "DaskCluster")
+    assert autoscaler["spec"] == {"cluster": cluster["metadata"]["name"], "minimum": 1, "maximum": 10}
+    assert cluster["spec"]["worker"]["replicas"] == 1  # starts at the minimum
+    assert cluster["spec"]["idleTimeout"] == 3600
+
+
+def test_scheduler_service_selects_the_operators_scheduler_pod(rendered: Callable[..., Manifests]) -> None:
+    for kind in ("DaskJob", "DaskCluster"):
+        resource = of_kind(rendered("dask"), kind)
+        spec = resource["spec"]["cluster"]["spec"] if kind == "DaskJob" else resource["spec"]
+        selector = spec["scheduler"]["service"]["selector"]
+        assert selector == {
+            "dask.org/cluster-name": resource["metadata"]["name"],
+            "dask.org/component": "scheduler",
+        }
+        ports = {port["name"] for port in spec["scheduler"]["spec"]["containers"][0]["ports"]}
+        assert {port["targetPort"] for port in spec["scheduler"]["service"]["ports"]} <= ports
+
+
+def test_names_fit_the_operators_limit_for_the_longest_fullname(
+    rendered: Callable[..., Manifests], checker: ManifestChecker
+) -> None:
+    manifests = rendered("dask", fullnameOverride="x" * 63)
+    for kind in ("DaskJob", "DaskCluster"):
+        resource = of_kind(manifests, kind)
+        assert len(resource["metadata"]["name"]) <= MAX_CLUSTER_NAME_LENGTH
+        assert checker.schemas.validate(resource) == []
+
+
+def test_autoscaler_minimum_above_maximum_fails_with_a_message(
+    checker: ManifestChecker, dask_chart: Chart, tmp_path: Path
+) -> None:
+    values = tmp_path / "values.yaml"
+    scaler = {"enabled": True, "minimum": 6, "maximum": 5}
+    values.write_text(
+        json.dumps({"dask": {"cluster": {"enabled": True, "autoscaler": scaler}}}), encoding="utf-8"
+    )
+    code, _, stderr = checker.require_helm().template(
+        dask_chart.name, dask_chart.path, namespace=checker.namespace, values=[values], check=False
+    )
+    assert code != 0
+    assert "minimum (6) must not exceed dask.cluster.autoscaler.maximum (5)" in stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        pytest.param({"worker": {"replicas": 0}}, "replicas", id="no-workers"),
+        pytest.param({"job": {"enabled": "yes"}}, "enabled", id="enabled-type"),
+        pytest.param({"job": {"inputs": "/data"}}, "inputs", id="unknown-key"),
+        pytest.param({"job": {"command": []}}, "command", id="empty-command"),
+        pytest.param({"tmp": {"sizeLimit": "lots"}}, "sizeLimit", id="quantity"),
+        pytest.param({"cluster": {"autoscaler": {"maximum": 0}}}, "maximum", id="autoscaler-maximum"),
+    ],
+)
+def test_schema_refuses_bad_dask_values(
+    checker: ManifestChecker, dask_chart: Chart, tmp_path: Path, values: dict[str, Any], key: str
+) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(json.dumps({"dask": values}), encoding="utf-8")
+    for helm in checker.helms:
+        code, _, stderr = helm.template(
+            dask_chart.name, dask_chart.path, namespace=checker.namespace, values=[path], check=False
+        )
+        assert code != 0, helm.label
+        errors = schema_error_lines(stderr)
+        assert len(errors) == 1, errors
+        assert key in errors[0]
+
+
+def test_every_dask_value_is_documented(dask_chart: Chart) -> None:
+    text = (dask_chart.path / "values.yaml").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\s*## @param (dask\.\S+)", text, flags=re.MULTILINE))
+
+    def leaves(node: Any, prefix: str) -> set[str]:
+        if not isinstance(node, dict) or prefix in documented:
+            return {prefix}
+        return set().union(*(leaves(child, f"{prefix}.{key}") for key, child in node.items()))
+
+    assert leaves(yaml.safe_load(text)["dask"], "dask") <= documented
+
+
+def test_schema_closes_every_dask_object(dask_chart: Chart) -> None:
+    schema = json.loads((dask_chart.path / "values.schema.json").read_text(encoding="utf-8"))
+
+    def open_objects(node: dict[str, Any], path: str) -> list[str]:
+        found = [path] if "properties" in node and node.get("additionalProperties") is not False else []
+        for key, child in node.get("properties", {}).items():
+            found += open_objects(child, f"{path}.{key}")
+        return found
+
+    assert open_objects(schema["properties"]["dask"], "dask") == []
