@@ -129,11 +129,13 @@ def project_python_version(project: Path) -> str:
 
 
 def build_digest(project: Path) -> str:
-    """Digest of everything that decides how a project's image builds and runs.
+    """Digest of the Dockerfile and dependency files: what decides how a project's image builds.
 
-    Two projects with the same digest build the same image up to label values: the Dockerfile
-    (with the defaults of the label-only build args blanked), ``.dockerignore``, the installing
-    parts of ``pyproject.toml`` and the source tree. Tests build one image per digest.
+    It covers the Dockerfile (with the defaults of the label-only build args blanked),
+    ``.dockerignore`` and the parts of ``pyproject.toml`` that decide what is installed at run
+    time. Source files and dev-only dependency groups are left out: they change the wheel, the
+    model and the lock's dev section, not how the image is built (the render tier runs each
+    distinct source tree's own tests). Tests build one image per digest.
     """
     digest = hashlib.sha256()
     label_default = re.compile(rf"^(ARG (?:{'|'.join(LABEL_ARGS)}))=.*$", re.M)
@@ -145,7 +147,7 @@ def build_digest(project: Path) -> str:
     install["build-system"] = pyproject.get("build-system")
     install["tool.uv"] = pyproject.get("tool", {}).get("uv")
     digest.update(repr(sorted(install.items())).encode())
-    digest.update(tree_digest(project, [".dockerignore", "src"]).encode())
+    digest.update(tree_digest(project, [".dockerignore"]).encode())
     return digest.hexdigest()
 
 

@@ -1,8 +1,8 @@
 """Fixtures for the docker tier: one image per distinct build, built once per session.
 
 Which variants can differ in their image is decided at collection time from copier.yml's axes
-(Python version and every ``with_*`` feature flag); ``test_matrix_coverage.py`` fails if any
-variant of the full matrix builds an image that none of these representatives covers.
+(``IMAGE_AXIS_NAMES``); ``test_matrix_coverage.py`` fails if any variant of the full matrix
+builds an image that none of these representatives covers.
 Representatives that turn out identical (same build digest) share one build.
 """
 
@@ -31,9 +31,15 @@ SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TEST_REPOSITORY = "dsdeploy-test"
 
 
+# Answers that change the Dockerfile or the runtime dependencies. with_kubeflow adds modules and
+# a dev-only dependency group, so its images build like the others; license, registry and CI
+# change labels and files outside the image. test_matrix_coverage.py keeps this list honest.
+IMAGE_AXIS_NAMES = ("python_version", "with_dask")
+
+
 def image_axes(axes: tuple[Axis, ...]) -> tuple[Axis, ...]:
-    """The axes that may change an image: the Python version and the ``with_*`` features."""
-    return tuple(axis for axis in axes if axis.name == "python_version" or axis.name.startswith("with_"))
+    """The axes whose answers change the image (those of ``IMAGE_AXIS_NAMES`` that exist)."""
+    return tuple(axis for axis in axes if axis.name in IMAGE_AXIS_NAMES)
 
 
 def representative_answers() -> list[dict[str, str | bool]]:

@@ -12,5 +12,5 @@ def test_every_variant_builds_an_image_a_representative_covers(
     uncovered = [variant for variant, path in matrix_projects.items() if build_digest(path) not in covered]
     assert not uncovered, (
         f"{len(uncovered)} variants build images that no docker-tier representative covers, e.g. "
-        f"{uncovered[:3]}: add the answer that changes the image to image_axes() in tests/image/conftest.py"
+        f"{uncovered[:3]}: add the answer that changes images to IMAGE_AXIS_NAMES (tests/image/conftest.py)"
     )
