@@ -128,14 +128,14 @@ def project_python_version(project: Path) -> str:
     return str(read_answers(project)["python_version"])
 
 
-def build_digest(project: Path) -> str:
+def dependency_digest(project: Path) -> str:
     """Digest of the Dockerfile and dependency files: what decides how a project's image builds.
 
     It covers the Dockerfile (with the defaults of the label-only build args blanked),
     ``.dockerignore`` and the parts of ``pyproject.toml`` that decide what is installed at run
-    time. Source files and dev-only dependency groups are left out: they change the wheel, the
-    model and the lock's dev section, not how the image is built (the render tier runs each
-    distinct source tree's own tests). Tests build one image per digest.
+    time. Source files and dev-only dependency groups are left out: they change the wheel and
+    the model, not how the image is built. Variants with the same digest build the same way, so
+    tests build one image per digest (the render tier runs each distinct source tree's tests).
     """
     digest = hashlib.sha256()
     label_default = re.compile(rf"^(ARG (?:{'|'.join(LABEL_ARGS)}))=.*$", re.M)
@@ -148,6 +148,17 @@ def build_digest(project: Path) -> str:
     install["tool.uv"] = pyproject.get("tool", {}).get("uv")
     digest.update(repr(sorted(install.items())).encode())
     digest.update(tree_digest(project, [".dockerignore"]).encode())
+    return digest.hexdigest()
+
+
+def build_digest(project: Path) -> str:
+    """Digest of everything that goes into a project's image: a cache key for built images.
+
+    :func:`dependency_digest` plus the source tree. Two projects with the same digest build the
+    same image up to label values, so a tag carrying it can be reused instead of rebuilt.
+    """
+    digest = hashlib.sha256(dependency_digest(project).encode())
+    digest.update(tree_digest(project, ["src"]).encode())
     return digest.hexdigest()
 
 

@@ -28,7 +28,7 @@ from generator.variants import Axis, load_axes
 # Builds behind a TLS-inspecting proxy need the bundle that trusts it; elsewhere it is harmless.
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # Repository of every image the docker tier builds; stale ones are removed at session end.
-TEST_REPOSITORY = "dsdeploy-test"
+TEST_REPOSITORY = "dsdeploy-test-image"
 
 
 # Answers that change the Dockerfile or the runtime dependencies. with_kubeflow adds modules and
