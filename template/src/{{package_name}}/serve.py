@@ -9,7 +9,11 @@ input and calls the model. Bad input always gets a 4xx with ``{"error": "<what i
 * 413 body larger than ``MAX_REQUEST_BYTES`` or more rows than ``MAX_ROWS``;
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
   non-finite numbers, no rows);
-* 503 (not a client error) while the model is not loaded.
+* 503 (not a client error) while the model is not loaded, or when ``QUEUE_MAX_SIZE`` requests
+  already wait for the model (with ``Retry-After``).
+
+Concurrent requests share model calls (``batching``); well-formed inference requests take a fast
+path around FastAPI's routing (``FastInference``); ``/metrics`` serves Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -305,7 +309,8 @@ class FastInference:
     """ASGI middleware that answers well-formed inference requests without FastAPI's routing.
 
     FastAPI's routing, dependency solving and body handling cost more CPU per request than
-    parsing, checking and predicting a small request together. For a POST to the served
+    everything else the service does for a small request, the model call aside (measured:
+    about 140 us against 90 us, before batching shares the model call). For a POST to the served
     model's infer route or to ``/predict`` with a JSON body, this parses the body with
     pydantic-core in one step, runs the same checks as the routes (``protocol``), and answers.
     Anything it cannot vouch for (another model name, another content type, a body that does not
