@@ -74,9 +74,14 @@ def test_probes_use_the_v2_health_routes_on_the_named_port(server: dict[str, Any
     assert startup > server["livenessProbe"]["periodSeconds"] * server["livenessProbe"]["failureThreshold"]
 
 
-def test_image_defaults_to_the_project_and_app_version(server: dict[str, Any], default_chart: Chart) -> None:
+def test_image_defaults_to_the_published_repository_and_app_version(
+    server: dict[str, Any], default_chart: Chart
+) -> None:
     meta = yaml.safe_load((default_chart.path / "Chart.yaml").read_text(encoding="utf-8"))
-    assert server["image"] == f"{default_chart.name}:{meta['appVersion']}"
+    values = yaml.safe_load((default_chart.path / "values.yaml").read_text(encoding="utf-8"))
+    # The registry answer names the image CI pushes; the chart pulls that same name by default.
+    assert values["image"]["repository"].endswith(f"/{default_chart.name}")
+    assert server["image"] == f"{values['image']['repository']}:{meta['appVersion']}"
     assert server["imagePullPolicy"] == "IfNotPresent"
     # The image's CMD starts the server: the chart must not override it.
     assert "command" not in server

@@ -64,7 +64,7 @@ def test_pairwise_covers_every_pair():
 
 
 def test_github_matrix_shape():
-    matrix = json.loads(to_github_matrix(full_product(load_axes())))
+    matrix = json.loads(to_github_matrix(pairwise(load_axes())))
     assert set(matrix) == {"include"}
     assert 0 < len(matrix["include"]) <= GITHUB_MATRIX_LIMIT
     for entry in matrix["include"]:
