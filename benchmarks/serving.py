@@ -114,6 +114,11 @@ class Figures:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float  # server CPU time per request, all its processes: steadier than req/s on a busy machine
+
+    def public(self) -> dict[str, float | int]:
+        """The figures --json promises."""
+        return {"rps": self.rps, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "errors": self.errors}
 
 
 @dataclass(frozen=True)
@@ -182,9 +187,36 @@ def _pinned(command: list[str], cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started server: its URL, and its process group for CPU time and liveness."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of every live process in the server's process group."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == self.process.pid:  # process group
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def check_alive(self, name: str) -> None:
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise GeneratorError(f"{name} exited during the run (code {self.process.returncode}):\n{tail}")
+
+
 @contextmanager
-def _serving(target: Target, port: int, cpu: int | None, logs: Path) -> Iterator[str]:
-    """Start ``target`` on ``port``, wait until ready, yield its URL, stop it (process group)."""
+def _serving(target: Target, port: int, cpu: int | None, logs: Path) -> Iterator[Running]:
+    """Start ``target`` on ``port``, wait until ready, yield it, stop it (process group)."""
     log_file = logs / f"{target.name}-{port}.log"
     env = {**os.environ, **target.env, **target.port_env(port)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the venvs hold compiled bytecode: let it be used
@@ -205,7 +237,7 @@ def _serving(target: Target, port: int, cpu: int | None, logs: Path) -> Iterator
                 tail = log_file.read_text(errors="replace")[-3000:]
                 raise GeneratorError(f"{target.name} did not become ready on {url}:\n{tail}")
             time.sleep(0.3)
-        yield url
+        yield Running(url, process, log_file)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -247,14 +279,26 @@ def _check_answers(target: Target, url: str, expected: tuple[list[int], list[int
             raise GeneratorError(f"{target.name} answered {got}, expected {labels}: not the same model")
 
 
-def _wrk(url: str, target: Target, connections: int, duration: float, cpu: int | None, work: Path) -> Figures:
+def _wrk(
+    server: Running, target: Target, connections: int, duration: float, cpu: int | None, work: Path
+) -> Figures:
     script = work / "mix.lua"
     one, many = work / f"{target.name}-one.json", work / f"{target.name}-many.json"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     one.write_bytes(target.bodies[0])
     many.write_bytes(target.bodies[1])
     command = _pinned(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s", "-s", str(script), url],
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(script),
+            server.url,
+        ],
         cpu,
     )
     env = {
@@ -263,13 +307,18 @@ def _wrk(url: str, target: Target, connections: int, duration: float, cpu: int |
         "BENCH_MANY": str(many),
         "BENCH_MAX_REQUESTS": str(MAX_REQUESTS),
     }
+    cpu_before = server.cpu_seconds()
     output = run(command, env=env, timeout=duration + 60).stdout
+    cpu = server.cpu_seconds() - cpu_before
+    server.check_alive(target.name)  # figures from a server that died mid-run mean nothing
     result = json.loads(output.strip().splitlines()[-1])
+    requests = max(int(result["requests"]), 1)
     return Figures(
         rps=result["requests"] / (result["duration_us"] / 1e6),
         p50_ms=result["p50_us"] / 1000,
         p99_ms=result["p99_us"] / 1000,
         errors=int(result["errors"]),
+        cpu_ms=cpu * 1000 / requests,
     )
 
 
@@ -445,17 +494,18 @@ def measure(
     runs: dict[str, dict[int, list[Figures]]] = {t.name: {c: [] for c in connections} for t in targets}
     for round_ in range(repeat):
         for target in targets:
-            with _serving(target, _free_port(), server_cpu, work) as url:
-                _check_answers(target, url, expected)
+            with _serving(target, _free_port(), server_cpu, work) as server:
+                _check_answers(target, server.url, expected)
                 # Warm-up: first calls import lazily and fill caches on every server.
-                _wrk(url, target, max(connections), warmup, client_cpu, work)
+                _wrk(server, target, max(connections), warmup, client_cpu, work)
                 for count in connections:
-                    figures = _wrk(url, target, count, duration, client_cpu, work)
+                    figures = _wrk(server, target, count, duration, client_cpu, work)
                     runs[target.name][count].append(figures)
                     log(
                         f"round {round_ + 1}/{repeat} {target.name:<9}{count:>3} conn: "
                         f"{figures.rps:8.0f} req/s  p50 {figures.p50_ms:7.2f} ms  "
-                        f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}"
+                        f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}  "
+                        f"cpu {figures.cpu_ms:.2f} ms/req"
                     )
     return {
         name: {
@@ -464,6 +514,7 @@ def measure(
                 p50_ms=statistics.median(f.p50_ms for f in figures),
                 p99_ms=statistics.median(f.p99_ms for f in figures),
                 errors=sum(f.errors for f in figures),
+                cpu_ms=statistics.median(f.cpu_ms for f in figures),
             )
             for count, figures in by_count.items()
         }
@@ -473,10 +524,14 @@ def measure(
 
 def table(results: dict[str, dict[int, Figures]]) -> str:
     """The figures, then ours against each peer."""
-    lines = [f"{'server':<10}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
+    lines = [
+        f"{'server':<10}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu ms/req':>12}"
+    ]
     for name, by_count in results.items():
         for count, f in by_count.items():
-            lines.append(f"{name:<10}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}{f.errors:>8}")
+            lines.append(
+                f"{name:<10}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}{f.errors:>8}{f.cpu_ms:>12.3f}"
+            )
     ours = results.get("ours")
     for peer in (name for name in results if name != "ours"):
         if ours is None:
@@ -544,7 +599,7 @@ def main() -> None:
             log=log,
         )
     if args.json:
-        print(json.dumps({name: {str(c): vars(f) for c, f in by.items()} for name, by in results.items()}))
+        print(json.dumps({name: {str(c): f.public() for c, f in by.items()} for name, by in results.items()}))
     else:
         print(table(results))
 
