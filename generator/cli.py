@@ -22,7 +22,7 @@ from rich.table import Table
 from generator import doctor as doctor_lib
 from generator import variants as variants_lib
 from generator.errors import GeneratorError
-from generator.render import lock_project, render_many, render_project
+from generator.render import lock_project, read_answers, render_many, render_project
 from generator.results import Status
 
 app = typer.Typer(
@@ -203,6 +203,76 @@ def check(
     skipped = sum(row.status is Status.SKIPPED for row in rows)
     stdout.print(f"{len(rows) - failed - skipped} passed, {failed} failed, {skipped} skipped")
     if failed:
+        raise typer.Exit(1)
+
+
+@app.command("base-image")
+@_user_errors
+def base_image(
+    python: Annotated[str, typer.Option("--python", help="Python version the base must carry.")] = "3.12",
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="Debian suite to bootstrap (default: the one for --python).")
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="Image tag (default: dsdeploy-base:<python>).")
+    ] = None,
+    mirror: Annotated[
+        str | None, typer.Option("--mirror", help="Debian mirror URI (default: apt's).")
+    ] = None,
+) -> None:
+    """Build a Python base image from Debian packages, for air-gapped or mirror-only sites."""
+    from generator import base_image as bases
+
+    recipe = bases.recipe_for(python)
+    # A suite of the user's choice carries its own python3; the recipe's may add an interpreter.
+    python_home = recipe.python_home if suite is None else None
+    tag = tag or bases.local_base_tag(recipe.python_version)
+    image_id = bases.build_base_image(
+        suite or recipe.suite, tag, mirror=mirror, python_home=python_home, progress=_progress
+    )
+    stdout.print(f"built {tag} ({image_id[:19]}); use: dsdeploy build PROJECT --base-image {tag}")
+
+
+@app.command()
+@_user_errors
+def build(
+    project: ProjectArgument,
+    tag: Annotated[str | None, typer.Option("--tag", help="Image tag (default: <slug>:dev).")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base-image", help="Debian-based Python base (default: official, else local)."),
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA bundle of a TLS-inspecting proxy."),
+    ] = None,
+) -> None:
+    """Build a rendered project's image with BuildKit (the CA bundle goes in as a build secret)."""
+    from generator.images import build_image
+
+    tag = tag or f"{read_answers(project)['project_slug']}:dev"
+    result = build_image(project, tag, base, ca_bundle, progress=_progress)
+    cached = sum(step.cached for step in result.steps)
+    steps = f"{cached}/{len(result.steps)} steps cached"
+    stdout.print(f"built {result.tag} on {result.base_image} in {result.seconds:.1f} s ({steps})")
+
+
+@app.command()
+@_user_errors
+def smoke(
+    image: Annotated[str, typer.Argument(help="Local image repository:tag.")],
+    model_name: Annotated[
+        str | None, typer.Option("--model-name", help="Default: the image's MODEL_NAME.")
+    ] = None,
+    grace: Annotated[float, typer.Option("--grace", help="Seconds allowed between SIGTERM and exit.")] = 10.0,
+) -> None:
+    """Run IMAGE as the chart would, call every route, send bad requests, stop it with SIGTERM."""
+    from generator.smoke import smoke_image
+
+    report = smoke_image(image, model_name=model_name, grace=grace, progress=_progress)
+    stdout.print(report.summary())
+    if not report.ok:
+        stderr.print(report.logs, markup=False, highlight=False)
         raise typer.Exit(1)
 
 

@@ -22,7 +22,7 @@ import copier.errors
 
 from generator._run import run
 from generator.errors import GeneratorError
-from generator.tools import which
+from generator.tools import find_python, which
 
 ANSWERS_FILE = ".copier-answers.yml"
 
@@ -126,11 +126,19 @@ def _move_into_place(scratch: Path, dest: Path) -> None:
 
 
 def lock_project(project: Path, *, timeout: float = 300) -> bool:
-    """Write ``uv.lock`` in ``project`` when uv is available; return whether it was written."""
+    """Write ``uv.lock`` in ``project`` when uv is available; return whether it was written.
+
+    uv needs an interpreter of the project's Python version; a local one is handed to it so uv
+    never tries to download one (impossible offline, and on machines that reach only PyPI).
+    """
     uv = which("uv")
     if uv is None:
         return False
-    run([uv, "lock", "--quiet"], cwd=project, timeout=timeout)
+    command: list[str | Path] = [uv, "lock", "--quiet"]
+    python = find_python(str(read_answers(project).get("python_version", "")))
+    if python is not None:
+        command += ["--python", python]
+    run(command, cwd=project, timeout=timeout, env={"VIRTUAL_ENV": None})
     return True
 
 

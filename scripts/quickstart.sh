@@ -9,4 +9,16 @@ export PATH="$repo/.venv/bin:$PATH"
 if [ ! -f "$dest/.copier-answers.yml" ]; then
   dsdeploy new "$dest" --defaults
 fi
+# Hand uv a local interpreter of the project's Python (pyenv builds included), so it does not
+# try to download one; where none is found uv looks (and may download) by itself.
+python=$("$repo/.venv/bin/python" - "$dest" <<'PY'
+import sys
+from pathlib import Path
+from generator.render import read_answers
+from generator.tools import find_python
+print(find_python(str(read_answers(Path(sys.argv[1]))["python_version"])) or "")
+PY
+)
+if [ -n "$python" ]; then export UV_PYTHON="$python"; fi
+unset VIRTUAL_ENV
 exec make -C "$dest" serve
