@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from generator.container_run import ContainerRun, Port, Probe, Tmpfs
@@ -171,6 +171,25 @@ def _field_ref(path: str, template: Mapping[str, Any], namespace: str) -> str:
     raise Untranslatable(f"env fieldRef {path}", "its value exists only on a cluster")
 
 
+def _resource_field_ref(ref: Mapping[str, Any], container: Mapping[str, Any]) -> str:
+    """What the kubelet puts in a ``resourceFieldRef`` env var: ceil(quantity / divisor).
+
+    Only the container's own declared requests/limits are known here; an undeclared limit means
+    the node's allocatable, which exists only on a cluster.
+    """
+    resource = str(ref.get("resource", ""))
+    where = f"env resourceFieldRef {resource}"
+    if ref.get("containerName") not in (None, container.get("name")):
+        raise Untranslatable(where, f"it names another container ({ref['containerName']})")
+    section, _, name = resource.partition(".")
+    declared = ((container.get("resources") or {}).get(section) or {}).get(name)
+    if section not in ("limits", "requests") or name not in ("cpu", "memory") or declared is None:
+        raise Untranslatable(where, "its value is the node's, which exists only on a cluster")
+    divisor = quantity(ref.get("divisor", "1"), f"{where} divisor")
+    ratio = quantity(declared, f"resources.{resource}") / divisor
+    return str(int(ratio.to_integral_value(rounding=ROUND_CEILING)))
+
+
 def _env(
     container: Mapping[str, Any], template: Mapping[str, Any], namespace: str, notes: list[str]
 ) -> list[tuple[str, str]]:
@@ -196,6 +215,9 @@ def _env(
                 f"{name} from fieldRef {value_from['fieldRef']['fieldPath']}: simulated as {value!r}"
             )
             env.append((name, value))
+            continue
+        if "resourceFieldRef" in value_from:
+            env.append((name, _resource_field_ref(value_from["resourceFieldRef"], container)))
             continue
         kind = next(iter(value_from))
         ref = value_from[kind]

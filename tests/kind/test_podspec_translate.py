@@ -146,7 +146,24 @@ REFUSALS: dict[str, tuple[Callable[[Deployment], None], str]] = {
         lambda d: _container(d)["resources"]["limits"].update({"ephemeral-storage": "1Gi"}),
         "ephemeral-storage",
     ),
+    "resource-field-of-undeclared-limit": (
+        lambda d: _container(d)["resources"]["limits"].pop("cpu"),
+        "resourceFieldRef limits.cpu",
+    ),
 }
+
+
+@pytest.mark.parametrize(
+    ("limit", "divisor", "expected"), [("1", "1", "1"), ("1500m", "1", "2"), ("2", "500m", "4")]
+)
+def test_resource_field_ref_is_computed_as_the_kubelet_does(rendered, limit, divisor, expected):
+    deployment = rendered("default")[0]
+    container = _container(deployment)
+    container["resources"]["limits"]["cpu"] = limit
+    workers = next(entry for entry in container["env"] if entry["name"] == "WORKERS")
+    workers["valueFrom"]["resourceFieldRef"]["divisor"] = divisor
+
+    assert translate(deployment).env_value("WORKERS") == expected
 
 
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
