@@ -28,7 +28,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from generator.errors import GeneratorError
-from generator.smoke import hardened_run_options
+from generator.smoke import docker_client, hardened_run_options
 
 SCHEDULER_PORT = 8786
 # Dask spills partitions that do not fit in memory to /tmp: more room than the service needs.
@@ -100,15 +100,6 @@ class BatchRun:
         return int(self.summary["workers"])
 
 
-def _client() -> docker.DockerClient:
-    try:
-        return docker.from_env()
-    except docker.errors.DockerException as exc:
-        raise GeneratorError(
-            f"cannot reach the Docker engine: {exc}", hint="start dockerd or run scripts/setup-docker.sh"
-        ) from exc
-
-
 def _volumes(mounts: Mapping[Path, tuple[str, bool]]) -> dict[str, dict[str, str]]:
     return {
         str(host): {"bind": path, "mode": "ro" if read_only else "rw"}
@@ -150,7 +141,7 @@ def dask_cluster(
         GeneratorError: The engine cannot be reached, or the cluster did not come up in time
             (the message has the scheduler's log).
     """
-    client = _client()
+    client = docker_client()
     name = f"dsdeploy-dask-{uuid.uuid4().hex[:8]}"
     shared = {
         **hardened_run_options(),
@@ -248,7 +239,7 @@ def run_batch_job(
     Raises:
         GeneratorError: The job failed or timed out (the message has its log).
     """
-    client = _client()
+    client = docker_client()
     command = ["python", "-m", f"{package}.batch", "--scheduler", cluster.address, *arguments]
     started = time.monotonic()
     try:
@@ -298,7 +289,7 @@ def parse_summary(logs: str) -> dict[str, Any]:
 
 def leftovers() -> list[str]:
     """Names of containers and networks this module started that still exist (should be none)."""
-    client = _client()
+    client = docker_client()
     containers = client.containers.list(all=True, filters={"label": LABEL})
     networks = client.networks.list(filters={"label": LABEL})
     return [str(container.name) for container in containers] + [str(network.name) for network in networks]

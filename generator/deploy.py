@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import docker
-
 from generator import cluster as kind
 from generator._run import run
 from generator._stream import ProgressFn, ignore_progress
@@ -30,7 +28,7 @@ from generator.helm import Chart, Helm, require_helm
 from generator.image_ref import ImageRef
 from generator.images import build_digest, build_image, image_exists
 from generator.kube import Clients, clients, diagnostics, forwarded_request, service_target, wait_rollout
-from generator.smoke import TITLE_LABEL, Check, expected_predictions
+from generator.smoke import TITLE_LABEL, Check, docker_client, expected_predictions
 
 KIND_CONFIG = Path("deploy") / "kind" / "cluster.yaml"
 NAMESPACE = "default"
@@ -169,7 +167,7 @@ def _model_name(clients: Clients, plan: DeployPlan) -> str:
                 if variable.name == "MODEL_NAME" and variable.value:
                     return str(variable.value)
     # The spec names no model: the service then uses the name the image was labelled with.
-    return str((docker.from_env().images.get(str(plan.image)).labels or {}).get(TITLE_LABEL, plan.release))
+    return str((docker_client().images.get(str(plan.image)).labels or {}).get(TITLE_LABEL, plan.release))
 
 
 def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> Check:

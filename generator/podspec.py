@@ -32,14 +32,14 @@ from generator.helm import Chart, Helm, require_helm
 from generator.image_ref import ImageRef
 from generator.podspec_translate import translate
 from generator.probes import SETTLE_SECONDS, await_probe
-from generator.smoke import TITLE_LABEL, Check, expected_predictions, http
+from generator.smoke import TITLE_LABEL, Check, CheckedReport, docker_client, expected_predictions, http
 
 NAMESPACE = "models"
 SERVER_COMPONENT = "server"
 
 
 @dataclass(frozen=True)
-class PodspecReport:
+class PodspecReport(CheckedReport):
     """What the pod-spec smoke found.
 
     Attributes:
@@ -61,16 +61,6 @@ class PodspecReport:
     notes: tuple[str, ...] = ()
     ready_seconds: float | None = None
     logs: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return all(check.passed for check in self.checks)
-
-    @property
-    def failures(self) -> tuple[Check, ...]:
-        """The checks that failed."""
-        return tuple(check for check in self.checks if not check.passed)
 
     def summary(self) -> str:
         """One line per failed check, or a one-line all-clear."""
@@ -155,7 +145,7 @@ def _model_name(image: str, run: ContainerRun) -> str:
     name = run.env_value("MODEL_NAME")
     if name:
         return name
-    labels = docker.from_env().images.get(image).labels or {}
+    labels = docker_client().images.get(image).labels or {}
     if TITLE_LABEL not in labels:
         raise GeneratorError(f"{image} has no {TITLE_LABEL} label and the spec sets no MODEL_NAME")
     return str(labels[TITLE_LABEL])
@@ -256,7 +246,7 @@ def podspec_smoke(
     for note in run.notes:
         progress(f"note: {note}")
     try:
-        client = docker.from_env()
+        client = docker_client()
         image_user = str(client.images.get(str(ref)).attrs["Config"].get("User") or "")
     except docker.errors.DockerException as exc:
         raise GeneratorError(f"cannot inspect {ref}: {exc}", hint="build it first (dsdeploy build)") from exc

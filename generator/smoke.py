@@ -51,8 +51,24 @@ class Check:
     detail: str = ""
 
 
+class CheckedReport:
+    """What every report made of :class:`Check` rows answers: did all pass, and which did not."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        """The checks that failed."""
+        return tuple(check for check in self.checks if not check.passed)
+
+
 @dataclass(frozen=True)
-class SmokeReport:
+class SmokeReport(CheckedReport):
     """Everything a smoke run found.
 
     Attributes:
@@ -73,16 +89,6 @@ class SmokeReport:
     checks: tuple[Check, ...]
     logs: str = ""
 
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return all(check.passed for check in self.checks)
-
-    @property
-    def failures(self) -> tuple[Check, ...]:
-        """The checks that failed."""
-        return tuple(check for check in self.checks if not check.passed)
-
     def summary(self) -> str:
         """One line per failed check, or a one-line all-clear."""
         if self.ok:
@@ -90,7 +96,8 @@ class SmokeReport:
         return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
 
 
-def _client() -> docker.DockerClient:
+def docker_client() -> docker.DockerClient:
+    """The engine's client, or an error that says how to get an engine."""
     try:
         return docker.from_env()
     except docker.errors.DockerException as exc:
@@ -117,7 +124,7 @@ def running(image: str, *, environment: dict[str, str] | None = None) -> Iterato
     Yields:
         The container and the service's base URL (``http://127.0.0.1:PORT``).
     """
-    client = _client()
+    client = docker_client()
     try:
         container = client.containers.run(
             image,
@@ -188,7 +195,7 @@ def start_to_ready(image: str, *, timeout: float = 60.0) -> float:
 
 def expected_predictions(image: str) -> tuple[list[list[float]], list[Any]]:
     """Rows and the model's own predictions for them, computed in ``image`` from the artifact."""
-    client = _client()
+    client = docker_client()
     try:
         output = client.containers.run(
             image,
@@ -204,7 +211,7 @@ def expected_predictions(image: str) -> tuple[list[list[float]], list[Any]]:
 
 
 def _model_name(image: str) -> str:
-    labels = _client().images.get(image).labels or {}
+    labels = docker_client().images.get(image).labels or {}
     name = labels.get(TITLE_LABEL)
     if not name:
         raise GeneratorError(f"{image} has no {TITLE_LABEL} label", hint="pass the model name explicitly")
