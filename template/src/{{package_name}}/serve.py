@@ -533,6 +533,10 @@ def main() -> None:
         access_log=settings.access_log,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
+        # A worker imports numpy and scikit-learn before it can answer the supervisor's ping;
+        # on a CPU-limited pod that takes longer than uvicorn's 5 s default, and a worker killed
+        # for it is restarted forever. A minute covers slow starts without hiding a hung one.
+        timeout_worker_healthcheck=60,
     )
 
 
