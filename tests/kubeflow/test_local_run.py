@@ -27,7 +27,7 @@ IMAGE_UID = 10001
 # Loads an artifact with the package's own loader and predicts the rows given as JSON.
 _PREDICT = """
 import json, sys
-from {package}.model import load_model
+from {package}.serving.artifact import load_model
 print(json.dumps(load_model(sys.argv[1]).predict(json.loads(sys.argv[2])).tolist()))
 """
 

@@ -22,7 +22,8 @@ from sklearn.datasets import load_iris
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from .model import Model, build_estimator, save_model
+from .model import build_estimator
+from .serving.artifact import Model, save_model
 
 DEFAULT_OUTPUT = Path("artifacts")
 MODEL_FILE = "model.joblib"

@@ -1,5 +1,7 @@
 """Adaptive micro-batching: concurrent prediction requests share one model call.
 
+Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
+
 A call to a small scikit-learn model costs about the same for one row as for a few hundred: the
 time goes into input checks and Python dispatch, not arithmetic. So the service merges the rows
 of the requests that are waiting at the same moment into one matrix, calls the model once, and
@@ -30,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import Model
+from .artifact import Model
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
 """The wire format: request and response bodies, their checks, and the answers built from them.
 
+Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
+
 Both ways into the service use these: the FastAPI routes (which also document the API at
 /docs) and the fast path for well-formed requests in ``serve``. So a request is checked, and
 its answer built, by the same code whichever way it came.
@@ -16,9 +18,9 @@ from fastapi import HTTPException
 from numpy.typing import NDArray
 from pydantic import BaseModel, Discriminator, Field, Strict, Tag
 
-from . import __version__
+from .. import __version__
+from .artifact import Model
 from .batching import Prediction
-from .model import Model
 
 # ---------------------------------------------------------------------------------------------
 # Request and response bodies

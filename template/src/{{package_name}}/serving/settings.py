@@ -1,5 +1,7 @@
 """Runtime settings of the inference service, read once from environment variables.
 
+Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
+
 Everything a deployment may tune is an environment variable, so the same image runs locally,
 in a container and in Kubernetes without rebuilding.
 """
@@ -11,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import PROJECT_SLUG
-from .model import DEFAULT_MODEL_PATH, MODEL_PATH_ENV
+from .. import PROJECT_SLUG
+from .artifact import DEFAULT_MODEL_PATH, MODEL_PATH_ENV
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a small model

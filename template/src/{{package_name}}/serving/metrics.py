@@ -1,5 +1,7 @@
 """Prometheus metrics of the service, served at ``/metrics``.
 
+Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
+
 * ``http_requests_total`` and ``http_request_duration_seconds``: every answered request by route
   template (``/v2/models/{model_name}/infer``, never the raw path, so a client cannot create
   series at will), method and status;
