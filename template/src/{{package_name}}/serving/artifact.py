@@ -9,21 +9,25 @@ without this package's code on the path and survives renames of it.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import sklearn
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
+
+from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
 DEFAULT_MODEL_PATH = Path("artifacts/model.joblib")
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: the signature inside; 1 (0.1.0): feature and class names only
+_PACKAGE = __package__.rpartition(".")[0] if __package__ else "<package>"
 
 
 class ModelLoadError(RuntimeError):
@@ -45,98 +49,190 @@ def model_path(env: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Model:
-    """A fitted classifier with what callers need to know about its inputs and outputs.
+    """A fitted estimator with its signature: what it takes, what it answers.
 
     Attributes:
-        estimator: The fitted scikit-learn estimator (anything with ``predict``).
-        feature_names: One name per input column, in column order.
-        class_names: Human names of the classes, in the order of ``estimator.classes_``
-            (empty when unknown).
+        estimator: The fitted estimator (anything with scikit-learn's ``predict``).
+        signature: Its input columns, task, classes and example request.
     """
 
     estimator: Any
-    feature_names: tuple[str, ...]
-    class_names: tuple[str, ...] = ()
+    signature: Signature
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """One name per input column, in column order."""
+        return self.signature.names
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Human names of the classes, in ``classes`` order (empty when unknown)."""
+        return self.signature.class_names
 
     @property
     def n_features(self) -> int:
         """Number of input columns the model expects."""
-        return len(self.feature_names)
+        return len(self.signature.columns)
 
     @property
     def classes(self) -> NDArray[Any]:
-        """The labels ``predict`` returns, as the estimator knows them."""
+        """The labels ``predict`` returns, as the estimator knows them (empty for a regressor)."""
+        if self.signature.task != "classification":
+            return np.asarray([])
         return np.asarray(getattr(self.estimator, "classes_", []))
 
     @property
     def has_proba(self) -> bool:
         """Whether the model can return class probabilities."""
-        return hasattr(self.estimator, "predict_proba")
+        return self.signature.task == "classification" and hasattr(self.estimator, "predict_proba")
 
-    def check_features(self, x: ArrayLike) -> NDArray[np.float64]:
-        """Turn ``x`` into the float64 matrix the estimator expects, or say what is wrong.
+    def check_features(self, x: Any) -> NDArray[Any]:
+        """Turn ``x`` into the matrix the estimator is given, or say what is wrong.
 
         Args:
-            x: Rows of feature values, shape ``(rows, n_features)``.
+            x: Rows of values in column order (lists, a matrix or a DataFrame with the
+                model's columns), shape ``(rows, n_features)``.
 
         Returns:
-            ``x`` as a C-contiguous float64 array.
+            A C-contiguous float64 matrix when every column is numeric, else an object matrix
+            whose values have each column's kind.
 
         Raises:
-            ValueError: ``x`` is not a non-empty 2-D matrix of finite numbers with
-                ``n_features`` columns; the message names the problem.
+            ValueError: ``x`` is not a non-empty 2-D table of valid values with ``n_features``
+                columns; the message names the column and the rule.
         """
+        if hasattr(x, "columns"):  # a DataFrame: take the model's columns, in its order
+            missing = [name for name in self.feature_names if name not in x.columns]
+            if missing:
+                raise ValueError(
+                    f"missing column {missing[0]!r}: the model takes {', '.join(self.feature_names)}"
+                )
+            x = x[list(self.feature_names)].to_numpy(dtype=object)
+        if self.signature.numeric:
+            return self._numeric(x)
+        return self._mixed(x)
+
+    def _shape_error(self, ndim: int, columns: int | None = None) -> ValueError:
+        if ndim != 2:
+            return ValueError(f"features must be a 2-D matrix (rows, {self.n_features}), got {ndim}-D")
+        return ValueError(
+            f"each row must have {self.n_features} features ({', '.join(self.feature_names)}), got {columns}"
+        )
+
+    def _numeric(self, x: Any) -> NDArray[np.float64]:
         try:
             matrix = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as exc:
+            self._mixed(x)  # the value-by-value check names the row, the column and the rule
             raise ValueError(f"features must be numbers in rows of equal length: {exc}") from None
-        if matrix.ndim != 2:
-            raise ValueError(f"features must be a 2-D matrix (rows, {self.n_features}), got {matrix.ndim}-D")
-        if matrix.shape[0] == 0:
+        if matrix.ndim >= 1 and matrix.shape[0] == 0:
             raise ValueError("features hold no rows: send at least one")
+        if matrix.ndim != 2:
+            raise self._shape_error(matrix.ndim)
         if matrix.shape[1] != self.n_features:
-            raise ValueError(
-                f"each row must have {self.n_features} features "
-                f"({', '.join(self.feature_names)}), got {matrix.shape[1]}"
-            )
-        if not np.isfinite(matrix).all():
-            raise ValueError("features must be finite numbers: NaN or infinity found")
+            raise self._shape_error(2, matrix.shape[1])
+        finite = np.isfinite(matrix)
+        if not finite.all():
+            column = self.feature_names[int(np.argwhere(~finite)[0][1])]
+            raise ValueError(f"column {column!r} must hold finite numbers: NaN or infinity found")
+        for index, column in enumerate(self.signature.columns):
+            if column.kind == "integer" and (matrix[:, index] != np.round(matrix[:, index])).any():
+                raise ValueError(f"column {column.name!r} takes integers: a value with a fraction found")
         return np.ascontiguousarray(matrix)
 
-    def predict(self, x: ArrayLike) -> NDArray[Any]:
-        """Predicted class label of each row.
+    def _mixed(self, x: Any) -> NDArray[Any]:
+        rows = x.tolist() if isinstance(x, np.ndarray) else list(x)
+        if not rows:
+            raise ValueError("features hold no rows: send at least one")
+        if not all(isinstance(row, list | tuple) for row in rows):
+            raise self._shape_error(1)
+        bad = next((len(row) for row in rows if len(row) != self.n_features), None)
+        if bad is not None:
+            raise self._shape_error(2, bad)
+        matrix = np.empty((len(rows), self.n_features), dtype=object)
+        for index, column in enumerate(self.signature.columns):
+            check = _VALUE_CHECKS[column.kind]
+            for row_number, row in enumerate(rows):
+                value = row[index]
+                if not check(value):
+                    rule = _KIND_WORDS[column.kind]
+                    raise ValueError(f"column {column.name!r} takes {rule}: row {row_number} holds {value!r}")
+                matrix[row_number, index] = float(value) if column.kind == "number" else value
+        return matrix
+
+    def _input(self, matrix: NDArray[Any]) -> Any:
+        """What the estimator is given: the matrix, or a DataFrame like the one it was fitted on."""
+        if not self.signature.frame:
+            return matrix
+        import pandas as pd  # a DataFrame-fitted estimator was trained with pandas at hand
+
+        data: dict[str, Any] = {}
+        for index, column in enumerate(self.signature.columns):
+            values = matrix[:, index]
+            if column.categories:
+                data[column.name] = pd.Categorical(values, categories=list(column.categories))
+            else:
+                data[column.name] = pd.Series(values).astype(column.dtype or _PANDAS_DTYPES[column.kind])
+        return pd.DataFrame(data)
+
+    def predict(self, x: Any) -> NDArray[Any]:
+        """Predicted label (classifier) or value (regressor) of each row.
 
         Args:
-            x: Rows of feature values, shape ``(rows, n_features)``.
+            x: Rows of values in column order, shape ``(rows, n_features)``.
 
         Returns:
-            One label per row.
+            One answer per row.
 
         Raises:
-            ValueError: ``x`` is not a valid feature matrix (see ``check_features``).
+            ValueError: ``x`` is not a valid feature table (see ``check_features``).
         """
-        return np.asarray(self.estimator.predict(self.check_features(x)))
+        return np.asarray(self.estimator.predict(self._input(self.check_features(x)))).ravel()
 
-    def predict_proba(self, x: ArrayLike) -> NDArray[np.float64]:
+    def predict_proba(self, x: Any) -> NDArray[np.float64]:
         """Probability of each class (columns in ``classes`` order) for each row.
 
         Args:
-            x: Rows of feature values, shape ``(rows, n_features)``.
+            x: Rows of values in column order, shape ``(rows, n_features)``.
 
         Returns:
             Shape ``(rows, n_classes)``.
 
         Raises:
-            ValueError: ``x`` is not a valid feature matrix (see ``check_features``).
+            ValueError: ``x`` is not a valid feature table (see ``check_features``).
             NotImplementedError: The estimator has no ``predict_proba``.
         """
         if not self.has_proba:
             raise NotImplementedError(f"{type(self.estimator).__name__} has no predict_proba")
-        return np.asarray(self.estimator.predict_proba(self.check_features(x)), dtype=np.float64)
+        proba = self.estimator.predict_proba(self._input(self.check_features(x)))
+        return np.asarray(proba, dtype=np.float64)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_integer(value: Any) -> bool:
+    return _is_number(value) and float(value).is_integer()
+
+
+_VALUE_CHECKS: Mapping[str, Callable[[Any], bool]] = {
+    "number": _is_number,
+    "integer": _is_integer,
+    "boolean": lambda value: isinstance(value, bool),
+    "string": lambda value: isinstance(value, str),
+}
+_KIND_WORDS = {
+    "number": "finite numbers",
+    "integer": "integers",
+    "boolean": "true or false",
+    "string": "strings",
+}
+_PANDAS_DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "object"}
 
 
 def save_model(model: Model, path: Path) -> Path:
-    """Write ``model`` to ``path`` atomically, creating parent folders.
+    """Write ``model`` to ``path`` atomically, and its signature beside it as ``signature.json``.
 
     Writing to a temporary file in the same folder and renaming it means a reader (a server
     starting up, a pipeline step) never sees half an artifact.
@@ -152,8 +248,7 @@ def save_model(model: Model, path: Path) -> Path:
     artifact = {
         "format": ARTIFACT_FORMAT,
         "estimator": model.estimator,
-        "feature_names": list(model.feature_names),
-        "class_names": list(model.class_names),
+        "signature": model.signature.to_dict(),
         "sklearn_version": sklearn.__version__,
     }
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -164,17 +259,8 @@ def save_model(model: Model, path: Path) -> Path:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+    model.signature.write(path.parent)
     return path
-
-
-def _default_feature_names(estimator: Any) -> tuple[str, ...]:
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is not None:
-        return tuple(str(name) for name in names)
-    count = getattr(estimator, "n_features_in_", None)
-    if count is None:
-        raise ModelLoadError(f"{type(estimator).__name__} is not fitted: it has no n_features_in_")
-    return tuple(f"x{i}" for i in range(int(count)))
 
 
 def load_model(path: Path | str | None = None) -> Model:
@@ -194,16 +280,25 @@ def load_model(path: Path | str | None = None) -> Model:
     path = Path(path) if path is not None else model_path()
     if not path.is_file():
         raise ModelLoadError(
-            f"no model artifact at {path}: run `python -m {__package__}.train` or set {MODEL_PATH_ENV}"
+            f"no model artifact at {path}: run `python -m {_PACKAGE}.train` or set {MODEL_PATH_ENV}"
         )
     try:
         artifact = joblib.load(path)
     except Exception as exc:  # any unpickling failure means the same thing to the caller
         raise ModelLoadError(f"cannot load model artifact {path}: {exc}") from exc
-    # A bare estimator dumped by hand is served too, with generic feature names.
+    # A bare estimator dumped by hand (or by `make import-model`) is served too.
     bundle = artifact if isinstance(artifact, dict) and "estimator" in artifact else {"estimator": artifact}
     estimator = bundle["estimator"]
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"{path} holds a {type(estimator).__name__}, which has no predict()")
-    names: Sequence[str] = bundle.get("feature_names") or _default_feature_names(estimator)
-    return Model(estimator, tuple(names), tuple(bundle.get("class_names") or ()))
+    try:
+        if "signature" in bundle:
+            signature = Signature.from_dict(bundle["signature"])
+        else:  # a bare estimator, or an artifact of format 1 (feature and class names only)
+            signature = signature_of_estimator(estimator, bundle.get("class_names") or ())
+            if bundle.get("feature_names"):
+                renamed = zip(signature.columns, bundle["feature_names"], strict=False)
+                signature = replace(signature, columns=tuple(replace(c, name=str(n)) for c, n in renamed))
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc
+    return Model(estimator, signature)

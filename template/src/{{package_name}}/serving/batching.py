@@ -67,7 +67,7 @@ class Prediction:
 @dataclass(frozen=True, slots=True)
 class _Pending:
     future: asyncio.Future[Prediction]
-    matrix: NDArray[np.float64]
+    matrix: NDArray[Any]
     proba: bool
 
 
@@ -111,7 +111,7 @@ class Batcher:
         """Requests waiting for the model."""
         return len(self._waiting)
 
-    async def predict(self, matrix: NDArray[np.float64], *, proba: bool = False) -> Prediction:
+    async def predict(self, matrix: NDArray[Any], *, proba: bool = False) -> Prediction:
         """Predict ``matrix`` (already checked by ``Model.check_features``) in the next batch.
 
         Args:

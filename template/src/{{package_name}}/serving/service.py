@@ -31,7 +31,6 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any
 
-import numpy as np
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -51,6 +50,8 @@ from .protocol import (
     InferRequest,
     InferResponse,
     ModelMetadata,
+    NumericInferRequest,
+    NumericPredictRequest,
     PredictRequest,
     PredictResponse,
     ServerMetadata,
@@ -245,7 +246,7 @@ def _overloaded(exc: QueueFullError) -> HTTPException:
     )
 
 
-async def _predict(request: Request, matrix: NDArray[np.float64], *, proba: bool = False) -> Prediction:
+async def _predict(request: Request, matrix: NDArray[Any], *, proba: bool = False) -> Prediction:
     """Run ``matrix`` through the app's batcher; a full queue becomes 503 with Retry-After."""
     batcher: Batcher = request.app.state.batcher
     try:
@@ -269,7 +270,7 @@ def _json(content: Any) -> Response:
     response_model=InferResponse,
 )
 async def infer(body: InferRequest, model: NamedModel, request: Request) -> Response:
-    """Open Inference Protocol v2 inference: one FP/INT tensor of shape [rows, features] in."""
+    """Open Inference Protocol v2 inference: one tensor [rows, features], or one [rows] per column."""
     settings: Settings = request.app.state.settings
     matrix, wanted = check_infer(body, model, settings.max_rows)
     prediction = await _predict(request, matrix, proba="predict_proba" in wanted)
@@ -278,7 +279,7 @@ async def infer(body: InferRequest, model: NamedModel, request: Request) -> Resp
 
 @router.post("/predict", tags=["inference"], responses=ERROR_RESPONSES, response_model=PredictResponse)
 async def predict(body: PredictRequest, request: Request) -> Response:
-    """Predict one label per row of ``instances``."""
+    """Predict one label (or value) per row of ``instances``: lists in column order, or objects."""
     model = _loaded_model(request)
     matrix = check_predict(body, model, request.app.state.settings.max_rows)
     return _json(predict_content(await _predict(request, matrix)))
@@ -357,11 +358,11 @@ class FastInference:
     async def _answer(self, scope: Scope, body: bytes, model: Model) -> dict[str, Any]:
         batcher: Batcher = self.state.batcher
         if scope["path"] == "/predict":
-            request = PredictRequest.model_validate_json(body)
+            request = NumericPredictRequest.model_validate_json(body)
             matrix = check_predict(request, model, self.max_rows)
             scope["route"] = self.predict_route  # as the router would, for the metrics' label
             return predict_content(await batcher.predict(matrix))
-        infer_request = InferRequest.model_validate_json(body)
+        infer_request = NumericInferRequest.model_validate_json(body)
         matrix, wanted = check_infer(infer_request, model, self.max_rows)
         scope["route"] = self.infer_route
         prediction = await batcher.predict(matrix, proba="predict_proba" in wanted)
