@@ -32,6 +32,7 @@ def test_chart_and_image_agree(default_project, served_image, values_set):
     names = [check.name for check in report.checks]
     assert "readinessProbe GET /v2/health/ready on port http (8080)" in names
     assert "v2 infer through the Service's targetPort" in names
+    assert "v2 infer, every call on one kept-alive connection" in names
 
 
 def test_chart_agrees_with_the_image_of_each_python_version(render, build_served, other_python_version):
