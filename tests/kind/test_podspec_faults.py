@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.container_run import ContainerRun
+from generator.helm import find_helms
+from generator.image_ref import ImageRef
 from generator.kubelet import HANG, HEALED, RESTART, START, start_like_kubelet
-from generator.podspec import podspec_smoke
+from generator.podspec import NAMESPACE, podspec_smoke, render_workload
 from generator.podspec_client import INFER, KEEP_ALIVE
 from generator.podspec_translate import translate
 from generator.smoke import EARLY_EXIT, docker_client, smoke_image
@@ -52,9 +54,8 @@ class _ExitedContainer:
 
 
 def _run_of(project: Path) -> ContainerRun:
-    from generator.image_ref import ImageRef
-    from generator.podspec import NAMESPACE, render_workload
-
+    if not find_helms():
+        pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
     deployment, _ = render_workload(project, ImageRef.parse("example.test/model:1"), "default")
     return translate(deployment, namespace=NAMESPACE)
 
