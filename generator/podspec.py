@@ -6,16 +6,19 @@ server does not listen on, a Service ``targetPort`` naming no port, a write to a
 :func:`podspec_smoke` renders the chart with ``helm template`` (its image values pointed at a
 local image), translates the Deployment's pod spec into one ``docker run``
 (:mod:`generator.podspec_translate`, which refuses what it cannot reproduce), then does what a
-kubelet does: the startup, readiness and liveness probes within their budgets, then what a
-client does: an infer call through the port the Service targets, answered as the model itself
-answers. It ends with SIGTERM and the pod's grace period.
+kubelet does (:mod:`generator.kubelet`): the startup, readiness and liveness probes within their
+budgets, a restart of a container that exits (a crash loop is named with its exit code and the
+log's last line), optionally a hung server healed by its liveness probe; then what a client does
+(:mod:`generator.podspec_client`): infer calls on one kept-alive connection through the port the
+Service targets, answered as the model itself answers. It ends with SIGTERM and the pod's grace
+period.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +33,15 @@ from generator.container_run import ContainerRun
 from generator.errors import GeneratorError
 from generator.helm import Chart, Helm, require_helm
 from generator.image_ref import ImageRef
+from generator.kubelet import heal, start_like_kubelet
+from generator.podspec_client import ServiceCalls
 from generator.podspec_translate import translate
-from generator.probes import SETTLE_SECONDS, await_probe
-from generator.smoke import TITLE_LABEL, Check, CheckedReport, docker_client, expected_predictions, http
+from generator.probes import SETTLE_SECONDS
+from generator.smoke import (
+    Check,
+    CheckedReport,
+    docker_client,
+)
 
 NAMESPACE = "models"
 SERVER_COMPONENT = "server"
@@ -77,9 +86,17 @@ def _non_hooks(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render_workload(
-    project: Path, image: ImageRef, values_set: str, *, helm: Helm | None = None, namespace: str = NAMESPACE
+    project: Path,
+    image: ImageRef,
+    values_set: str,
+    *,
+    helm: Helm | None = None,
+    namespace: str = NAMESPACE,
+    values: Sequence[Path] = (),
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The server Deployment and the Services the chart renders for ``values_set``, run on ``image``.
+
+    ``values`` are extra values files layered over the set (e.g. a CPU limit of 2).
 
     Raises:
         GeneratorError: Unknown values set, helm refused, or no single server Deployment.
@@ -93,7 +110,10 @@ def render_workload(
         override = Path(scratch) / "image-values.yaml"
         override.write_text(yaml.safe_dump(image.chart_values()), encoding="utf-8")
         documents = (helm or require_helm()).render(
-            chart.name, chart.path, namespace=namespace, values=[*chart.values_files(values_set), override]
+            chart.name,
+            chart.path,
+            namespace=namespace,
+            values=[*chart.values_files(values_set), *values, override],
         )
     documents = _non_hooks(documents)
     deployments = [d for d in documents if d.get("kind") == "Deployment"]
@@ -141,16 +161,6 @@ def service_ports(
     return checks, (reached[0] if reached else None)
 
 
-def _model_name(image: str, run: ContainerRun) -> str:
-    name = run.env_value("MODEL_NAME")
-    if name:
-        return name
-    labels = docker_client().images.get(image).labels or {}
-    if TITLE_LABEL not in labels:
-        raise GeneratorError(f"{image} has no {TITLE_LABEL} label and the spec sets no MODEL_NAME")
-    return str(labels[TITLE_LABEL])
-
-
 def _non_root(run: ContainerRun, image_user: str) -> Check:
     uid = (run.user or image_user or "0").split(":", 1)[0]
     if not run.run_as_non_root:
@@ -160,61 +170,14 @@ def _non_root(run: ContainerRun, image_user: str) -> Check:
     return Check("runAsNonRoot", int(uid) != 0, f"runs as uid {uid}")
 
 
-def _infer(base_url: str, model_name: str, image: str) -> Check:
-    rows, expected = expected_predictions(image)
-    flat = [value for row in rows for value in row]
-    body = {
-        "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": flat}]
-    }
-    try:
-        status, answer = http("POST", f"{base_url}/v2/models/{model_name}/infer", json.dumps(body).encode())
-    except OSError as exc:
-        return Check("v2 infer through the Service's targetPort", False, f"no answer: {exc}")
-    outputs = answer.get("outputs", []) if isinstance(answer, dict) else []
-    got = next(
-        (o["data"] for o in outputs if o.get("name") == "predict"), outputs[0]["data"] if outputs else None
-    )
-    return Check(
-        "v2 infer through the Service's targetPort",
-        status == 200 and got == expected,
-        f"POST /v2/models/{model_name}/infer: HTTP {status}: got {got}, model says {expected}",
-    )
-
-
-def _exercise(
-    container: Container, run: ContainerRun, infer_port: int | None, image: str, settle: float
-) -> tuple[list[Check], float | None]:
-    """Probes in the kubelet's order, then the infer call; stops at the first failed probe."""
-    container.reload()
-    host = {
-        int(key.split("/")[0]): int(value[0]["HostPort"]) for key, value in container.ports.items() if value
-    }
-    started = time.monotonic()
-    checks: list[Check] = []
-    ready: float | None = None
-    startup = run.probe("startup")
-    # Liveness and readiness start only once a startup probe has passed.
-    order = [p for p in (startup, run.probe("readiness"), run.probe("liveness")) if p is not None]
-    for probe in order:
-        check = await_probe(container, run, probe, host[probe.port], budget=probe.budget, settle=settle)
-        checks.append(check)
-        if not check.passed:
-            return checks, None
-        if probe.kind == "readiness":
-            ready = time.monotonic() - started
-    if infer_port is None or infer_port not in host:
-        checks.append(Check("v2 infer through the Service's targetPort", False, "no Service port to call"))
-    else:
-        checks.append(_infer(f"http://127.0.0.1:{host[infer_port]}", _model_name(image, run), image))
-    return checks, ready
-
-
 def podspec_smoke(
     project: Path,
     image: str,
     values_set: str = "default",
     *,
+    values: Sequence[Path] = (),
     without_devices: bool = False,
+    heal_hang: bool = False,
     helm: Helm | None = None,
     settle: float = SETTLE_SECONDS,
     progress: ProgressFn = ignore_progress,
@@ -225,22 +188,27 @@ def podspec_smoke(
         project: A rendered project (holds ``charts/<slug>/``).
         image: A local image reference (``repository:tag``), e.g. from :func:`generator.images.build_image`.
         values_set: The chart values set to render: ``default`` or a ``ci/<name>-values.yaml``.
+        values: Extra values files layered over the set (``helm --values``, in order).
         without_devices: Run without device resources (GPUs) the values request, noting it,
             instead of refusing.
+        heal_hang: Once ready, freeze the server (SIGSTOP) and check that the liveness probe
+            catches it within ``failureThreshold x periodSeconds`` and the restarted container
+            answers again (takes about that long).
         helm: The Helm to render with (default: the newest found).
         settle: Seconds a conclusive probe failure must last before the smoke stops waiting
             for the probe's whole budget.
         progress: Receives one line per step.
 
     Returns:
-        The report; ``report.ok`` says whether chart and image agree on everything checked.
+        The report; ``report.ok`` says whether chart and image agree on everything checked. A
+        container that exits early is a failed check with its exit code and log, not an error.
 
     Raises:
         GeneratorError: The spec uses a field that cannot be reproduced (``Untranslatable``),
             contradicts itself, or the engine or image is missing.
     """
     ref = ImageRef.parse(image)
-    deployment, services = render_workload(project, ref, values_set, helm=helm)
+    deployment, services = render_workload(project, ref, values_set, helm=helm, values=values)
     run = translate(deployment, namespace=NAMESPACE, without_devices=without_devices)
     progress(run.docker_command())
     for note in run.notes:
@@ -264,6 +232,8 @@ def podspec_smoke(
 
     if not all(check.passed for check in checks):
         return report()  # a kubelet would not start it either (or clients could never reach it)
+    calls = ServiceCalls(str(ref), run, infer_port)
+
     ports = {f"{port}/tcp": ("127.0.0.1", None) for port in run.published_ports()}
     try:
         container = client.containers.run(
@@ -272,22 +242,17 @@ def podspec_smoke(
     except docker.errors.DockerException as exc:
         raise GeneratorError(f"Docker refused to start `{run.docker_command()}`: {exc}") from exc
     try:
-        probe_checks, ready = _exercise(container, run, infer_port, str(ref), settle)
-        checks += probe_checks
-        if ready is not None:
-            progress(f"ready after {ready:.2f} s")
-            stop_started = time.monotonic()
-            container.stop(timeout=int(run.grace_seconds))
-            seconds = time.monotonic() - stop_started
-            container.reload()
-            code = int(container.attrs["State"]["ExitCode"])
-            checks.append(
-                Check(
-                    "SIGTERM: exit 0 within terminationGracePeriodSeconds",
-                    code == 0 and seconds < run.grace_seconds,
-                    f"exit {code} after {seconds:.2f} s (grace {run.grace_seconds:g} s)",
-                )
-            )
+        found = start_like_kubelet(container, run, settle=settle)
+        checks += found.checks
+        if found.ready is not None:
+            progress(f"ready after {found.ready:.2f} s")
+            checks += calls(found.host)
+            if heal_hang:
+                progress("freezing the server (SIGSTOP) for the liveness probe to catch")
+                before = len(found.checks)
+                heal(container, run, found, calls, settle=settle)
+                checks += found.checks[before:]
+            checks.append(_stop(container, run))
         logs = container.logs(tail=30).decode(errors="replace")
     finally:
         container.remove(force=True)
@@ -296,4 +261,18 @@ def podspec_smoke(
             f"{'ok  ' if check.passed else 'FAIL'} {check.name}"
             + ("" if check.passed else f": {check.detail}")
         )
-    return report(ready, logs)
+    return report(found.ready, logs)
+
+
+def _stop(container: Container, run: ContainerRun) -> Check:
+    """SIGTERM, as the kubelet sends it, must end the container cleanly within the grace period."""
+    stop_started = time.monotonic()
+    container.stop(timeout=int(run.grace_seconds))
+    seconds = time.monotonic() - stop_started
+    container.reload()
+    code = int(container.attrs["State"]["ExitCode"])
+    return Check(
+        "SIGTERM: exit 0 within terminationGracePeriodSeconds",
+        code == 0 and seconds < run.grace_seconds,
+        f"exit {code} after {seconds:.2f} s (grace {run.grace_seconds:g} s)",
+    )

@@ -4,7 +4,9 @@
 the budget the spec gives it, and otherwise names why it failed: the HTTP status, nothing
 listening on the probe's port while the server listens on another (read from the container's
 ``/proc/net``), or the container having exited (with the write to a read-only path or the OOM
-kill that stopped it).
+kill that stopped it). :func:`await_liveness_failure` does the other half of a kubelet's job: it
+probes a running container at the probe's own period until ``failureThreshold`` failures in a
+row say the kubelet would restart it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from generator.container_run import ContainerRun, Probe
+from generator.container_start import exit_reason, log_tail
 from generator.smoke import Check
 
 # Seconds a conclusive failure (HTTP 404, or no answer while the server listens elsewhere)
@@ -50,7 +53,7 @@ class _Answer:
     status: int | None = None
 
 
-def _ask(probe: Probe, host_port: int) -> _Answer:
+def ask(probe: Probe, host_port: int) -> _Answer:
     """One probe attempt from outside the container, as a kubelet makes it."""
     if probe.action == "tcpSocket":
         try:
@@ -94,13 +97,28 @@ def listening_ports(container: Container) -> tuple[int, ...] | None:
     return tuple(int(port) for port in output.decode().split())
 
 
-def exit_diagnosis(container: Container, run: ContainerRun) -> str | None:
-    """Why the container stopped, if it did: exit code, OOM, a write to a read-only path."""
+def has_exited(container: Container) -> bool:
+    """Whether the container's process has ended (reloads its state from the engine)."""
     container.reload()
-    if container.status not in ("exited", "dead"):
+    return container.status in ("exited", "dead")
+
+
+def exit_diagnosis(container: Container, run: ContainerRun, when: str = "") -> str | None:
+    """Why the container stopped, if it did: exit code, OOM, a write to a read-only path.
+
+    Args:
+        container: The container.
+        run: What it was started with (its writable paths and memory limit name the cause).
+        when: Said after the exit code, e.g. ``before its ports were published``.
+
+    Returns:
+        None while it runs; otherwise one line (exit code and cause, else the log's last line),
+        then the tail of its log.
+    """
+    if not has_exited(container):
         return None
     state = container.attrs["State"]
-    logs = container.logs(tail=30).decode(errors="replace")
+    logs = log_tail(container)
     writable = ", ".join(mount.path for mount in run.tmpfs) or "nothing"
     if state.get("OOMKilled"):
         cause = f"it was killed for exceeding its memory limit ({run.mem_limit} bytes)"
@@ -112,8 +130,10 @@ def exit_diagnosis(container: Container, run: ContainerRun) -> str | None:
             f"{line.strip()}"
         )
     else:
-        cause = "see its log"
-    return f"the container exited with code {state.get('ExitCode')}: {cause}\n--- container log ---\n{logs}"
+        cause = f"its log ends: {exit_reason(logs)}"
+    when = f" {when}" if when else ""
+    code = state.get("ExitCode")
+    return f"the container exited with code {code}{when}: {cause}\n--- container log ---\n{logs}"
 
 
 def await_probe(
@@ -127,7 +147,7 @@ def await_probe(
     ports: tuple[int, ...] | None = None
     looked = 0.0  # when the listening ports were last read: an exec per poll would load the CPU
     while True:
-        answer = _ask(probe, host_port)
+        answer = ask(probe, host_port)
         if answer.passed:
             successes += 1
             if successes >= probe.success_threshold:
@@ -157,3 +177,29 @@ def await_probe(
         time.sleep(_POLL)
     waited = time.monotonic() - started
     return Check(probe.describe(), False, f"{answer.outcome}{hint} (gave up after {waited:.1f} s)")
+
+
+def await_liveness_failure(probe: Probe, host_port: int, *, limit: float) -> tuple[float | None, str]:
+    """Probe every ``periodSeconds`` until ``failureThreshold`` failures in a row, as a kubelet does.
+
+    Args:
+        probe: The liveness probe.
+        host_port: Where its container port is published.
+        limit: Seconds to keep probing before giving up.
+
+    Returns:
+        Seconds from the call to the failure that makes a kubelet restart the container (None if
+        that never came within ``limit``), and the last probe's outcome.
+    """
+    started = time.monotonic()
+    failures = 0
+    outcome = "not tried"
+    while time.monotonic() - started < limit:
+        attempt = time.monotonic()
+        answer = ask(probe, host_port)
+        outcome = answer.outcome
+        failures = 0 if answer.passed else failures + 1
+        if failures >= probe.failure_threshold:
+            return time.monotonic() - started, outcome
+        time.sleep(max(0.0, probe.period - (time.monotonic() - attempt)))
+    return None, outcome

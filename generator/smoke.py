@@ -23,12 +23,14 @@ import docker.errors
 from docker.models.containers import Container
 
 from generator._stream import ProgressFn, ignore_progress
+from generator.container_start import ContainerExited, exited_error, published_ports
 from generator.errors import GeneratorError
 
 RUN_AS_UID = 10001
 SERVICE_PORT = 8080
 TITLE_LABEL = "org.opencontainers.image.title"
 HTTP_TIMEOUT = 10.0
+EARLY_EXIT = "the container runs until it is ready"
 
 # Computes rows and the model's answers for them inside the image, from the artifact itself.
 # Rows are spread over 0..8 (the iris features' range) so several classes come out.
@@ -74,17 +76,19 @@ class SmokeReport(CheckedReport):
     Attributes:
         image: The image run.
         model_name: The model name used in the v2 routes.
-        ready_seconds: From container start to the first 200 of ``/v2/health/ready``.
-        stop_seconds: From SIGTERM to the container's exit.
-        exit_code: The container's exit code after SIGTERM (None if it never stopped).
+        ready_seconds: From container start to the first 200 of ``/v2/health/ready`` (None if
+            the container exited first).
+        stop_seconds: From SIGTERM to the container's exit (None if it exited before).
+        exit_code: The container's exit code: after SIGTERM, or the one it exited early with
+            (None if it never stopped).
         checks: Every check, passed or not.
         logs: The tail of the container's output.
     """
 
     image: str
     model_name: str
-    ready_seconds: float
-    stop_seconds: float
+    ready_seconds: float | None
+    stop_seconds: float | None
     exit_code: int | None
     checks: tuple[Check, ...]
     logs: str = ""
@@ -92,7 +96,8 @@ class SmokeReport(CheckedReport):
     def summary(self) -> str:
         """One line per failed check, or a one-line all-clear."""
         if self.ok:
-            return f"{self.image}: {len(self.checks)} checks passed, ready in {self.ready_seconds:.2f} s"
+            ready = f", ready in {self.ready_seconds:.2f} s" if self.ready_seconds is not None else ""
+            return f"{self.image}: {len(self.checks)} checks passed{ready}"
         return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
 
 
@@ -123,6 +128,10 @@ def running(image: str, *, environment: dict[str, str] | None = None) -> Iterato
 
     Yields:
         The container and the service's base URL (``http://127.0.0.1:PORT``).
+
+    Raises:
+        GeneratorError: The image cannot be started.
+        ContainerExited: It exited before the engine published its port.
     """
     client = docker_client()
     try:
@@ -139,9 +148,14 @@ def running(image: str, *, environment: dict[str, str] | None = None) -> Iterato
             f"cannot start {image}: {exc}", hint=f"check that {image} exists (docker images)"
         ) from exc
     try:
-        container.reload()
-        port = container.ports[f"{SERVICE_PORT}/tcp"][0]["HostPort"]
-        yield container, f"http://127.0.0.1:{port}"
+        ports = published_ports(container)
+        if ports is None:
+            raise exited_error(container, "before its port was published")
+        if SERVICE_PORT not in ports:
+            raise GeneratorError(
+                f"the engine published no port {SERVICE_PORT} for {image}: {container.ports}"
+            )
+        yield container, f"http://127.0.0.1:{ports[SERVICE_PORT]}"
     finally:
         container.remove(force=True)
 
@@ -168,7 +182,8 @@ def wait_ready(
     """Poll ``/v2/health/ready`` until it answers 200; return seconds since ``started``.
 
     Raises:
-        GeneratorError: The container exited or did not become ready within ``timeout``.
+        ContainerExited: The container exited first.
+        GeneratorError: It did not become ready within ``timeout``.
     """
     started = time.monotonic() if started is None else started
     while time.monotonic() - started < timeout:
@@ -179,9 +194,8 @@ def wait_ready(
         except OSError:
             pass  # not listening yet
         container.reload()
-        if container.status == "exited":
-            logs = container.logs(tail=30).decode(errors="replace")
-            raise GeneratorError(f"the container exited before it was ready:\n{logs}")
+        if container.status in ("exited", "dead"):
+            raise exited_error(container, "before it was ready")
         time.sleep(0.05)
     raise GeneratorError(f"{base_url}/v2/health/ready did not answer 200 within {timeout:.0f} s")
 
@@ -292,7 +306,8 @@ def smoke_image(
         progress: Receives one line per check.
 
     Returns:
-        The report; ``report.ok`` says whether every check passed.
+        The report; ``report.ok`` says whether every check passed. A container that exits
+        before it is ready is a failed check naming its exit code and the tail of its log.
 
     Raises:
         GeneratorError: The engine cannot be reached, or the container never became ready.
@@ -300,23 +315,30 @@ def smoke_image(
     model_name = model_name or _model_name(image)
     progress(f"computing the model's own predictions in {image}")
     rows, expected = expected_predictions(image)
-    checks: list[Check] = []
     started = time.monotonic()
-    with running(image) as (container, base_url):
-        ready = wait_ready(container, base_url, timeout=ready_timeout, started=started)
-        progress(f"ready after {ready:.2f} s at {base_url}")
-        checks += _service_checks(base_url, model_name, rows, expected)
-        stop_started = time.monotonic()
-        # stop() sends SIGTERM, then SIGKILL after `grace` seconds: exit 0 before that is clean.
-        container.stop(timeout=int(grace))
-        stop_seconds = time.monotonic() - stop_started
-        container.reload()
-        exit_code = int(container.attrs["State"]["ExitCode"])
-        clean = exit_code == 0 and stop_seconds < grace
-        checks.append(
-            Check("SIGTERM: clean exit within grace", clean, f"exit {exit_code} after {stop_seconds:.2f} s")
-        )
-        logs = container.logs(tail=30).decode(errors="replace")
+    try:
+        with running(image) as (container, base_url):
+            ready = wait_ready(container, base_url, timeout=ready_timeout, started=started)
+            progress(f"ready after {ready:.2f} s at {base_url}")
+            checks = _service_checks(base_url, model_name, rows, expected)
+            stop_started = time.monotonic()
+            # stop() sends SIGTERM, then SIGKILL after `grace` seconds: exit 0 before that is clean.
+            container.stop(timeout=int(grace))
+            stop_seconds = time.monotonic() - stop_started
+            container.reload()
+            exit_code = int(container.attrs["State"]["ExitCode"])
+            clean = exit_code == 0 and stop_seconds < grace
+            checks.append(
+                Check(
+                    "SIGTERM: clean exit within grace", clean, f"exit {exit_code} after {stop_seconds:.2f} s"
+                )
+            )
+            logs = container.logs(tail=30).decode(errors="replace")
+    except ContainerExited as exc:
+        # An early exit is what the smoke is there to find: a failed check, not an error.
+        failed = Check(EARLY_EXIT, False, exc.message)
+        progress(f"FAIL {failed.name}: {exc.message}")
+        return SmokeReport(image, model_name, None, None, exc.code, (failed,), exc.logs)
     for check in checks:
         progress(
             f"{'ok  ' if check.passed else 'FAIL'} {check.name}"
