@@ -224,7 +224,7 @@ def test_helm_upgrade_under_load_loses_no_request(
             body,
         )
         api.core.create_namespaced_pod(plan.namespace, pod)
-        wait_phase(api.core, plan.namespace, {"Running"}, 120)
+        wait_phase(api.core, plan.namespace, {"Running", "Succeeded", "Failed"}, 120)
         time.sleep(5)  # load on the old version first
 
         upgrade = deploy.plan_deploy(
