@@ -101,6 +101,8 @@ Pin-Priority: 100"
     log "buildx installed: $(docker buildx version | head -n1)"
 fi
 
+command -v haproxy >/dev/null || apt_install haproxy # the rolling-update test's load balancer
+
 # --- 3. Base images ---------------------------------------------------------------------------
 # The official python:3.X-slim is used when present or pullable; otherwise a local base is
 # built from Debian packages (generator.base_image), which needs debootstrap.

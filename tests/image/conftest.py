@@ -210,3 +210,34 @@ def scratch_tag(default_image: BuiltImage) -> Iterator[Callable[[str], str]]:
     yield _tag
     for tag in made:
         run([require("docker"), "image", "rm", tag], check=False)
+
+
+#: The version the rolling-update tests deploy over the default project's 0.1.0.
+NEXT_VERSION = "0.2.0"
+
+
+@pytest.fixture(scope="session")
+def next_version_image(
+    default_image: BuiltImage, ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BuiltImage]:
+    """The default project with its version bumped, as a user releases an update; built once.
+
+    The service reports the package version as ``model_version``, so the two images' answers
+    tell which one served them. Built here rather than through ``build``: the build digest
+    leaves the version out (it changes metadata, not how the image builds), so ``build`` would
+    hand back the default image.
+    """
+    project = tmp_path_factory.mktemp("next-version") / default_image.project.name
+    shutil.copytree(default_image.project, project)
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    current = next(line for line in text.splitlines() if line.startswith("version = "))
+    pyproject.write_text(text.replace(current, f'version = "{NEXT_VERSION}"', 1), encoding="utf-8")
+    lock(project)  # the lock file records the project's version too
+    tag = f"{default_image.tag}-next"
+    try:
+        result = build_image(project, tag, default_image.result.base_image, ca_bundle.path)
+    except GeneratorError as exc:
+        pytest.fail(f"building {tag} failed: {exc}")
+    yield BuiltImage(project, result)
+    run([require("docker"), "image", "rm", tag], check=False)

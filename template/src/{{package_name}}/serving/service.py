@@ -211,9 +211,12 @@ async def live() -> dict[str, bool]:
 
 @router.get("/v2/health/ready", tags=["health"], responses={503: {"model": ErrorResponse}})
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: 200 once the model is loaded, else 503."""
+    """Readiness: 200 once the model is loaded, else 503; 503 again from the start of shutdown."""
     if request.app.state.model is None:
         return JSONResponse({"ready": False, "error": "model is not loaded yet"}, status_code=503)
+    if request.app.state.shutting_down:
+        # Live stays 200 and requests are still answered: only new traffic should go elsewhere.
+        return JSONResponse({"ready": False, "error": "shutting down"}, status_code=503)
     return JSONResponse({"ready": True})
 
 
@@ -442,7 +445,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
                 settings.model_path,
                 loaded.n_features,
             )
-        _drain_on_exit_signals(app.state.batcher)
+        _drain_on_exit_signals(app, settings.shutdown_delay)
         yield
 
     app = FastAPI(
@@ -454,6 +457,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
     app.state.model = None
+    app.state.shutting_down = False  # set by SIGTERM/SIGINT: readiness turns 503
     if model is not None:
         _install_model(app, model, settings)
     app.include_router(router)
@@ -478,11 +482,17 @@ def _install_model(app: FastAPI, model: Model, settings: Settings) -> None:
     app.state.model = model  # set last: readiness flips only when everything is in place
 
 
-def _drain_on_exit_signals(batcher: Batcher) -> None:
-    """Make SIGTERM and SIGINT also flush the batcher, on top of what the server does on them.
+def _drain_on_exit_signals(app: FastAPI, delay: float) -> None:
+    """Make SIGTERM and SIGINT turn readiness to 503 and flush the batcher before the server stops.
 
-    On SIGTERM uvicorn stops accepting and waits for the requests in flight; requests held for
-    a fuller batch (``BATCH_MAX_WAIT_MS``) should not wait out their timer then.
+    On SIGTERM the server is marked as shutting down: ``/v2/health/ready`` answers 503 while
+    ``/v2/health/live`` stays 200. After ``delay`` seconds (``SHUTDOWN_DELAY``; 0 by default,
+    because the chart's preStop hook holds the delay before SIGTERM is even sent) uvicorn's own
+    shutdown starts: it stops accepting, lets the requests in flight finish within
+    ``SHUTDOWN_TIMEOUT``, and exits. Requests held for a fuller batch (``BATCH_MAX_WAIT_MS``)
+    are flushed then rather than waiting out their timer. During the delay the server keeps
+    accepting and answering, so load balancers that have not yet dropped it lose nothing; a
+    second signal skips the rest of the delay.
     """
     # HACK: uvicorn has no hook that runs when it starts to shut down (the lifespan's shutdown
     # comes after the requests in flight are done), so chain its signal handlers. It installs
@@ -490,6 +500,23 @@ def _drain_on_exit_signals(batcher: Batcher) -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread receives signals (TestClient runs the app in another)
     loop = asyncio.get_running_loop()
+    pending: list[asyncio.TimerHandle] = []
+
+    def stop(previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None) -> None:
+        app.state.batcher.drain()
+        previous(signum, frame)
+
+    def begin(previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None) -> None:
+        if app.state.shutting_down or delay <= 0:
+            for handle in pending:
+                handle.cancel()
+            app.state.shutting_down = True
+            stop(previous, signum, frame)
+            return
+        app.state.shutting_down = True
+        logger.info("shutting down in %g s (SHUTDOWN_DELAY): readiness is 503 meanwhile", delay)
+        pending.append(loop.call_later(delay, stop, previous, signum, frame))
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous = signal.getsignal(sig)
         if not callable(previous):
@@ -498,9 +525,8 @@ def _drain_on_exit_signals(batcher: Batcher) -> None:
         def handler(
             signum: int, frame: FrameType | None, previous: Callable[[int, FrameType | None], Any] = previous
         ) -> None:
-            # A signal handler may interrupt the loop anywhere: hand the flush to the loop.
-            loop.call_soon_threadsafe(batcher.drain)
-            previous(signum, frame)
+            # A signal handler may interrupt the loop anywhere: hand the work to the loop.
+            loop.call_soon_threadsafe(begin, previous, signum, frame)
 
         signal.signal(sig, handler)
 

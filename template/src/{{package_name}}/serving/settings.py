@@ -26,6 +26,7 @@ DEFAULT_BATCH_MAX_WAIT_MS = 0.0  # 0: no waiting, batches form from requests tha
 DEFAULT_QUEUE_MAX_SIZE = 512  # requests waiting for the model; more get 503 + Retry-After
 DEFAULT_WORKERS = 1
 DEFAULT_SHUTDOWN_TIMEOUT = 25  # seconds; under Kubernetes' default 30 s grace period
+DEFAULT_SHUTDOWN_DELAY = 0.0  # seconds; the chart's preStop hook holds the delay instead
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -94,6 +95,10 @@ class Settings:
         workers: Server processes (``WORKERS``); each loads the model and batches on its own.
         shutdown_timeout: Seconds to finish accepted requests after SIGTERM before exiting
             anyway (``SHUTDOWN_TIMEOUT``); keep it under the pod's termination grace period.
+        shutdown_delay: Seconds between SIGTERM and the start of that drain
+            (``SHUTDOWN_DELAY``, default 0), during which the server keeps answering while
+            readiness is 503, so load balancers drop it before it stops accepting connections.
+            For hosts without a preStop hook; the grace period must cover it too.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -109,6 +114,7 @@ class Settings:
     queue_max_size: int = DEFAULT_QUEUE_MAX_SIZE
     workers: int = DEFAULT_WORKERS
     shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
+    shutdown_delay: float = DEFAULT_SHUTDOWN_DELAY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,5 +159,8 @@ class Settings:
             workers=_int_env(env, "WORKERS", DEFAULT_WORKERS, minimum=1, maximum=256),
             shutdown_timeout=_int_env(
                 env, "SHUTDOWN_TIMEOUT", DEFAULT_SHUTDOWN_TIMEOUT, minimum=0, maximum=86_400
+            ),
+            shutdown_delay=_float_env(
+                env, "SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=3_600
             ),
         )

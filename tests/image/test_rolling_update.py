@@ -1,0 +1,438 @@
+"""A rolling update simulated on Docker, under load: with the chart's preStop delay no request fails.
+
+What Kubernetes does during ``helm upgrade`` (``maxSurge: 1``, ``maxUnavailable: 0``) is played
+out with two containers of the project image and a real load balancer:
+
+* HAProxy on loopback stands for kube-proxy or an ingress controller. Its backend list changes
+  through its runtime API, with no reload, a fixed ``LAG`` after the "endpoints" change, as a
+  Service's endpoints reach the proxies. It neither retries nor health-checks (``retries 0``),
+  as kube-proxy does not: a request sent to a server that refuses it is a failed request.
+* v2 (the same project, next version) starts; once ``/v2/health/ready`` answers 200 it joins
+  the endpoints; after ``MIN_READY`` the old pod is deleted: it leaves the endpoints and, at
+  the same moment, the "kubelet" runs its preStop hook (the chart's ``exec`` fallback, so the
+  image's python is proven to be able to run it), then sends SIGTERM and waits for the exit.
+* 32 keep-alive connections send v2 infer requests the whole time.
+
+With the delay longer than the lag, v1 is out of the load balancer before it stops accepting:
+zero failures. Without the delay the test must see failures, or it could not see the problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from docker.models.containers import Container
+
+from generator import smoke
+from generator.smoke import SERVICE_PORT, docker_client, expected_predictions, hardened_run_options
+
+logger = logging.getLogger(__name__)
+pytestmark = pytest.mark.docker
+
+CONNECTIONS = 32
+LAG = 2.0  # seconds from an endpoints change to the load balancer acting on it
+DELAY = 5.0  # the preStop delay: longer than the lag, as the chart's default (10 s) is in practice
+MIN_READY = 2.0  # minReadySeconds: v2 stays ready this long before v1 is deleted
+SHUTDOWN_TIMEOUT = 20  # the drain the server gets after SIGTERM (env SHUTDOWN_TIMEOUT)
+SETTLE = 3.0  # load kept on after v1 is gone, so the end state is measured too
+MAX_REQUESTS = 500_000  # the load generator's bound, far above what a run sends
+REQUEST_TIMEOUT = 10.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The load balancer and its endpoints
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+HAPROXY_CONFIG = """\
+global
+    stats socket {socket} mode 600 level admin
+    maxconn 2000
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+    # As kube-proxy: no retry and no health check; endpoints alone decide.
+    retries 0
+
+frontend service
+    bind 127.0.0.1:{port}
+    default_backend pods
+
+backend pods
+    balance roundrobin
+{servers}
+"""
+
+
+class LoadBalancer:
+    """HAProxy in the foreground with one disabled server slot per pod, changed at run time."""
+
+    def __init__(self, workdir: Path, pods: list[str]) -> None:
+        haproxy = shutil.which("haproxy")
+        if haproxy is None:
+            pytest.skip("haproxy is not installed (scripts/setup-docker.sh installs it)")
+        self.socket = workdir / "admin.sock"
+        self.port = free_port()
+        servers = "\n".join(f"    server {pod} 127.0.0.1:1 disabled" for pod in pods)
+        config = workdir / "haproxy.cfg"
+        config.write_text(
+            HAPROXY_CONFIG.format(socket=self.socket, port=self.port, servers=servers), encoding="utf-8"
+        )
+        self.log = workdir / "haproxy.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=out, stderr=out)
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            assert self.process.poll() is None, f"haproxy exited: {self.log.read_text()}"
+            assert time.monotonic() < deadline, "haproxy did not start within 10 s"
+            time.sleep(0.05)
+
+    def command(self, line: str) -> str:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(self.socket))
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def enable(self, pod: str, address: str) -> None:
+        answer = self.command(f"set server pods/{pod} addr {address} port {SERVICE_PORT}")
+        assert "changed" in answer or "no need" in answer, answer
+        self.command(f"set server pods/{pod} state ready")
+
+    def disable(self, pod: str) -> None:
+        # maint: no new request goes there; the ones it is answering finish.
+        self.command(f"set server pods/{pod} state maint")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Endpoints:
+    """A Service's ready endpoints, reaching the load balancer ``lag`` seconds after each change."""
+
+    def __init__(self, balancer: LoadBalancer, lag: float) -> None:
+        self.balancer = balancer
+        self.lag = lag
+        self.timers: list[threading.Timer] = []
+        self.events: list[tuple[float, str]] = []
+
+    def _later(self, what: str, action: Callable[[], None]) -> None:
+        def apply() -> None:
+            action()
+            self.events.append((time.monotonic(), what))
+
+        timer = threading.Timer(self.lag, apply)
+        self.timers.append(timer)
+        timer.start()
+
+    def add(self, pod: str, address: str) -> None:
+        self._later(f"{pod} in", lambda: self.balancer.enable(pod, address))
+
+    def remove(self, pod: str) -> None:
+        self._later(f"{pod} out", lambda: self.balancer.disable(pod))
+
+    def settle(self) -> None:
+        for timer in self.timers:
+            timer.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pods and the kubelet's part
+# ---------------------------------------------------------------------------------------------
+
+
+def start_pod(image: str, name: str, environment: dict[str, str] | None = None) -> Container:
+    """Run ``image`` as the chart runs it (hardened), on the default bridge like a pod IP."""
+    return docker_client().containers.run(
+        image,
+        detach=True,
+        name=name,
+        environment={"SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "ACCESS_LOG": "false", **(environment or {})},
+        labels={"dsdeploy.smoke": "1"},
+        **hardened_run_options(),
+    )
+
+
+def pod_address(container: Container) -> str:
+    container.reload()
+    address = str(container.attrs["NetworkSettings"]["IPAddress"])
+    assert address, "the container has no bridge address"
+    return address
+
+
+def wait_ready(container: Container, address: str, timeout: float = 120) -> None:
+    """The kubelet's readiness probe, until the first success."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if smoke.http("GET", f"http://{address}:{SERVICE_PORT}/v2/health/ready")[0] == 200:
+                return
+        except OSError:
+            pass
+        container.reload()
+        assert container.status == "running", container.logs(tail=30).decode(errors="replace")
+        time.sleep(0.1)
+    raise AssertionError(f"{container.name} not ready within {timeout:.0f} s")
+
+
+def terminate_pod(container: Container, delay: float) -> float:
+    """What the kubelet does to a deleted pod: preStop hook, SIGTERM, wait for the exit.
+
+    Returns:
+        Seconds from SIGTERM to the exit.
+    """
+    if delay:
+        # The chart's exec fallback, run in the container as the kubelet runs it.
+        hook = ["python", "-c", f"import time; time.sleep({delay})"]
+        code, output = container.exec_run(hook)
+        assert code == 0, f"preStop hook failed: {output!r}"
+    signalled = time.monotonic()
+    container.kill(signal="SIGTERM")
+    result = container.wait(timeout=SHUTDOWN_TIMEOUT + 5)
+    assert result["StatusCode"] in {0, 128 + 15}, container.logs(tail=30).decode(errors="replace")
+    return time.monotonic() - signalled
+
+
+# ---------------------------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """``CONNECTIONS`` keep-alive clients sending infer requests until stopped (bounded)."""
+
+    port: int
+    path: str
+    body: bytes
+    stop: threading.Event = field(default_factory=threading.Event)
+    answers: list[tuple[float, str]] = field(default_factory=list)  # (when, model_version)
+    failures: list[tuple[float, str]] = field(default_factory=list)  # (when, what)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(CONNECTIONS)]
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=REQUEST_TIMEOUT + 5)
+
+    def _sent(self) -> int:
+        return len(self.answers) + len(self.failures)
+
+    def _client(self) -> None:
+        headers = {"Content-Type": "application/json", "Connection": "keep-alive"}
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
+        while not self.stop.is_set() and self._sent() < MAX_REQUESTS:
+            try:
+                connection.request("POST", self.path, self.body, headers)
+                response = connection.getresponse()
+                raw = response.read()
+                outcome = (
+                    json.loads(raw)["model_version"]
+                    if response.status == 200
+                    else f"HTTP {response.status}: {raw[:80]!r}"
+                )
+                ok = response.status == 200
+                if response.will_close:
+                    connection.close()
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                ok, outcome = False, f"{type(exc).__name__}: {exc}"
+                connection.close()
+            with self.lock:
+                (self.answers if ok else self.failures).append((time.monotonic(), outcome))
+        connection.close()
+
+    def versions(self) -> Counter[str]:
+        return Counter(version for _, version in self.answers)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rollout
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What one simulated rollout measured."""
+
+    mode: str
+    total: int
+    failed: int
+    by_version: dict[str, int]
+    failure_kinds: dict[str, int]
+    first_answers: list[str]
+    last_answers: list[str]
+    v2_joined: float
+    v1_left: float
+    v1_exited: float
+    stop_seconds: float
+    stopped_accepting: float
+    late_v1_answers: int
+
+    def summary(self) -> str:
+        return (
+            f"total {self.total}, failed {self.failed}, by version {self.by_version}, "
+            f"failures {self.failure_kinds}, SIGTERM to exit {self.stop_seconds:.1f} s"
+        )
+
+
+@pytest.fixture
+def roll_out(
+    default_image: Any, next_version_image: Any, tmp_path: Path
+) -> Iterator[Callable[[str], Rollout]]:
+    """``roll_out(mode)``: run v1, update to v2 under load with the chart's delay held that way, measure.
+
+    Modes: ``pre-stop`` (the chart's default: a preStop hook, here its exec form, before
+    SIGTERM), ``server`` (no hook: SIGTERM at once, the server holds the delay, env
+    SHUTDOWN_DELAY), ``none`` (no delay at all: the control).
+    """
+    started: list[Container] = []
+    balancers: list[LoadBalancer] = []
+    rows, _ = expected_predictions(default_image.tag)
+    name = docker_client().images.get(default_image.tag).labels["org.opencontainers.image.title"]
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": [1, len(rows[0])],
+                    "datatype": "FP64",
+                    "data": rows[0],
+                }
+            ]
+        }
+    ).encode()
+
+    old_version = project_version(default_image)
+
+    def run(mode: str) -> Rollout:
+        suffix = f"{mode}-{time.monotonic_ns()}"
+        hook_delay = DELAY if mode == "pre-stop" else 0.0
+        server_delay = {"SHUTDOWN_DELAY": str(DELAY)} if mode == "server" else {}
+        balancer = LoadBalancer(tmp_path, ["v1", "v2"])
+        balancers.append(balancer)
+        endpoints = Endpoints(balancer, LAG)
+        v1 = start_pod(default_image.tag, f"dsdeploy-rollout-v1-{suffix}", server_delay)
+        started.append(v1)
+        v1_address = pod_address(v1)
+        wait_ready(v1, v1_address)
+        balancer.enable("v1", v1_address)  # in service before the update starts
+
+        load = Load(balancer.port, f"/v2/models/{name}/infer", body)
+        load.start()
+        time.sleep(1.0)  # steady state on v1 first
+
+        v2 = start_pod(next_version_image.tag, f"dsdeploy-rollout-v2-{suffix}")
+        started.append(v2)
+        v2_address = pod_address(v2)
+        wait_ready(v2, v2_address)
+        endpoints.add("v2", v2_address)
+        time.sleep(LAG + MIN_READY)  # the Deployment waits minReadySeconds on the ready pod
+        # The old pod is deleted: endpoints and kubelet learn it at the same moment.
+        endpoints.remove("v1")
+        stop_seconds = terminate_pod(v1, hook_delay)
+        # When v1 closed its listener: at SIGTERM, or after the delay the server holds itself.
+        stopped_accepting = time.monotonic() - stop_seconds + (DELAY if mode == "server" else 0.0)
+        v1_exited = time.monotonic()
+        endpoints.settle()
+        time.sleep(SETTLE)
+        load.finish()
+
+        events = dict((what, when) for when, what in endpoints.events)
+        ordered = [version for _, version in sorted(load.answers)]
+        return Rollout(
+            mode=mode,
+            total=len(load.answers) + len(load.failures),
+            failed=len(load.failures),
+            by_version=dict(load.versions()),
+            failure_kinds=dict(Counter(what.split(":")[0] for _, what in load.failures)),
+            first_answers=ordered[:50],
+            last_answers=ordered[-50:],
+            v2_joined=events["v2 in"],
+            v1_left=events["v1 out"],
+            v1_exited=v1_exited,
+            stop_seconds=stop_seconds,
+            stopped_accepting=stopped_accepting,
+            late_v1_answers=sum(
+                1
+                for when, version in load.answers
+                # A second of slack: a client thread may note an answer late (the GIL).
+                if when > v1_exited + 1 and version == old_version
+            ),
+        )
+
+    yield run
+    for container in started:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    for balancer in balancers:
+        balancer.close()
+
+
+def project_version(image: Any) -> str:
+    """The version an image's project declares (what its service reports as model_version)."""
+    pyproject = tomllib.loads((image.project / "pyproject.toml").read_text(encoding="utf-8"))
+    return str(pyproject["project"]["version"])
+
+
+def check_switch(rollout: Rollout, old: str, new: str) -> None:
+    """Every answer came from v1 or v2, v1 first, v2 last: the switch is in the answers."""
+    assert set(rollout.by_version) <= {old, new}, rollout.summary()
+    assert rollout.by_version.get(old, 0) > 0, rollout.summary()
+    assert rollout.by_version.get(new, 0) > 0, rollout.summary()
+    assert set(rollout.first_answers) == {old}, rollout.summary()
+    assert set(rollout.last_answers) == {new}, rollout.summary()
+    assert rollout.late_v1_answers == 0, rollout.summary()
+
+
+@pytest.mark.parametrize("mode", ["pre-stop", "server", "none"])
+def test_rolling_update_under_load(
+    roll_out: Callable[[str], Rollout], default_image: Any, next_version_image: Any, mode: str
+) -> None:
+    rollout = roll_out(mode)
+    logger.info("rollout, delay %s: %s", mode, rollout.summary())
+
+    check_switch(rollout, project_version(default_image), project_version(next_version_image))
+    assert rollout.total > 10 * CONNECTIONS, rollout.summary()
+    if mode != "none":
+        assert rollout.failed == 0, rollout.summary()
+        # v1 left the load balancer before it stopped accepting: the delay covered the lag.
+        assert rollout.v1_left < rollout.stopped_accepting, rollout.summary()
+    else:
+        # The control: SIGTERM at deletion while the load balancer still sends v1 traffic. If
+        # this saw no failure, the delay cases could not tell a working chart from a broken one.
+        assert rollout.failed > 0, rollout.summary()
