@@ -115,6 +115,9 @@ class ContainerRun:
     probes: tuple[Probe, ...]
     grace_seconds: float
     notes: tuple[str, ...] = ()
+    #: ``lifecycle.preStop``: a sleep (seconds) or a command the kubelet runs before SIGTERM.
+    pre_stop_sleep: float | None = None
+    pre_stop_exec: tuple[str, ...] | None = None
 
     def env_value(self, name: str) -> str | None:
         """The last value ``name`` is given (later entries win, as in Kubernetes)."""

@@ -11,7 +11,6 @@ unless ``keep`` is set; on failure the error carries pod events and container lo
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +27,9 @@ from generator.helm import Chart, Helm, require_helm
 from generator.image_ref import ImageRef
 from generator.images import build_digest, build_image, image_exists
 from generator.kube import Clients, clients, diagnostics, forwarded_request, service_target, wait_rollout
-from generator.smoke import TITLE_LABEL, Check, docker_client, expected_predictions
+from generator.smoke import Check, docker_client, image_example
+from generator.v2_client import infer_answer
+from generator.v2_client import model_name as model_name_of
 
 KIND_CONFIG = Path("deploy") / "kind" / "cluster.yaml"
 NAMESPACE = "default"
@@ -167,12 +168,12 @@ def _model_name(clients: Clients, plan: DeployPlan) -> str:
                 if variable.name == "MODEL_NAME" and variable.value:
                     return str(variable.value)
     # The spec names no model: the service then uses the name the image was labelled with.
-    return str((docker_client().images.get(str(plan.image)).labels or {}).get(TITLE_LABEL, plan.release))
+    return model_name_of(docker_client(), str(plan.image))
 
 
 def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> Check:
     """One v2 infer call through a port-forward to the Service, checked against the model itself."""
-    rows, expected = expected_predictions(str(plan.image))
+    example = image_example(str(plan.image))
     services = clients.core.list_namespaced_service(
         plan.namespace, label_selector=f"{plan.selector},app.kubernetes.io/component=server"
     ).items
@@ -182,23 +183,16 @@ def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> Check:
     selector = ",".join(f"{key}={value}" for key, value in (service.spec.selector or {}).items())
     pods = clients.core.list_namespaced_pod(plan.namespace, label_selector=selector).items
     pod, port = service_target(service, pods, SERVICE_PORT_NAME)
-    flat = [value for row in rows for value in row]
-    request = {
-        "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": flat}]
-    }
     path = f"/v2/models/{model_name}/infer"
     status, body = forwarded_request(
-        clients.core, plan.namespace, pod, port, "POST", path, json.dumps(request).encode()
+        clients.core, plan.namespace, pod, port, "POST", path, example.infer_body()
     )
-    outputs = body.get("outputs", []) if isinstance(body, dict) else []
-    got = next(
-        (o["data"] for o in outputs if o.get("name") == "predict"), outputs[0]["data"] if outputs else None
-    )
+    got = infer_answer(body)
     detail = f"POST {path} via service/{service.metadata.name} -> pod/{pod}:{port}: HTTP {status}: got {got}"
     return Check(
         "v2 infer through a port-forward",
-        status == 200 and got == expected,
-        f"{detail}, model says {expected}",
+        status == 200 and example.matches(got),
+        f"{detail}, model says {example.predictions}",
     )
 
 

@@ -265,14 +265,23 @@ def podspec_smoke(
 
 
 def _stop(container: Container, run: ContainerRun) -> Check:
-    """SIGTERM, as the kubelet sends it, must end the container cleanly within the grace period."""
+    """Stop as the kubelet does: the preStop hook, then SIGTERM, all within the grace period."""
     stop_started = time.monotonic()
-    container.stop(timeout=int(run.grace_seconds))
+    hook = ""
+    if run.pre_stop_sleep:
+        hook = f"preStop sleep {run.pre_stop_sleep:g} s, then "
+        time.sleep(run.pre_stop_sleep)
+    elif run.pre_stop_exec:
+        hook = "preStop exec, then "
+        container.exec_run(list(run.pre_stop_exec))
+    # The grace period counts from the start of the hook; SIGKILL comes when it runs out.
+    remaining = max(0.0, run.grace_seconds - (time.monotonic() - stop_started))
+    container.stop(timeout=int(remaining))
     seconds = time.monotonic() - stop_started
     container.reload()
     code = int(container.attrs["State"]["ExitCode"])
     return Check(
-        "SIGTERM: exit 0 within terminationGracePeriodSeconds",
+        f"{hook}SIGTERM: exit 0 within terminationGracePeriodSeconds",
         code == 0 and seconds < run.grace_seconds,
         f"exit {code} after {seconds:.2f} s (grace {run.grace_seconds:g} s)",
     )

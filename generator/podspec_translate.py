@@ -40,7 +40,7 @@ _CONTAINER_NO_EFFECT = frozenset({"imagePullPolicy", "terminationMessagePath", "
 _CONTAINER_TRANSLATED = frozenset(
     {
         "name", "image", "command", "args", "workingDir", "env", "envFrom", "ports", "startupProbe",
-        "livenessProbe", "readinessProbe", "resources", "securityContext", "volumeMounts",
+        "livenessProbe", "readinessProbe", "resources", "securityContext", "volumeMounts", "lifecycle",
     }
 )  # fmt: skip
 _SECURITY_TRANSLATED = frozenset(
@@ -332,6 +332,21 @@ def _mounts(container: Mapping[str, Any], volumes: Sequence[Mapping[str, Any]]) 
     return tuple(mounts)
 
 
+def _pre_stop(container: Mapping[str, Any]) -> tuple[float | None, tuple[str, ...] | None]:
+    """The preStop hook as the kubelet runs it before SIGTERM: a sleep or a command (others refused)."""
+    lifecycle = container.get("lifecycle") or {}
+    _refuse_unknown(lifecycle, frozenset({"preStop"}), "lifecycle")
+    hook = lifecycle.get("preStop")
+    if not hook:
+        return None, None
+    _refuse_unknown(hook, frozenset({"sleep", "exec"}), "lifecycle.preStop")
+    if len(hook) != 1:
+        raise GeneratorError(f"lifecycle.preStop must have exactly one handler, found {sorted(hook)}")
+    if "sleep" in hook:
+        return float(hook["sleep"]["seconds"]), None
+    return None, tuple(str(part) for part in hook["exec"]["command"])
+
+
 def translate(
     deployment: Mapping[str, Any],
     *,
@@ -383,6 +398,7 @@ def translate(
     args = spec.get("args")
     resources = _resources(spec.get("resources") or {}, without_devices, notes)
     sysctls = tuple((str(s["name"]), str(s["value"])) for s in security.get("sysctls") or [])
+    pre_stop_sleep, pre_stop_exec = _pre_stop(spec)
     return ContainerRun(
         image=str(spec["image"]),
         entrypoint=tuple(expand(str(part), env_map) for part in command) if command else None,
@@ -406,4 +422,6 @@ def translate(
         probes=_probes(spec, ports),
         grace_seconds=float(pod.get("terminationGracePeriodSeconds", 30)),
         notes=tuple(notes),
+        pre_stop_sleep=pre_stop_sleep,
+        pre_stop_exec=pre_stop_exec,
     )

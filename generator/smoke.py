@@ -25,23 +25,13 @@ from docker.models.containers import Container
 from generator._stream import ProgressFn, ignore_progress
 from generator.container_start import ContainerExited, exited_error, published_ports
 from generator.errors import GeneratorError
+from generator.v2_client import Example, example_in_image, infer_answer, predict_answer
+from generator.v2_client import model_name as model_name_of
 
 RUN_AS_UID = 10001
 SERVICE_PORT = 8080
-TITLE_LABEL = "org.opencontainers.image.title"
 HTTP_TIMEOUT = 10.0
 EARLY_EXIT = "the container runs until it is ready"
-
-# Computes rows and the model's answers for them inside the image, from the artifact itself.
-# Rows are spread over 0..8 (the iris features' range) so several classes come out.
-_EXPECTED_SCRIPT = """
-import json, os
-import joblib, numpy as np
-artifact = joblib.load(os.environ["MODEL_PATH"])
-model = artifact["estimator"] if isinstance(artifact, dict) and "estimator" in artifact else artifact
-rows = np.round(np.random.default_rng(0).uniform(0.0, 8.0, size=(8, int(model.n_features_in_))), 2)
-print(json.dumps({"rows": rows.tolist(), "predictions": model.predict(rows).tolist()}))
-"""
 
 
 @dataclass(frozen=True)
@@ -207,82 +197,46 @@ def start_to_ready(image: str, *, timeout: float = 60.0) -> float:
         return wait_ready(container, base_url, timeout=timeout, started=started)
 
 
-def expected_predictions(image: str) -> tuple[list[list[float]], list[Any]]:
-    """Rows and the model's own predictions for them, computed in ``image`` from the artifact."""
-    client = docker_client()
-    try:
-        output = client.containers.run(
-            image,
-            ["python", "-c", _EXPECTED_SCRIPT],
-            remove=True,
-            network_disabled=True,
-            **hardened_run_options(),
-        )
-    except docker.errors.ContainerError as exc:
-        raise GeneratorError(f"loading the model artifact in {image} failed: {exc.stderr!r}") from exc
-    data = json.loads(output)
-    return data["rows"], data["predictions"]
-
-
-def _model_name(image: str) -> str:
-    labels = docker_client().images.get(image).labels or {}
-    name = labels.get(TITLE_LABEL)
-    if not name:
-        raise GeneratorError(f"{image} has no {TITLE_LABEL} label", hint="pass the model name explicitly")
-    return str(name)
+def image_example(image: str) -> Example:
+    """The example request of the model in ``image`` and the model's own answers to it."""
+    return example_in_image(docker_client(), image, hardened_run_options())
 
 
 def _expect_4xx(name: str, status: int, body: Any) -> Check:
     return Check(name, 400 <= status < 500, f"HTTP {status}: {body}")
 
 
-def _service_checks(
-    base_url: str, model_name: str, rows: list[list[float]], expected: list[Any]
-) -> list[Check]:
+def _answer_check(name: str, status: int, answer: Any, example: Example) -> Check:
+    detail = f"HTTP {status}: got {answer}, model says {example.predictions}"
+    return Check(name, status == 200 and example.matches(answer), detail)
+
+
+def _service_checks(base_url: str, name: str, example: Example) -> list[Check]:
     checks: list[Check] = []
     status, body = http("GET", f"{base_url}/v2/health/live")
     checks.append(Check("live", status == 200, f"HTTP {status}"))
-    status, body = http("GET", f"{base_url}/v2/models/{model_name}")
-    checks.append(
-        Check("metadata", status == 200 and body.get("name") == model_name, f"HTTP {status}: {body}")
-    )
+    status, body = http("GET", f"{base_url}/v2/models/{name}")
+    checks.append(Check("metadata", status == 200 and body.get("name") == name, f"HTTP {status}: {body}"))
 
-    flat = [value for row in rows for value in row]
-    infer = {
-        "inputs": [{"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": flat}]
-    }
-    status, body = http("POST", f"{base_url}/v2/models/{model_name}/infer", json.dumps(infer).encode())
-    outputs = body.get("outputs", []) if isinstance(body, dict) else []
-    answer = next(
-        (o["data"] for o in outputs if o.get("name") == "predict"), outputs[0]["data"] if outputs else None
-    )
-    checks.append(
-        Check(
-            "v2 infer",
-            status == 200 and answer == expected,
-            f"HTTP {status}: got {answer}, model says {expected}",
-        )
-    )
+    infer = f"{base_url}/v2/models/{name}/infer"
+    status, body = http("POST", infer, example.infer_body())
+    checks.append(_answer_check("v2 infer", status, infer_answer(body), example))
+    status, body = http("POST", f"{base_url}/predict", example.predict_body())
+    checks.append(_answer_check("predict", status, predict_answer(body), example))
 
-    status, body = http("POST", f"{base_url}/predict", json.dumps({"instances": rows}).encode())
-    answer = body.get("predictions") if isinstance(body, dict) else None
-    checks.append(
-        Check(
-            "predict",
-            status == 200 and answer == expected,
-            f"HTTP {status}: got {answer}, model says {expected}",
-        )
-    )
-
-    bad_row = [rows[0][:-1]]  # one feature short
-    status, body = http("POST", f"{base_url}/predict", json.dumps({"instances": bad_row}).encode())
+    bad_row = json.dumps({"instances": [example.rows[0][:-1]]}).encode()  # one column short
+    status, body = http("POST", f"{base_url}/predict", bad_row)
     checks.append(_expect_4xx("predict: wrong feature count is 4xx", status, body))
     status, body = http("POST", f"{base_url}/predict", b"{not json")
     checks.append(_expect_4xx("predict: malformed JSON is 4xx", status, body))
-    wrong_shape = {"inputs": [{**infer["inputs"][0], "shape": [len(rows) + 1, len(rows[0])]}]}
-    status, body = http("POST", f"{base_url}/v2/models/{model_name}/infer", json.dumps(wrong_shape).encode())
+    request = example.infer_request()
+    first = request["inputs"][0]
+    wrong_shape = {
+        "inputs": [{**first, "shape": [len(example.rows) + 1, *first["shape"][1:]]}, *request["inputs"][1:]]
+    }
+    status, body = http("POST", infer, json.dumps(wrong_shape).encode())
     checks.append(_expect_4xx("infer: shape not matching data is 4xx", status, body))
-    status, body = http("GET", f"{base_url}/v2/models/{model_name}-no-such-model")
+    status, body = http("GET", f"{base_url}/v2/models/{name}-no-such-model")
     checks.append(_expect_4xx("metadata: unknown model is 4xx", status, body))
     return checks
 
@@ -312,15 +266,15 @@ def smoke_image(
     Raises:
         GeneratorError: The engine cannot be reached, or the container never became ready.
     """
-    model_name = model_name or _model_name(image)
-    progress(f"computing the model's own predictions in {image}")
-    rows, expected = expected_predictions(image)
+    model_name = model_name_of(docker_client(), image, model_name)
+    progress(f"reading the model's example request in {image}")
+    example = image_example(image)
     started = time.monotonic()
     try:
         with running(image) as (container, base_url):
             ready = wait_ready(container, base_url, timeout=ready_timeout, started=started)
             progress(f"ready after {ready:.2f} s at {base_url}")
-            checks = _service_checks(base_url, model_name, rows, expected)
+            checks = _service_checks(base_url, model_name, example)
             stop_started = time.monotonic()
             # stop() sends SIGTERM, then SIGKILL after `grace` seconds: exit 0 before that is clean.
             container.stop(timeout=int(grace))

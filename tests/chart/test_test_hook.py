@@ -1,33 +1,43 @@
-"""The `helm test` hook's script really checks the service: run it against a local stand-in.
+"""The `helm test` hook really checks the service: its command, run as the pod runs it.
 
-The script is taken from the rendered Pod and run with this interpreter exactly as the pod runs
-it (`python -c <script>` with the pod's env), against a small HTTP server on 127.0.0.1 that
-plays the model service, healthy or broken. The real service is exercised by the docker tier.
+The hook runs the project's own smoke module (`python -m <package>.serving.smoke $(SERVICE_URL)
+--model $(MODEL_NAME)`). Here that command is taken from the rendered Pod, its `$(VAR)`s
+expanded from the pod's env as the kubelet does, and run in the rendered project's own
+environment: against the project's real service (`python -m <package>.serve`, trained model),
+and against a small stand-in on 127.0.0.1 that answers wrongly.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import socket
 import subprocess
-import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from generator.tools import find_python
 
 Manifests = list[dict[str, Any]]
 
 
 class StandIn(ThreadingHTTPServer):
-    """Answers the two routes the hook calls; ``infer_status`` decides how infer answers."""
+    """Plays a model service whose answers are not its own example's, or that fails."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.infer_status = 200
+        self.infer_status = 200  # how /predict and infer answer (200: a wrong answer)
         self.requests: list[tuple[str, str, Any]] = []
 
     @property
@@ -51,23 +61,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(("GET", self.path, None))
-        self._send(200 if self.path == "/v2/health/ready" else 404, {})
+        if self.path == "/v2/health/ready":
+            self._send(200, {"ready": True})
+        elif self.path.startswith("/v2/models/"):
+            example = {"instances": [[1.0, 2.0]], "predictions": [1]}
+            inputs = [{"name": "input-0", "datatype": "FP64", "shape": [-1, 2]}]
+            self._send(
+                200,
+                {"name": self.path.rsplit("/", 1)[1], "inputs": inputs, "parameters": {"example": example}},
+            )
+        else:
+            self._send(404, {})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(("POST", self.path, body))
         if self.server.infer_status != 200:
             self._send(self.server.infer_status, {"error": "model exploded"})
-            return
-        rows = body["inputs"][0]["shape"][0]
-        self._send(
-            200,
-            {
-                "model_name": "x",
-                "id": "1",
-                "outputs": [{"name": "predict", "shape": [rows], "datatype": "INT64", "data": [0] * rows}],
-            },
-        )
+        else:  # a wrong answer: the model's own is [1]
+            self._send(200, {"predictions": [0], "outputs": [{"name": "predict", "data": [0]}]})
 
 
 @pytest.fixture
@@ -87,36 +99,115 @@ def hook_container(rendered: Callable[[str], Manifests], only: Any) -> dict[str,
     return container
 
 
-def run_hook(container: dict[str, Any], url: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def project_env(
+    default_project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
+    """The default project, synced with uv and trained, and the environment to run in it."""
+    python = find_python("3.12")
+    uv = shutil.which("uv")
+    if python is None or uv is None:
+        pytest.skip("no Python 3.12 interpreter or uv here")
+    project = tmp_path_factory.mktemp("hook") / default_project.name
+    shutil.copytree(default_project, project)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run(
+        [uv, "sync", "--quiet", "--python", str(python)], cwd=project, env=env, check=True, timeout=900
+    )
+    python_bin = project / ".venv" / "bin" / "python"
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    subprocess.run(
+        [python_bin, "-m", f"{package}.train", "--output", "artifacts"], cwd=project, check=True, timeout=600
+    )
+    return project, env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def real_service(project_env: tuple[Path, dict[str, str]], hook_container: dict[str, Any]) -> Iterator[str]:
+    """The project's own service on a free port, serving its trained model under the pod's name."""
+    project, env = project_env
+    model = next(item["value"] for item in hook_container["env"] if item["name"] == "MODEL_NAME")
+    port = _free_port()
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    server_env = env | {
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "MODEL_NAME": model,
+        "MODEL_PATH": "artifacts/model.joblib",
+    }
+    process = subprocess.Popen(
+        [project / ".venv" / "bin" / "python", "-m", f"{package}.serve"],
+        cwd=project,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # a loaded CI machine imports slowly; the hook waits 30 s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5):
+                    break
+            except OSError:
+                assert process.poll() is None, "the project's server exited during start-up"
+                assert time.monotonic() < deadline, "the project's server was not ready within 180 s"
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def run_hook(container: dict[str, Any], url: str, project: Path) -> subprocess.CompletedProcess[str]:
+    """The pod's command and args, ``$(VAR)`` expanded from its env, run in the project's venv."""
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["SERVICE_URL"].startswith("http://")
     assert env["SERVICE_URL"].endswith(".svc:80")
-    env["SERVICE_URL"] = url  # the only change: our stand-in instead of the in-cluster Service
-    command = [sys.executable if part == "python" else part for part in container["command"]] + container[
-        "args"
+    env["SERVICE_URL"] = url  # the only change: a local service instead of the in-cluster one
+    words = [
+        re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], part)
+        for part in container["command"] + container["args"]
     ]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert words[0] == "python"
+    words[0] = str(project / ".venv" / "bin" / "python")
+    return subprocess.run(
+        words, env=os.environ | env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
-def test_hook_passes_against_a_healthy_service(hook_container: dict[str, Any], stand_in: StandIn) -> None:
-    result = run_hook(hook_container, stand_in.url)
+def test_hook_passes_against_the_real_service(
+    hook_container: dict[str, Any], real_service: str, project_env: tuple[Path, dict[str, str]]
+) -> None:
+    result = run_hook(hook_container, real_service, project_env[0])
     assert result.returncode == 0, result.stderr
-    [(_, ready, _), (_, infer, body)] = stand_in.requests
-    model = next(item["value"] for item in hook_container["env"] if item["name"] == "MODEL_NAME")
-    assert ready == "/v2/health/ready"
-    assert infer == f"/v2/models/{model}/infer"
-    [tensor] = body["inputs"]
-    assert tensor["datatype"] == "FP64"
-    assert tensor["shape"] == [1, 4]
-    assert len(tensor["data"]) == 4
+    assert "ready: 200" in result.stdout
+    assert "/predict: 3 example rows answered as at training" in result.stdout
+    assert "infer: answered as at training" in result.stdout
+
+
+def test_hook_fails_when_the_answers_are_not_the_models_own(
+    hook_container: dict[str, Any], stand_in: StandIn, project_env: tuple[Path, dict[str, str]]
+) -> None:
+    result = run_hook(hook_container, stand_in.url, project_env[0])
+    assert result.returncode == 1
+    assert "/predict answered [0]" in result.stderr
+    assert "own answers: [1]" in result.stderr
 
 
 @pytest.mark.parametrize("status", [422, 500])
-def test_hook_fails_when_infer_does_not_answer_200(
-    hook_container: dict[str, Any], stand_in: StandIn, status: int
+def test_hook_fails_when_the_service_does_not_answer_200(
+    hook_container: dict[str, Any], stand_in: StandIn, project_env: tuple[Path, dict[str, str]], status: int
 ) -> None:
     stand_in.infer_status = status
-    result = run_hook(hook_container, stand_in.url)
-    assert result.returncode != 0
+    result = run_hook(hook_container, stand_in.url, project_env[0])
+    assert result.returncode == 1
     assert f"HTTP {status}" in result.stderr
     assert "model exploded" in result.stderr

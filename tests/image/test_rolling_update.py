@@ -40,7 +40,7 @@ import pytest
 from docker.models.containers import Container
 
 from generator import smoke
-from generator.smoke import SERVICE_PORT, docker_client, expected_predictions, hardened_run_options
+from generator.smoke import SERVICE_PORT, docker_client, hardened_run_options, image_example
 
 logger = logging.getLogger(__name__)
 pytestmark = pytest.mark.docker
@@ -322,20 +322,9 @@ def roll_out(
     """
     started: list[Container] = []
     balancers: list[LoadBalancer] = []
-    rows, _ = expected_predictions(default_image.tag)
+    example = image_example(default_image.tag)
     name = docker_client().images.get(default_image.tag).labels["org.opencontainers.image.title"]
-    body = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input-0",
-                    "shape": [1, len(rows[0])],
-                    "datatype": "FP64",
-                    "data": rows[0],
-                }
-            ]
-        }
-    ).encode()
+    body = json.dumps(example.infer_request(example.rows[:1])).encode()
 
     old_version = project_version(default_image)
 

@@ -60,7 +60,8 @@ def test_default_deployment_runs_hardened_as_the_chart_says(rendered):
     assert "entrypoint" not in options
     assert "command" not in options  # no command/args: the image's CMD runs
     assert run.env_value("MODEL_NAME") == "my-model"
-    assert run.grace_seconds == 30
+    assert run.grace_seconds == 40  # the preStop delay (10 s) plus the drain (30 s)
+    assert run.pre_stop_sleep == 10
     assert run.notes == ()
 
 
@@ -121,7 +122,14 @@ REFUSALS: dict[str, tuple[Callable[[Deployment], None], str]] = {
         lambda d: d["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "x"}),
         "containers",
     ),
-    "lifecycle-hook": (lambda d: _container(d).update(lifecycle={"preStop": {}}), "lifecycle"),
+    "post-start-hook": (
+        lambda d: _container(d).update(lifecycle={"postStart": {"exec": {"command": ["true"]}}}),
+        "lifecycle.postStart",
+    ),
+    "http-pre-stop-hook": (
+        lambda d: _container(d).update(lifecycle={"preStop": {"httpGet": {"path": "/", "port": 8080}}}),
+        r"lifecycle\.preStop\.httpGet",
+    ),
     "secret-env": (
         lambda d: _container(d)["env"].append(
             {"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
@@ -270,3 +278,20 @@ def test_bad_quantities_are_refused(text):
 )
 def test_variable_expansion_follows_kubernetes(text, expected):
     assert expand(text, {"A": "1"}) == expected
+
+
+@pytest.mark.parametrize(
+    ("hook", "sleep", "command"),
+    [
+        pytest.param({"sleep": {"seconds": 7}}, 7.0, None, id="native-sleep"),
+        pytest.param(
+            {"exec": {"command": ["python", "-c", "pass"]}}, None, ("python", "-c", "pass"), id="exec"
+        ),
+    ],
+)
+def test_pre_stop_hook_is_run_before_sigterm(rendered, hook, sleep, command):
+    deployment, _ = rendered("default")
+    _container(deployment)["lifecycle"] = {"preStop": hook}
+    run = translate(deployment)
+    assert run.pre_stop_sleep == sleep
+    assert run.pre_stop_exec == command

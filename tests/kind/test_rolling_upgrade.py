@@ -26,7 +26,7 @@ from generator._run import run
 from generator.image_ref import ImageRef
 from generator.images import build_image, choose_base_image, project_python_version
 from generator.kube import clients, wait_rollout
-from generator.smoke import expected_predictions
+from generator.smoke import image_example
 from generator.tools import find_python, require
 
 logger = logging.getLogger(__name__)
@@ -210,10 +210,8 @@ def test_helm_upgrade_under_load_loses_no_request(
         assert report.ok, report.infer.detail
         cluster.load_image(kind_cluster, new_image)
         (service,) = api.core.list_namespaced_service(plan.namespace, label_selector=plan.selector).items
-        rows, _ = expected_predictions(served_image)
-        body = {
-            "inputs": [{"name": "input-0", "shape": [1, len(rows[0])], "datatype": "FP64", "data": rows[0]}]
-        }
+        example = image_example(served_image)
+        body = example.infer_request(example.rows[:1])
         host = f"{service.metadata.name}.{plan.namespace}.svc"
         pod = loader_pod(
             served_image,

@@ -17,7 +17,7 @@ import docker
 import pytest
 import yaml
 
-from generator.smoke import expected_predictions, hardened_run_options, http, wait_ready
+from generator.smoke import hardened_run_options, http, image_example, wait_ready
 
 pytestmark = pytest.mark.docker
 
@@ -56,8 +56,9 @@ def failing(run_pipeline):
 
 @pytest.fixture(scope="module")
 def baked(kfp_image) -> tuple[list[list[float]], list[Any]]:
-    """Rows and the predictions of the model baked into the image at build time."""
-    return expected_predictions(kfp_image.tag)
+    """The example rows and the predictions of the model baked into the image at build time."""
+    example = image_example(kfp_image.tag)
+    return example.rows, example.predictions
 
 
 def test_pipeline_succeeds_on_the_project_image(passing, kfp_image):
