@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.errors
 
 from generator.errors import GeneratorError
 
@@ -174,7 +175,12 @@ def model_name(client: docker.DockerClient, image: str, declared: str | None = N
     """
     if declared:
         return declared
-    labels = client.images.get(image).labels or {}
+    try:
+        labels = client.images.get(image).labels or {}
+    except docker.errors.ImageNotFound:
+        raise GeneratorError(
+            f"no image {image} here", hint="build it first: dsdeploy build PROJECT --tag " + image
+        ) from None
     if not labels.get(TITLE_LABEL):
         raise GeneratorError(
             f"{image} has no {TITLE_LABEL} label and no MODEL_NAME is set",
