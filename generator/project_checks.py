@@ -1,0 +1,57 @@
+"""A generated project's own checks, run as its CI runs them: uv sync, ruff, pytest.
+
+One runner for every suite that proves a rendered (or user-edited) project green: the render
+tier runs it once per distinct project, the swap tests after a model change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator._run import run
+from generator.errors import GeneratorError
+from generator.tools import require
+
+#: The steps, in order; a project passes when every one exits 0.
+STEPS = ("uv sync", "ruff check", "ruff format --check", "pytest")
+
+
+@dataclass(frozen=True)
+class ProjectRun:
+    """The outcome of one run of a generated project's own lint and tests.
+
+    Attributes:
+        representative: The project's folder name (the first variant that ran it).
+        failed_step: The step that failed, or None when all passed.
+        output: The tail of each step's output, or the failure's message.
+    """
+
+    representative: str
+    failed_step: str | None
+    output: str
+
+
+def run_project_checks(project: Path, python: Path, *, timeout: float = 900) -> ProjectRun:
+    """Run ``project``'s own checks in place with the interpreter ``python``.
+
+    uv may not download interpreters here, and dsdeploy's own virtualenv must not leak into the
+    project's: both are set for every step. ``uv sync`` also locks when the project has no lock
+    or its dependencies changed, as it does for a user.
+    """
+    uv = require("uv")
+    env: dict[str, str | None] = {"VIRTUAL_ENV": None, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
+    commands = {
+        "uv sync": [uv, "sync", "--quiet", "--python", str(python)],
+        "ruff check": [uv, "run", "--no-sync", "ruff", "check", "."],
+        "ruff format --check": [uv, "run", "--no-sync", "ruff", "format", "--check", "."],
+        "pytest": [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+    }
+    output = []
+    for name in STEPS:
+        try:
+            result = run(commands[name], cwd=project, env=env, timeout=timeout)
+        except GeneratorError as exc:
+            return ProjectRun(project.name, name, str(exc))
+        output.append(f"$ {name}\n{result.stdout[-2000:]}")
+    return ProjectRun(project.name, None, "\n".join(output))

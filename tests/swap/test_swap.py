@@ -1,0 +1,29 @@
+"""A model changed in the user's places only: the project's own lint and tests stay green."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generator._run import run
+from generator.project_checks import run_project_checks
+from generator.render import read_answers
+from generator.tools import find_python
+
+
+def test_swapped_project_passes_its_own_lint_and_tests(swapped, swap_id, swap, tmp_path):
+    project = swapped(swap_id)
+    version = str(read_answers(project)["python_version"])
+    python = find_python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} interpreter here (pyenv or PATH)")
+    outcome = run_project_checks(project, python)
+    assert outcome.failed_step is None, f"{outcome.failed_step} failed:\n{outcome.output[-4000:]}"
+    # The tests passed for the new model, not the old one: training writes the new signature.
+    package = read_answers(project)["package_name"]
+    run([project / ".venv/bin/python", "-m", f"{package}.train", "--output", tmp_path], cwd=project)
+    signature = json.loads((tmp_path / "signature.json").read_text(encoding="utf-8"))
+    assert signature["task"] == swap.task
+    assert tuple(column["kind"] for column in signature["columns"]) == swap.columns
+    assert len(signature["example"]["instances"]) == len(signature["example"]["predictions"]) > 0
