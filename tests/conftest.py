@@ -117,6 +117,7 @@ class MatrixRender:
 
     trees: dict[str, Tree]
     store: PieceStore
+    renders: int
     seconds: float
 
 
@@ -128,8 +129,8 @@ def matrix_render(template_snapshot: Path) -> MatrixRender:
     start = time.perf_counter()
     with DependencyRenderer(template_snapshot) as renderer:
         trees = {v.id: renderer.render(v.as_dict(), folder_name=v.id) for v in MATRIX}
-        store = renderer.store
-    return MatrixRender(trees, store, time.perf_counter() - start)
+        store, renders = renderer.store, renderer.renders
+    return MatrixRender(trees, store, renders, time.perf_counter() - start)
 
 
 @pytest.fixture(scope="session")
