@@ -42,6 +42,11 @@ STRUCTURED = [
 ]
 
 
+def source_id(source: str) -> str:
+    """A readable test id: ``{{package_name}}`` reads ``<package_name>``, conditions are dropped."""
+    return re.sub(r"\{%.*?%\}", "", re.sub(r"\{\{\s*(.*?)\s*\}\}", r"<\1>", source))
+
+
 def _suffix(relpath: str) -> str:
     return "." + relpath.rsplit(".", 1)[-1] if "." in relpath.rsplit("/", 1)[-1] else ""
 
@@ -87,7 +92,7 @@ def test_every_structured_output_is_parsed(distinct_outputs):
     assert missed == []
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCES, ids=source_id)
 def test_no_jinja_markers_outside_helm_templates(source, distinct_outputs, matrix_render):
     offenders = [
         f"{relpath} (e.g. {example})"
@@ -97,7 +102,7 @@ def test_no_jinja_markers_outside_helm_templates(source, distinct_outputs, matri
     assert offenders == []
 
 
-@pytest.mark.parametrize("source", STRUCTURED)
+@pytest.mark.parametrize("source", STRUCTURED, ids=source_id)
 def test_structured_files_parse(source, distinct_outputs, matrix_render):
     parsed = 0
     for relpath, text, example in _outputs(source, distinct_outputs, matrix_render, errors="strict"):
