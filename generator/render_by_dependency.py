@@ -37,7 +37,13 @@ from copier._types import LazyDict, Phase
 
 from generator.errors import GeneratorError
 from generator.project_tree import FileEntry, PieceStore, Tree
-from generator.template_deps import SourceEntry, jinja_names, scan_template, templated_questions
+from generator.template_deps import (
+    READS_EVERYTHING,
+    SourceEntry,
+    jinja_names,
+    scan_template,
+    templated_questions,
+)
 
 _MISSING = "<not given>"
 Key = tuple[str, ...]
@@ -172,7 +178,11 @@ class DependencyRenderer:
         self, index: int, entry: SourceEntry, answers: Mapping[str, Any], context: Any
     ) -> list[str]:
         """Copier's ``_render_path`` for ``entry``: its destination paths (none when skipped)."""
-        key = (index, self._key(entry.path_reads, answers))
+        names = entry.path_reads
+        if names & READS_EVERYTHING:  # e.g. {{ _copier_conf.answers_file }}: key on all of it
+            names = names | frozenset(answers) | {"_folder_name"}
+            answers = {**answers, "_folder_name": context["_folder_name"]}
+        key = (index, self._key(names, answers))
         if key in self._paths:
             return self._paths[key]
         relpath = entry.relpath
