@@ -1,36 +1,79 @@
-"""Render speed: in-process render vs the copier CLI, and the full matrix in parallel.
+"""Render speed: copier per variant against render by dependency over the whole matrix.
 
-Prints medians over repeated runs, measured in the same run as their baseline:
-- one variant rendered in-process from a template snapshot (what `dsdeploy render` does);
-- one variant through the `copier copy` CLI from the git checkout (what a user runs), the baseline;
-- the same CLI on the snapshot (to separate process start-up from the git clone);
-- the full matrix with `--jobs 2`.
+Prints, in one run, with the machine's load average before and after:
+- one variant through the `copier copy` CLI from a template snapshot (the baseline) and from the
+  git checkout (what a user runs; adds the clone);
+- one variant with copier in-process (`generator.render.render_project`, what `dsdeploy render
+  --copier` does per variant);
+- the full matrix rendered by dependency (`generator.render_by_dependency`), amortised per
+  variant: trees in memory, then written to disk (hard links to shared pieces), then the render
+  tier's per-file checks (no Jinja left, YAML/TOML/JSON parse) once per distinct (path, content);
+- each figure's ratio to the baseline.
 
-Usage: python benchmarks/render.py [--repeat N]
+`--simulate-axis model_framework=sklearn,xgboost,lightgbm` adds a question to the *snapshot*
+(never to copier.yml) and makes the files a framework would change read it (pyproject.toml,
+Dockerfile, README, the model's test), so the matrix and the distinct pieces grow as they
+will when that question lands. Progress goes to stderr; the table to stdout.
+
+Usage: python benchmarks/render.py [--repeat N] [--simulate-axis NAME=V1,V2,...] [--full-copier]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
+from generator.project_tree import PieceStore, Tree, write_tree
 from generator.render import render_many, render_project, snapshot_template, template_root
+from generator.render_by_dependency import DependencyRenderer
 from generator.variants import default_variant, variants
 
+HELM_TEMPLATES = re.compile(r"^charts/[^/]+/templates/")
+JINJA_MARKERS = re.compile(r"(?<!\$)\{\{|\{%|\{#|%\}|#\}")
+PARSERS: dict[str, Callable[[str], object]] = {
+    ".yml": lambda text: list(yaml.safe_load_all(text)),
+    ".yaml": lambda text: list(yaml.safe_load_all(text)),
+    ".toml": tomllib.loads,
+    ".json": json.loads,
+}
+# Files a framework question changes, and a line each can carry that reads it.
+SIMULATED_READERS = (
+    "pyproject.toml.jinja",
+    "Dockerfile.jinja",
+    "README.md.jinja",
+    "tests/test_model.py.jinja",
+)
 
-def _median_seconds(action: Callable[[Path], object], repeat: int, scratch: Path) -> float:
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _median_seconds(label: str, action: Callable[[Path], object], repeat: int, scratch: Path) -> float:
     times = []
     for i in range(repeat):
         dest = scratch / f"run-{time.monotonic_ns()}-{i}"
         start = time.perf_counter()
         action(dest)
         times.append(time.perf_counter() - start)
+        progress(f"{label}: run {i + 1}/{repeat} {times[-1] * 1000:.0f} ms")
     return statistics.median(times)
 
 
@@ -42,43 +85,137 @@ def _copier_cli(source: Path) -> Callable[[Path], object]:
     return action
 
 
+def simulate_axis(snapshot: Path, spec: str) -> str:
+    """Add the question ``NAME=V1,V2,...`` to the snapshot and make the framework files read it."""
+    name, _, values = spec.partition("=")
+    choices = values.split(",")
+    with (snapshot / "copier.yml").open("a", encoding="utf-8") as handle:
+        handle.write(
+            f"\n{name}:\n  type: str\n  help: simulated axis\n  choices: {json.dumps(choices)}\n"
+            f"  default: {json.dumps(choices[0])}\n"
+        )
+    for relpath in SIMULATED_READERS:
+        path = snapshot / "template" / relpath
+        path.write_text(path.read_text(encoding="utf-8") + f"# {name}: {{{{ {name} }}}}\n", encoding="utf-8")
+    return name
+
+
+def check_distinct(trees: dict[str, Tree], store: PieceStore) -> int:
+    """The render tier's per-file checks, once per distinct (path, content); returns the count."""
+    seen: set[tuple[str, str]] = set()
+    for tree in trees.values():
+        for relpath, entry in tree.files.items():
+            if (relpath, entry.digest) in seen:
+                continue
+            seen.add((relpath, entry.digest))
+            if HELM_TEMPLATES.match(relpath):
+                continue
+            text = store[entry.digest].decode("utf-8")
+            assert not JINJA_MARKERS.search(text), relpath
+            suffix = "." + relpath.rsplit(".", 1)[-1]
+            if suffix in PARSERS:
+                PARSERS[suffix](text)
+    return len(seen)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=7, help="runs per median (default 7)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per median (default 5)")
+    parser.add_argument("--simulate-axis", metavar="NAME=V1,V2", help="add a question to the snapshot")
+    parser.add_argument(
+        "--full-copier", action="store_true", help="also render the whole matrix with copier, 2 processes"
+    )
     args = parser.parse_args()
+    load_before = load()
+    progress(f"load average before: {load_before} on {os.cpu_count()} cores")
 
     with tempfile.TemporaryDirectory(prefix="dsdeploy-bench-") as tmp:
         scratch = Path(tmp)
         snapshot = snapshot_template(scratch / "template")
-        answers = default_variant().as_dict()
+        if args.simulate_axis:
+            progress(f"simulated axis {simulate_axis(snapshot, args.simulate_axis)} in the snapshot")
+        matrix = variants("full", copier_yml=snapshot / "copier.yml")
+        answers = default_variant(snapshot / "copier.yml").as_dict()
 
-        in_process = _median_seconds(
-            lambda d: render_project(d, answers, template=snapshot), args.repeat, scratch
+        cli = _median_seconds("copier CLI, snapshot", _copier_cli(snapshot), args.repeat, scratch)
+        cli_git = (
+            None
+            if args.simulate_axis
+            else _median_seconds(
+                "copier CLI, git checkout", _copier_cli(template_root()), args.repeat, scratch
+            )
         )
-        cli_git = _median_seconds(_copier_cli(template_root()), args.repeat, scratch)
-        cli_snapshot = _median_seconds(_copier_cli(snapshot), args.repeat, scratch)
+        in_process = _median_seconds(
+            "copier in-process", lambda d: render_project(d, answers, template=snapshot), args.repeat, scratch
+        )
 
-        matrix = {v.id: v.as_dict() for v in variants("full")}
-        matrix_times = []
-        for i in range(3):
+        progress(f"render by dependency: {len(matrix)} variants")
+        start = time.perf_counter()
+        with DependencyRenderer(snapshot) as renderer:
+            trees = {}
+            for i, variant in enumerate(matrix, 1):
+                trees[variant.id] = renderer.render(variant.as_dict(), folder_name=variant.id)
+                if i % 500 == 0:
+                    progress(f"  {i}/{len(matrix)} trees")
+            store, renders = renderer.store, renderer.renders
+        rendered = time.perf_counter() - start
+        progress(f"  {len(matrix)} trees in {rendered:.1f} s; writing them (hard links)")
+        start = time.perf_counter()
+        out, pieces = scratch / "matrix", scratch / "pieces"
+        for i, (variant_id, tree) in enumerate(trees.items(), 1):
+            write_tree(tree, store, out / variant_id, link_dir=pieces)
+            if i % 500 == 0:
+                progress(f"  {i}/{len(matrix)} written")
+        written = time.perf_counter() - start
+        progress(f"  written in {written:.1f} s; per-file checks")
+        start = time.perf_counter()
+        distinct = check_distinct(trees, store)
+        checked = time.perf_counter() - start
+        full_copier = None
+        if args.full_copier:
+            progress(f"copier over the full matrix, 2 processes ({len(matrix)} variants, minutes)")
             start = time.perf_counter()
-            render_many(scratch / f"matrix-{i}", matrix, jobs=2)
-            matrix_times.append(time.perf_counter() - start)
-        matrix_median = statistics.median(matrix_times)
+            render_many(
+                scratch / "copier-matrix",
+                {v.id: v.as_dict() for v in matrix},
+                jobs=2,
+                by_dependency=False,
+                on_done=lambda r: None,
+            )
+            full_copier = time.perf_counter() - start
 
-    print(f"{'measure':<48}{'median':>12}{'vs copier CLI':>16}")
-    rows = [
-        ("one variant, copier CLI from git checkout", cli_git),
-        ("one variant, copier CLI from snapshot", cli_snapshot),
-        ("one variant, dsdeploy in-process (snapshot)", in_process),
+    load_after = load()
+    files = sum(len(tree.files) for tree in trees.values())
+    print(f"matrix: {len(matrix)} variants, {files} files, {len(store.contents)} distinct contents")
+    print(f"        {distinct} distinct (path, content) checked, {renders} Jinja renders (paths and files)")
+    print(f"load average (1/5/15 min) before: {load_before}, after: {load_after}; {os.cpu_count()} cores")
+    print()
+    print(f"{'measure':<58}{'time':>12}{'per variant':>14}{'vs CLI':>10}")
+    rows: list[tuple[str, float, float]] = [("copier CLI, one variant, snapshot (baseline)", cli, cli)]
+    if cli_git is not None:
+        rows.append(("copier CLI, one variant, git checkout", cli_git, cli_git))
+    rows.append(("copier in-process, one variant", in_process, in_process))
+    n = len(matrix)
+    rows += [
+        ("by dependency: full matrix, trees in memory", rendered, rendered / n),
+        ("by dependency: + written to disk (hard links)", rendered + written, (rendered + written) / n),
+        (
+            "by dependency: + per-file checks (rendered and checked)",
+            rendered + written + checked,
+            (rendered + written + checked) / n,
+        ),
     ]
-    for label, seconds in rows:
-        print(f"{label:<48}{seconds * 1000:>10.0f}ms{cli_git / seconds:>15.1f}x")
-    per_variant = matrix_median / len(matrix)
-    print(f"{f'full matrix ({len(matrix)} variants), --jobs 2':<48}{matrix_median:>11.2f}s")
-    print(f"{'  per variant':<48}{per_variant * 1000:>10.0f}ms{cli_git / per_variant:>15.1f}x")
+    if full_copier is not None:
+        rows.append(("copier in-process, full matrix, 2 processes", full_copier, full_copier / n))
+    else:
+        rows.append(
+            ("copier in-process, full matrix (estimate: n x one / 2)", in_process * n / 2, in_process / 2)
+        )
+    for label, seconds, per in rows:
+        shown = f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+        print(f"{label:<58}{shown:>12}{per * 1000:>11.2f} ms{cli / per:>9.0f}x")
 
 
 if __name__ == "__main__":

@@ -149,12 +149,19 @@ def variants(
 def render(
     outdir: Annotated[Path, typer.Argument(help="Folder to render each variant into, as OUTDIR/<id>.")],
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Parallel render processes.")
+        int, typer.Option("--jobs", "-j", min=1, help="Parallel render processes (with --copier).")
     ] = os.cpu_count() or 1,
     pairwise: PairwiseOption = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Render just these variant ids.")] = None,
+    per_variant: Annotated[
+        bool,
+        typer.Option(
+            "--copier",
+            help="Run copier once per variant instead of rendering each file once per distinct answers.",
+        ),
+    ] = False,
 ) -> None:
-    """Render every variant of the matrix."""
+    """Render every variant of the matrix (by dependency: equal to copier's render, much faster)."""
     items = {v.id: v.as_dict() for v in variants_lib.variants("pairwise" if pairwise else "full")}
     if only:
         missing = sorted(set(only) - set(items))
@@ -163,12 +170,14 @@ def render(
                 f"unknown variant id(s): {', '.join(missing)}", hint="see `dsdeploy variants`"
             )
         items = {vid: items[vid] for vid in only}
-    with stderr.status(f"Rendering {len(items)} variants with {jobs} job(s) ...") as status:
+    how = f"copier in {jobs} job(s)" if per_variant else "by dependency"
+    with stderr.status(f"Rendering {len(items)} variants {how} ...") as status:
         done = render_many(
             outdir,
             items,
             jobs=jobs,
             on_done=lambda r: status.update(f"Rendered {r.variant_id} ({r.seconds:.2f} s)"),
+            by_dependency=not per_variant,
         )
     stdout.print(json.dumps({"rendered": len(done), "outdir": str(outdir)}))
 

@@ -9,19 +9,42 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import secrets
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from generator.render import render_many, render_project, snapshot_template
+from generator.project_tree import PieceStore, Tree, write_tree
+from generator.render import render_project, snapshot_template
+from generator.render_by_dependency import DependencyRenderer
 from generator.variants import Variant, variants
 
 RenderFn = Callable[..., Path]
 
 # The full matrix, read from copier.yml once at collection.
 MATRIX: list[Variant] = variants("full")
+
+
+# The equivalence test's random sample is drawn from this seed; pytest's header prints it, and
+# setting it replays a run's sample.
+SEED_VARIABLE = "DSDEPLOY_EQUIVALENCE_SEED"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Draw this run's equivalence seed once (workers started later inherit it)."""
+    os.environ.setdefault(SEED_VARIABLE, str(secrets.randbelow(2**32)))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        f"equivalence sample: {SEED_VARIABLE}={os.environ[SEED_VARIABLE]} "
+        f"(set it to replay the sample of tests/render/test_equivalence.py)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -88,12 +111,37 @@ def default_project(render: RenderFn) -> Path:
     return render()
 
 
-@pytest.fixture(scope="session")
-def matrix_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every variant of the full matrix, rendered once per session (two processes), by id.
+@dataclass(frozen=True)
+class MatrixRender:
+    """Every variant's tree, rendered by dependency, and the distinct file contents they share."""
 
-    Read-only: copy a project before changing it.
+    trees: dict[str, Tree]
+    store: PieceStore
+    renders: int
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def matrix_render(template_snapshot: Path) -> MatrixRender:
+    """The full matrix rendered by dependency once per session (each template file once per
+    distinct answers it reads; tests/render/test_equivalence.py proves it equals copier's render).
+    """
+    start = time.perf_counter()
+    with DependencyRenderer(template_snapshot) as renderer:
+        trees = {v.id: renderer.render(v.as_dict(), folder_name=v.id) for v in MATRIX}
+        store, renders = renderer.store, renderer.renders
+    return MatrixRender(trees, store, renders, time.perf_counter() - start)
+
+
+@pytest.fixture(scope="session")
+def matrix_projects(tmp_path_factory: pytest.TempPathFactory, matrix_render: MatrixRender) -> dict[str, Path]:
+    """Every variant of the full matrix on disk, by id: its files hard-linked to shared pieces.
+
+    Read-only: copy a project before changing it (``shutil.copytree`` copies, it does not link).
     """
     outdir = tmp_path_factory.mktemp("matrix")
-    rendered = render_many(outdir, {v.id: v.as_dict() for v in MATRIX}, jobs=2)
-    return {r.variant_id: r.path for r in rendered}
+    pieces = tmp_path_factory.mktemp("pieces")
+    return {
+        vid: write_tree(tree, matrix_render.store, outdir / vid, link_dir=pieces)
+        for vid, tree in matrix_render.trees.items()
+    }

@@ -1,59 +1,124 @@
-"""Every variant renders into a complete, parseable project whose own checks pass."""
+"""Every variant renders into a complete, parseable project whose own checks pass.
+
+The matrix is rendered by dependency (``matrix_render``), so checks that depend only on a file's
+path and content run once per distinct (path, content) of each template file, across every
+variant: every variant's every file is checked, each distinct one once. Checks of a variant as a
+whole (its paths, its answers file, its project's own lint and tests) stay per variant.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import tomllib
-from pathlib import Path
+from collections.abc import Callable
 
+import pytest
 import yaml
+
+from generator.render import template_root
 
 # Helm templates and GitHub expressions legitimately contain {{ }}; everything else must not.
 HELM_TEMPLATES = re.compile(r"^charts/[^/]+/templates/")
 JINJA_MARKERS = re.compile(r"(?<!\$)\{\{|\{%|\{#|%\}|#\}")
+JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    ".yml": lambda text: list(yaml.safe_load_all(text)),
+    ".yaml": lambda text: list(yaml.safe_load_all(text)),
+    ".toml": tomllib.loads,
+    ".json": json.loads,
+}
+
+# Every file of the template, relative to template/ (Jinja in names kept): one id each.
+COPY_ROOT = template_root() / "template"
+SOURCES = sorted(p.relative_to(COPY_ROOT).as_posix() for p in COPY_ROOT.rglob("*") if p.is_file())
+# Those whose name, Jinja and .jinja removed, is a structured file, and the answers file.
+STRUCTURED = [
+    s
+    for s in SOURCES
+    if not HELM_TEMPLATES.match(s)
+    and (JINJA_TAGS.sub("", s).removesuffix(".jinja").endswith(tuple(PARSERS)) or "answers_file" in s)
+]
 
 
-def _files(project: Path) -> list[Path]:
-    return [p for p in project.rglob("*") if p.is_file()]
+def source_id(source: str) -> str:
+    """A readable test id: ``{{package_name}}`` reads ``<package_name>``, conditions are dropped."""
+    return re.sub(r"\{%.*?%\}", "", re.sub(r"\{\{\s*(.*?)\s*\}\}", r"<\1>", source))
 
 
-def test_no_template_suffix_left(variant, matrix_projects):
-    leftovers = [p for p in _files(matrix_projects[variant.id]) if p.suffix == ".jinja"]
+def _suffix(relpath: str) -> str:
+    return "." + relpath.rsplit(".", 1)[-1] if "." in relpath.rsplit("/", 1)[-1] else ""
+
+
+@pytest.fixture(scope="session")
+def distinct_outputs(matrix_render) -> dict[str, dict[tuple[str, str], list[str]]]:
+    """For each template file, its distinct (rendered path, content digest) -> variant ids."""
+    outputs: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for variant_id, tree in matrix_render.trees.items():
+        for relpath, entry in tree.files.items():
+            outputs.setdefault(entry.source, {}).setdefault((relpath, entry.digest), []).append(variant_id)
+    return outputs
+
+
+def _outputs(source, distinct_outputs, matrix_render, errors="replace"):
+    """(rendered path, text, example variant) for each distinct output of ``source``."""
+    for (relpath, digest), variant_ids in sorted(distinct_outputs.get(source, {}).items()):
+        yield relpath, matrix_render.store[digest].decode("utf-8", errors=errors), variant_ids[0]
+
+
+def _is_structured(relpath: str) -> bool:
+    return _suffix(relpath) in PARSERS and not HELM_TEMPLATES.match(relpath)
+
+
+def test_no_template_suffix_left(variant, matrix_render):
+    leftovers = [path for path in matrix_render.trees[variant.id].files if path.endswith(".jinja")]
     assert leftovers == []
 
 
-def test_no_jinja_markers_outside_helm_templates(variant, matrix_projects):
-    project = matrix_projects[variant.id]
-    offenders = []
-    for path in _files(project):
-        relative = path.relative_to(project).as_posix()
-        if HELM_TEMPLATES.match(relative):
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if JINJA_MARKERS.search(text):
-            offenders.append(relative)
+def test_every_template_file_renders_somewhere(distinct_outputs):
+    # The per-file checks below see every output of every template file, so every file must
+    # reach some variant (a file no variant gets would go unchecked, and is dead weight).
+    assert sorted(set(SOURCES) - set(distinct_outputs)) == []
+
+
+def test_every_structured_output_is_parsed(distinct_outputs):
+    # test_structured_files_parse runs for the files STRUCTURED names; none may slip past it.
+    missed = sorted(
+        source
+        for source, outputs in distinct_outputs.items()
+        if source not in STRUCTURED and any(_is_structured(relpath) for relpath, _ in outputs)
+    )
+    assert missed == []
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=source_id)
+def test_no_jinja_markers_outside_helm_templates(source, distinct_outputs, matrix_render):
+    offenders = [
+        f"{relpath} (e.g. {example})"
+        for relpath, text, example in _outputs(source, distinct_outputs, matrix_render)
+        if not HELM_TEMPLATES.match(relpath) and JINJA_MARKERS.search(text)
+    ]
     assert offenders == []
 
 
-def test_structured_files_parse(variant, matrix_projects):
-    project = matrix_projects[variant.id]
+@pytest.mark.parametrize("source", STRUCTURED, ids=source_id)
+def test_structured_files_parse(source, distinct_outputs, matrix_render):
     parsed = 0
-    for path in _files(project):
-        relative = path.relative_to(project).as_posix()
-        if HELM_TEMPLATES.match(relative):
+    for relpath, text, example in _outputs(source, distinct_outputs, matrix_render, errors="strict"):
+        if not _is_structured(relpath):
             continue
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in {".yml", ".yaml"}:
-            list(yaml.safe_load_all(text))
-        elif path.suffix == ".toml":
-            tomllib.loads(text)
-        elif path.suffix == ".json":
-            json.loads(text)
-        else:
-            continue
+        try:
+            PARSERS[_suffix(relpath)](text)
+        except (ValueError, yaml.YAMLError) as exc:  # TOMLDecodeError, JSONDecodeError: ValueErrors
+            pytest.fail(f"{relpath} (e.g. {example}) does not parse: {exc}")
         parsed += 1
-    assert parsed >= 3, "expected at least pyproject.toml, answers file and chart files"
+    assert parsed >= 1, f"{source} rendered no YAML/TOML/JSON file outside the Helm templates"
+
+
+def test_variant_has_its_structured_files(variant, matrix_render):
+    structured = [path for path in matrix_render.trees[variant.id].files if _is_structured(path)]
+    assert len(structured) >= 3, "expected at least pyproject.toml, answers file and chart files"
 
 
 def test_answers_file_records_the_variant(variant, matrix_projects):
