@@ -125,10 +125,9 @@ def apply_swap(project: Path, swap: Swap) -> None:
     # sklearn data import in place of iris's.
     lines = swap.imports.splitlines()
     plain = "".join(f"{line}\n" for line in lines if line.startswith("import "))
+    data_import = "\n".join(line for line in lines if line.startswith("from "))
     text = text.replace("import numpy as np\n", "import numpy as np\n" + plain, 1)
-    text = text.replace(
-        "from sklearn.datasets import load_iris", "\n".join(l for l in lines if l.startswith("from "))
-    )
+    text = text.replace("from sklearn.datasets import load_iris", data_import)
     start = text.index("def load_dataset() -> Dataset:")
     body_start = text.index('    """', start)
     body_start = text.index('"""', text.index('"""', body_start) + 3) + 4  # after the docstring
