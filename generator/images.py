@@ -25,6 +25,7 @@ from generator.errors import GeneratorError
 from generator.fingerprint import tree_digest
 from generator.render import read_answers
 from generator.tools import require
+from generator.variants import Axis
 
 # Seconds to wait for a registry pull before deciding it cannot be reached.
 PULL_TIMEOUT = 120
@@ -126,6 +127,17 @@ def choose_base_image(python_version: str, *, pull: bool = True) -> str | None:
 def project_python_version(project: Path) -> str:
     """The ``python_version`` answer a project was rendered with."""
     return str(read_answers(project)["python_version"])
+
+
+# Answers that change the Dockerfile or the runtime dependencies. with_kubeflow adds modules and
+# a dev-only dependency group, so its images build like the others; license, registry and CI
+# change labels and files outside the image. The docker tier's coverage test keeps this honest.
+IMAGE_AXIS_NAMES = ("python_version", "with_dask", "model_framework")
+
+
+def image_axes(axes: Iterable[Axis]) -> tuple[Axis, ...]:
+    """The axes whose answers change the image (those of ``IMAGE_AXIS_NAMES`` that exist)."""
+    return tuple(axis for axis in axes if axis.name in IMAGE_AXIS_NAMES)
 
 
 def dependency_digest(project: Path) -> str:

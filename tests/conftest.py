@@ -12,16 +12,22 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator._run import run
+from generator.errors import GeneratorError
+from generator.images import build_digest
+from generator.project_image import ImagePrerequisiteMissing, PreparedImage, prepare_image, system_ca_bundle
 from generator.project_tree import PieceStore, Tree, write_tree
 from generator.render import render_project, snapshot_template
 from generator.render_by_dependency import DependencyRenderer
+from generator.tools import require
 from generator.variants import Variant, variants
 
 RenderFn = Callable[..., Path]
@@ -145,3 +151,72 @@ def matrix_projects(tmp_path_factory: pytest.TempPathFactory, matrix_render: Mat
         vid: write_tree(tree, matrix_render.store, outdir / vid, link_dir=pieces)
         for vid, tree in matrix_render.trees.items()
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Images: one build per distinct build digest per session, shared by every tier
+# ---------------------------------------------------------------------------------------------
+
+#: Repository of every image the suite builds; stale ones are removed at session end.
+TEST_REPOSITORY = "dsdeploy-test-image"
+
+
+@dataclass(frozen=True)
+class CaBundle:
+    """The CA bundle handed to test builds, with a canary line unique to this session.
+
+    PEM readers skip text outside certificate blocks, so the canary changes nothing for TLS,
+    but any copy of the bundle that reached a layer carries it.
+    """
+
+    path: Path
+    canary: bytes
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> CaBundle:
+    """The system CA bundle plus a canary: builds behind a TLS-inspecting proxy need the former."""
+    canary = f"# dsdeploy-canary-{uuid.uuid4().hex}\n".encode()
+    path = tmp_path_factory.mktemp("ca") / "ca-bundle.pem"
+    system = system_ca_bundle()
+    path.write_bytes((system.read_bytes() if system else b"") + b"\n" + canary)
+    return CaBundle(path, canary)
+
+
+ImageFn = Callable[[Path], PreparedImage]
+
+
+@pytest.fixture(scope="session")
+def image_of(ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageFn]:
+    """``image_of(project)``: the project's image, built once per build digest per session.
+
+    The project is copied and locked first (:func:`generator.project_image.prepare_image`); the
+    copy is kept with the image, so tests that rebuild start from the very same lock file. A
+    machine without a base image or interpreter for the project's Python skips, naming it.
+    """
+    cache: dict[str, PreparedImage] = {}
+
+    def _image_of(project: Path) -> PreparedImage:
+        key = build_digest(project)
+        if key not in cache:
+            workdir = tmp_path_factory.mktemp("image-project")
+            try:
+                cache[key] = prepare_image(
+                    project, workdir, ca_bundle=ca_bundle.path, repository=TEST_REPOSITORY
+                )
+            except ImagePrerequisiteMissing as exc:
+                pytest.skip(exc.message)
+            except GeneratorError as exc:
+                pytest.fail(f"building the image of {project} failed: {exc}")
+        return cache[key]
+
+    yield _image_of
+    if cache:
+        docker = require("docker")
+        listed = run(
+            [docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], check=False
+        ).stdout.split()
+        kept = {image.tag for image in cache.values()}
+        stale = [tag for tag in listed if tag.startswith(f"{TEST_REPOSITORY}/") and tag not in kept]
+        if stale:
+            run([docker, "image", "rm", *stale], check=False)

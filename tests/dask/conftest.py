@@ -6,22 +6,19 @@ the terminal summary, so CI logs carry them without ``-s``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from generator._run import run
-from generator.errors import GeneratorError
-from generator.images import BuildResult, build_digest, build_image, choose_base_image
+from generator.images import BuildResult, choose_base_image
+from generator.project_image import PreparedImage
 from generator.render import read_answers
-from generator.tools import find_python, require
+from generator.tools import find_python
 from generator.variants import load_axes
 
 RenderFn = Callable[..., Path]
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _FIGURES: list[str] = []
 
 
@@ -52,40 +49,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def dask_image(render: RenderFn, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BuildResult]:
+def dask_image(render: RenderFn, image_of: Callable[[Path], PreparedImage]) -> tuple[Path, BuildResult]:
     """A Dask project's image, built once per session, and the locked project it came from.
 
     The first Python version (default first) that has a base image here is used: the official
     ``python:3.X-slim`` where it can be pulled, else the local ``dsdeploy-base:3.X``.
     """
-    base, version = None, None
-    for candidate in python_versions():
-        base = choose_base_image(candidate)
-        if base is not None:
-            version = candidate
-            break
-    if base is None or version is None:
+    version = next((v for v in python_versions() if choose_base_image(v) and find_python(v)), None)
+    if version is None:
         pytest.skip(
-            "no base image for any Python version: python:3.X-slim cannot be pulled and no "
-            "dsdeploy-base:3.X exists (run scripts/setup-docker.sh)"
+            "no Python version has a base image and an interpreter here: python:3.X-slim cannot be "
+            "pulled and no dsdeploy-base:3.X exists (run scripts/setup-docker.sh)"
         )
-    python = find_python(version)
-    if python is None:
-        pytest.skip(f"no Python {version} interpreter here to lock the project with")
-    project = tmp_path_factory.mktemp("dask-image") / "project"
-    shutil.copytree(render({"with_dask": True, "python_version": version}), project)
-    run(
-        [require("uv"), "lock", "--quiet", "--python", python],
-        cwd=project,
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-    )
-    tag = f"dsdeploy-test/{project.name}:{build_digest(project)[:12]}"
-    ca_bundle = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
-    try:
-        result = build_image(project, tag, base, ca_bundle)
-    except GeneratorError as exc:
-        pytest.fail(f"building {tag} failed: {exc}")
-    return project, result
+    image = image_of(render({"with_dask": True, "python_version": version}))
+    return image.project, image.result
 
 
 @pytest.fixture(scope="session")

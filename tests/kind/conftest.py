@@ -7,7 +7,6 @@ run in one session BuildKit's cache makes the second build a matter of seconds.
 
 from __future__ import annotations
 
-import functools
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,13 +16,9 @@ import pytest
 import yaml
 
 from generator import cluster
-from generator._run import run
-from generator.errors import GeneratorError
-from generator.images import build_digest, build_image, choose_base_image, project_python_version
-from generator.tools import find_python, require
+from generator.project_image import PreparedImage
 from generator.variants import load_axes
 
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 HERE = Path(__file__).resolve().parent
 # Deployment options a kind deploy is run for: the chart's defaults, and the optional parts that
 # work on a one-node kind cluster (HPA, PDB). Dask and Kubeflow variants add theirs here.
@@ -48,50 +43,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("deploy_option", list(DEPLOY_OPTIONS))
 
 
-@functools.cache
-def _base_for(python_version: str) -> str | None:
-    return choose_base_image(python_version)
-
-
-def _lock(project: Path) -> None:
-    # uv cannot download interpreters here and pyenv shims of non-global versions fail: name one.
-    version = project_python_version(project)
-    python = find_python(version)
-    if python is None:
-        pytest.skip(f"no Python {version} interpreter here to lock the project with")
-    run(
-        [require("uv"), "lock", "--quiet", "--python", python],
-        cwd=project,
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-    )
-
-
 @pytest.fixture(scope="session")
-def build_served(tmp_path_factory: pytest.TempPathFactory) -> BuildFn:
-    """``build_served(project)``: the image tag of a rendered project, built once per build digest."""
-    cache: dict[str, str] = {}
+def build_served(image_of: Callable[[Path], PreparedImage]) -> BuildFn:
+    """``build_served(project)``: the image tag of a rendered project (the suite's one image fixture)."""
 
     def _build(project: Path) -> str:
-        key = build_digest(project)
-        if key not in cache:
-            version = project_python_version(project)
-            base = _base_for(version)
-            if base is None:
-                pytest.skip(
-                    f"no base image for Python {version}: python:{version}-slim cannot be pulled and "
-                    f"dsdeploy-base:{version} is absent (run scripts/setup-docker.sh)"
-                )
-            workdir = tmp_path_factory.mktemp("served-project") / project.name
-            shutil.copytree(project, workdir)
-            _lock(workdir)
-            tag = f"dsdeploy-test/{project.name}:{key[:12]}"
-            ca = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
-            try:
-                build_image(workdir, tag, base, ca)
-            except GeneratorError as exc:
-                pytest.fail(f"building {tag} failed: {exc}")
-            cache[key] = tag
-        return cache[key]
+        return image_of(project).tag
 
     return _build
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ import yaml
 from generator._run import run
 from generator.errors import GeneratorError
 from generator.fingerprint import tree_digest
-from generator.images import BuildResult, build_image, choose_base_image, project_python_version
+from generator.images import BuildResult, choose_base_image, project_python_version
+from generator.project_image import PreparedImage
 from generator.render import read_answers
-from generator.tools import find_python, require
+from generator.tools import find_python
 from generator.variants import load_axes
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +37,6 @@ LOCAL_RUN = HERE / "kfp_local_run.py"
 CONFIG = Path("deploy/kubeflow/config.yaml")
 # What a compile depends on: the package source and the pipeline config (image, defaults).
 PIPELINE_PARTS = ("src", str(CONFIG))
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 IMAGE_UID = 10001
 
 Manifest = dict[str, Any]
@@ -238,7 +237,7 @@ class KfpImage:
 
 
 @pytest.fixture(scope="session")
-def kfp_image(render: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> KfpImage:
+def kfp_image(render: Callable[..., Path], image_of: Callable[[Path], PreparedImage]) -> KfpImage:
     """A Kubeflow project's image, on the first Python version that has a base image here.
 
     The default Python version is tried first (pulling its official image if need be); the
@@ -252,20 +251,9 @@ def kfp_image(render: Callable[..., Path], tmp_path_factory: pytest.TempPathFact
             break
     else:
         pytest.skip("no Python version has a base image and an interpreter here (scripts/setup-docker.sh)")
-    project = render({"with_kubeflow": True, "python_version": version})
-    workdir = tmp_path_factory.mktemp("kfp-image") / project.name
-    shutil.copytree(project, workdir)
-    # uv may not download interpreters here: lock with the one found.
-    lock = [require("uv"), "lock", "--quiet", "--python", python]
-    run(lock, cwd=workdir, env={"UV_PYTHON_DOWNLOADS": "never"})
-    ca_bundle = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
-    tag = f"dsdeploy-test/kubeflow-py{version}:session"
-    try:
-        result = build_image(workdir, tag, base, ca_bundle)
-    except GeneratorError as exc:
-        pytest.fail(f"building {tag} failed: {exc}")
-    assert project_python_version(workdir) == version
-    return KfpImage(workdir, package_of(workdir), result)
+    image = image_of(render({"with_kubeflow": True, "python_version": version}))
+    assert project_python_version(image.project) == version
+    return KfpImage(image.project, package_of(image.project), image.result)
 
 
 @dataclass(frozen=True)

@@ -1,82 +1,83 @@
 """Fixtures for the render tier: each distinct generated project runs its own checks once.
 
 The matrix itself (``matrix_projects``, the ``variant`` parameter) comes from tests/conftest.py.
+Variants whose code and dependencies render identically share one run. The runs are started
+together, a few at a time, the first time a test asks for one: a project's checks spend much of
+their time starting servers and waiting on them, so two cores carry more than one run at once.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from generator._run import run
-from generator.errors import GeneratorError
 from generator.fingerprint import python_digest
-from generator.tools import find_python, which
-from generator.variants import Variant
+from generator.project_checks import ProjectRun, run_project_checks
+from generator.render import read_answers
+from generator.tools import find_python
+
+#: Project runs at once: one per core (more makes the projects' own server-start deadlines race).
+PARALLEL_RUNS = max(2, os.cpu_count() or 1)
 
 
-@dataclass(frozen=True)
-class ProjectRun:
-    """The outcome of one run of a generated project's own lint and tests."""
+class ProjectRuns:
+    """Every distinct project's run, keyed by variant id; all started on the first request."""
 
-    representative: str
-    failed_step: str | None
-    output: str
+    def __init__(self, projects: dict[str, Path], workdir: Path) -> None:
+        self._projects = projects
+        self._workdir = workdir
+        self._digests: dict[str, str] = {}
+        self._runs: dict[str, Future[ProjectRun]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _start_all(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=PARALLEL_RUNS, thread_name_prefix="project-run")
+        for variant_id, project in self._projects.items():
+            digest = python_digest(project)
+            self._digests[variant_id] = digest
+            if digest in self._runs:
+                continue
+            python = find_python(str(read_answers(project)["python_version"]))
+            if python is None:
+                continue  # the test of each such variant skips, naming the version
+            # The matrix's files are shared hard links: the run gets a copy of its own.
+            copy = self._workdir / digest[:16] / project.name
+            shutil.copytree(project, copy)
+            self._runs[digest] = self._pool.submit(run_project_checks, copy, python)
+
+    def result(self, variant_id: str) -> ProjectRun | None:
+        """The run of ``variant_id``'s project (shared with identical ones); None without its Python."""
+        if self._pool is None:
+            self._start_all()
+        future = self._runs.get(self._digests[variant_id])
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        """Wait for runs still going (a failed session stops asking) and free the threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture(scope="session")
 def project_runs(
     matrix_projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, ProjectRun]:
-    """Runs of the projects' own checks, keyed by python digest, filled on first use.
-
-    Variants whose code and dependencies render identically share one environment and one run.
-    """
-    return {}
-
-
-def run_project_checks(project: Path, python: Path, workdir: Path) -> ProjectRun:
-    """Copy ``project`` to ``workdir`` and run uv sync, ruff and pytest there."""
-    uv = which("uv")
-    assert uv is not None, "uv is a test dependency of dsdeploy"
-    copy = workdir / project.name
-    shutil.copytree(project, copy)
-    # Our own virtualenv must not leak into the project's; uv may not download interpreters here.
-    env: dict[str, str | None] = {"VIRTUAL_ENV": None, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
-    steps = {
-        "uv sync": [uv, "sync", "--quiet", "--python", str(python)],
-        "ruff check": [uv, "run", "--no-sync", "ruff", "check", "."],
-        "ruff format --check": [uv, "run", "--no-sync", "ruff", "format", "--check", "."],
-        "pytest": [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
-    }
-    output = []
-    for name, command in steps.items():
-        try:
-            result = run(command, cwd=copy, env=env, timeout=900)
-        except GeneratorError as exc:
-            return ProjectRun(project.name, name, str(exc))
-        output.append(f"$ {name}\n{result.stdout[-2000:]}")
-    return ProjectRun(project.name, None, "\n".join(output))
+) -> Iterator[ProjectRuns]:
+    """The distinct projects' own lint and test runs, shared by every variant that renders alike."""
+    runs = ProjectRuns(matrix_projects, tmp_path_factory.mktemp("project-runs"))
+    yield runs
+    runs.close()
 
 
 @pytest.fixture
-def checked_project(
-    request: pytest.FixtureRequest,
-    matrix_projects: dict[str, Path],
-    project_runs: dict[str, ProjectRun],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> ProjectRun:
+def checked_project(request: pytest.FixtureRequest, project_runs: ProjectRuns) -> ProjectRun:
     """The (possibly shared) run of the variant named by the test's ``variant`` parameter."""
-    variant: Variant = request.getfixturevalue("variant")
-    project = matrix_projects[variant.id]
-    version = variant.as_dict()["python_version"]
-    python = find_python(str(version))
-    if python is None:
-        pytest.skip(f"no Python {version} interpreter here (pyenv or PATH)")
-    digest = python_digest(project)
-    if digest not in project_runs:
-        project_runs[digest] = run_project_checks(project, python, tmp_path_factory.mktemp("run"))
-    return project_runs[digest]
+    variant = request.getfixturevalue("variant")
+    outcome = project_runs.result(variant.id)
+    if outcome is None:
+        pytest.skip(f"no Python {variant.as_dict()['python_version']} interpreter here (pyenv or PATH)")
+    return outcome

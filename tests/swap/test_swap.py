@@ -7,8 +7,10 @@ import json
 import pytest
 
 from generator._run import run
+from generator.podspec import podspec_smoke
 from generator.project_checks import run_project_checks
 from generator.render import read_answers
+from generator.smoke import smoke_image
 from generator.tools import find_python
 
 
@@ -27,3 +29,14 @@ def test_swapped_project_passes_its_own_lint_and_tests(swapped, swap_id, swap, t
     assert signature["task"] == swap.task
     assert tuple(column["kind"] for column in signature["columns"]) == swap.columns
     assert len(signature["example"]["instances"]) == len(signature["example"]["predictions"]) > 0
+
+
+@pytest.mark.docker
+def test_swapped_image_serves_the_new_model_as_the_chart_runs_it(swapped, swap_id, image_of):
+    # The image trains the new model at build time; dsdeploy's smoke and the pod-spec smoke take
+    # their request from its signature, so they check the new model, not the iris example.
+    image = image_of(swapped(swap_id))
+    smoke = smoke_image(image.tag)
+    assert smoke.ok, smoke.summary()
+    podspec = podspec_smoke(image.project, image.tag)
+    assert podspec.ok, f"{podspec.summary()}\n--- log ---\n{podspec.logs}"

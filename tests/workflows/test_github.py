@@ -239,7 +239,8 @@ def test_ci_smoke_tests_the_image_read_only_as_non_root(project_for, steps_using
     assert urls == {"http://127.0.0.1:8080/v2/health/ready"}
     # The answers are checked by the project's own smoke module, in the image, against the
     # example request of the model's signature: no row of data is written into the workflow.
-    check = words[words.index("exec") - 1 :][:7]
+    at = next(i for i, word in enumerate(words) if words[i : i + 4] == ["docker", "exec", "smoke", "python"])
+    check = words[at : at + 7]
     assert check[:4] == ["docker", "exec", "smoke", "python"]
     assert check[4] == "-m"
     assert check[5].endswith(".serving.smoke")
