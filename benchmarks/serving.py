@@ -6,18 +6,27 @@ which all three load) with:
 - mlserver: MLServer with its scikit-learn runtime, Open Inference Protocol v2 like ours;
 - bentoml: a BentoML service with one `predict` API taking `{"instances": [[...]]}`.
 Each runs in a virtual environment of its own that this script creates (cached under
-`.work/bench-venvs/`), with one worker and its defaults otherwise (the peers' own adaptive
-batching is off by default and stays off). Each is loaded in turn, in the same run, by wrk with
-the same request mix (single-row and 16-row requests alternating) at 1, 8 and 32 connections.
-The server is pinned to CPU 0 and wrk to CPU 1 (taskset), so the figures are one core's worth.
+`.work/bench-venvs/`), with its defaults otherwise (the peers' own adaptive batching is off by
+default and stays off), once per worker count of --workers (default 1 and 2): ours with
+`WORKERS=n` (n uvicorn processes sharing the port), MLServer with `parallel_workers=n` (its HTTP
+process hands predictions to n inference processes; 1 worker means parallel_workers=0, the
+model in the HTTP process), BentoML with one worker only. Each is loaded in turn, in the same
+run, by wrk with the same request mix (single-row and 16-row requests alternating) at 1, 8 and
+32 connections. Every server runs on the same CPUs, whatever its worker count (taskset,
+--server-cpus), and wrk on --client-cpus: by default the last CPU for wrk and the others for
+the server; with only two CPUs the server gets both and wrk shares the second (a 2-worker
+server is then measured against a load generator on one of its cores: say so with figures).
 
-Prints req/s, p50, p99 and errors per server and connection count (medians over --repeat
-rounds, servers interleaved within each round so that a busy machine hurts all alike), and the
-ratio of ours to each peer. With --json it prints one object instead:
-{"<server>": {"<connections>": {"rps": .., "p50_ms": .., "p99_ms": .., "errors": ..}}}
+Prints req/s, p50, p99, errors and the server's CPU time per request (all its processes) per
+server, worker count and connection count (medians over --repeat rounds, servers interleaved
+within each round so that a busy machine hurts all alike), ours against each peer at the same
+worker count, and ours at n workers against ours at one. With --json it prints one object:
+{"<server>-w<n>": {"<connections>": {"rps": .., "p50_ms": .., "p99_ms": .., "errors": ..}}}
 
-Usage: python benchmarks/serving.py [--duration S] [--repeat N] [--servers ours,mlserver,bentoml] [--json]
+Usage: python benchmarks/serving.py [--duration S] [--repeat N] [--servers ours,mlserver,bentoml]
+       [--workers 1,2] [--server-cpus 0,1] [--client-cpus 1] [--template PATH] [--json]
 Needs wrk (Debian: apt-get install -y wrk) and taskset; PyPI for the peers' environments.
+--template renders another checkout of the template (an older commit, to measure a change).
 """
 
 from __future__ import annotations
@@ -183,8 +192,8 @@ def _sklearn_version(venv: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pinned(command: list[str], cpu: int | None) -> list[str]:
-    return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
+def _pinned(command: list[str], cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus is not None else command
 
 
 @dataclass(frozen=True)
@@ -224,14 +233,14 @@ class Running:
 
 
 @contextmanager
-def _serving(target: Target, port: int, cpu: int | None, logs: Path) -> Iterator[Running]:
+def _serving(target: Target, port: int, cpus: str | None, logs: Path) -> Iterator[Running]:
     """Start ``target`` on ``port``, wait until ready, yield it, stop it (process group)."""
     log_file = logs / f"{target.name}-{port}.log"
     env = {**os.environ, **target.env, **target.port_env(port)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the venvs hold compiled bytecode: let it be used
     with log_file.open("wb") as out:
         process = subprocess.Popen(
-            _pinned(target.command, cpu),
+            _pinned(target.command, cpus),
             cwd=target.cwd,
             env=env,
             stdout=out,
@@ -281,15 +290,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_answers(target: Target, url: str, expected: tuple[list[int], list[int]]) -> None:
+def _check_answers(target: Target, server: Running, expected: tuple[list[int], list[int]]) -> None:
     for body, labels in zip(target.bodies, expected, strict=True):
-        got = target.labels(_post(url + target.infer_path, body))
+        try:
+            got = target.labels(_post(server.url + target.infer_path, body))
+        except OSError as exc:  # urllib's HTTPError and URLError included
+            tail = server.log.read_text(errors="replace")[-3000:]
+            raise GeneratorError(f"{target.name} did not answer {target.infer_path}: {exc}\n{tail}") from None
         if got != labels:
             raise GeneratorError(f"{target.name} answered {got}, expected {labels}: not the same model")
 
 
 def _wrk(
-    server: Running, target: Target, connections: int, duration: float, cpu: int | None, work: Path
+    server: Running, target: Target, connections: int, duration: float, cpus: str | None, work: Path
 ) -> Figures:
     script = work / "mix.lua"
     one, many = work / f"{target.name}-one.json", work / f"{target.name}-many.json"
@@ -308,7 +321,7 @@ def _wrk(
             str(script),
             server.url,
         ],
-        cpu,
+        cpus,
     )
     env = {
         "BENCH_PATH": target.infer_path,
@@ -353,11 +366,16 @@ def _v2_labels(answer: bytes) -> list[int]:
 
 
 def _targets(
-    work: Path, python: Path, servers: Sequence[str], log: Callable[[str], None]
+    work: Path,
+    python: Path,
+    servers: Sequence[str],
+    workers: Sequence[int],
+    log: Callable[[str], None],
+    template: Path | None = None,
 ) -> tuple[list[Target], tuple[list[int], list[int]]]:
     project = work / "project"
     answers = default_variant().as_dict()
-    render_project(project, answers)
+    render_project(project, answers, template=template)
     package = answers.get("package_name") or _package_of(project)
     deps = _project_requirements(project)
     ours_venv = _venv("ours", python, deps, log=log)
@@ -401,13 +419,18 @@ def _targets(
     sklearn_pin = f"scikit-learn=={_sklearn_version(ours_venv)}"  # unpickling needs the same version
 
     targets = []
-    if "ours" in servers:
+    for count in workers if "ours" in servers else ():
         targets.append(
             Target(
-                "ours",
+                f"ours-w{count}",
                 [str(python_ours), "-m", f"{package}.serve"],
                 project,
-                {"MODEL_PATH": str(model_file), "MODEL_NAME": MODEL_NAME, "HOST": "127.0.0.1"},
+                {
+                    "MODEL_PATH": str(model_file),
+                    "MODEL_NAME": MODEL_NAME,
+                    "HOST": "127.0.0.1",
+                    "WORKERS": str(count),
+                },
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
                 (_v2(one), _v2(many)),
@@ -415,7 +438,8 @@ def _targets(
                 lambda port: {"PORT": str(port)},
             )
         )
-    if "mlserver" in servers:
+    mlserver_workers = workers if "mlserver" in servers else ()
+    if mlserver_workers:
         venv = _venv("mlserver", python, [*MLSERVER, sklearn_pin], log=log)
         folder = work / "mlserver"
         folder.mkdir()
@@ -429,16 +453,20 @@ def _targets(
             ),
             encoding="utf-8",
         )
+    for count in mlserver_workers:
         targets.append(
             Target(
-                "mlserver",
+                f"mlserver-w{count}",
                 [str(venv / "bin" / "mlserver"), "start", str(folder)],
                 folder,
-                # One process: with parallel_workers=0 MLServer predicts in its HTTP process.
-                # The default, 1, adds an inference process and a hop to it per request, and
-                # MLServer 1.7.1's worker dies at start with the uvloop it resolves to today
-                # ("There is no current event loop"), so 0 is also the setting that works.
-                {"MLSERVER_HOST": "127.0.0.1", "MLSERVER_PARALLEL_WORKERS": "0"},
+                # One worker: with parallel_workers=0 MLServer predicts in its HTTP process.
+                # Its default, 1, adds an inference process and a hop to it per request (and
+                # MLServer 1.7.1's inference process dies at start with the uvloop it resolves
+                # to today, "There is no current event loop"); n > 1 is n inference processes.
+                {
+                    "MLSERVER_HOST": "127.0.0.1",
+                    "MLSERVER_PARALLEL_WORKERS": str(count if count > 1 else 0),
+                },
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
                 (_v2(one), _v2(many)),
@@ -457,7 +485,7 @@ def _targets(
         (folder / "service.py").write_text(BENTO_SERVICE, encoding="utf-8")
         targets.append(
             Target(
-                "bentoml",
+                "bentoml-w1",
                 [str(venv / "bin" / "bentoml"), "serve", "service:Model", "--host", "127.0.0.1"],
                 folder,
                 {"BENCH_MODEL": str(model_file), "BENTOML_DO_NOT_TRACK": "true"},
@@ -496,27 +524,36 @@ def measure(
     repeat: int,
     work: Path,
     log: Callable[[str], None],
+    cpus: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, dict[int, Figures]]:
-    """Run every target at every connection count, ``repeat`` rounds; medians per cell."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    pin = len(cpus) >= 2 and shutil.which("taskset") is not None
-    server_cpu, client_cpu = (sorted(cpus)[0], sorted(cpus)[1]) if pin else (None, None)
+    """Run every target at every connection count, ``repeat`` rounds; medians per cell.
+
+    ``cpus`` are the server's and wrk's CPU lists for taskset (None: not pinned).
+    """
     runs: dict[str, dict[int, list[Figures]]] = {t.name: {c: [] for c in connections} for t in targets}
     for round_ in range(repeat):
         for target in targets:
-            with _serving(target, _free_port(), server_cpu, work) as server:
-                _check_answers(target, server.url, expected)
-                # Warm-up: first calls import lazily and fill caches on every server.
-                _wrk(server, target, max(connections), warmup, client_cpu, work)
-                for count in connections:
-                    figures = _wrk(server, target, count, duration, client_cpu, work)
-                    runs[target.name][count].append(figures)
-                    log(
-                        f"round {round_ + 1}/{repeat} {target.name:<9}{count:>3} conn: "
-                        f"{figures.rps:8.0f} req/s  p50 {figures.p50_ms:7.2f} ms  "
-                        f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}  "
-                        f"cpu {figures.cpu_ms:.2f} ms/req"
-                    )
+            try:
+                _measure_one(
+                    target,
+                    expected,
+                    runs[target.name],
+                    connections=connections,
+                    duration=duration,
+                    warmup=warmup,
+                    work=work,
+                    log=log,
+                    cpus=cpus,
+                    label=f"round {round_ + 1}/{repeat}",
+                )
+            except GeneratorError as exc:
+                # A peer that cannot run this way (MLServer's inference processes, say) is left
+                # out of the table; the others are still measured.
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                log(f"round {round_ + 1}/{repeat} {target.name}: not measured: {lines[0]}")
+                log("\n".join(f"    {line}" for line in lines[1:][-6:]))
+                runs.pop(target.name, None)
+        targets = [target for target in targets if target.name in runs]
     return {
         name: {
             count: Figures(
@@ -532,30 +569,82 @@ def measure(
     }
 
 
-def table(results: dict[str, dict[int, Figures]]) -> str:
-    """The figures, then ours against each peer."""
+def _measure_one(
+    target: Target,
+    expected: tuple[list[int], list[int]],
+    runs: dict[int, list[Figures]],
+    *,
+    connections: Sequence[int],
+    duration: float,
+    warmup: float,
+    work: Path,
+    log: Callable[[str], None],
+    cpus: tuple[str | None, str | None],
+    label: str,
+) -> None:
+    """One round of one server: start it, check its answers, warm it up, run each connection count."""
+    server_cpu, client_cpu = cpus
+    with _serving(target, _free_port(), server_cpu, work) as server:
+        _check_answers(target, server, expected)
+        # Warm-up: first calls import lazily and fill caches on every server.
+        _wrk(server, target, max(connections), warmup, client_cpu, work)
+        for count in connections:
+            figures = _wrk(server, target, count, duration, client_cpu, work)
+            runs[count].append(figures)
+            log(
+                f"{label} {target.name:<12}{count:>3} conn: "
+                f"{figures.rps:8.0f} req/s  p50 {figures.p50_ms:7.2f} ms  "
+                f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}  "
+                f"cpu {figures.cpu_ms:.2f} ms/req"
+            )
+
+
+def default_cpus() -> tuple[str | None, str | None]:
+    """Server and wrk CPU lists: the last CPU for wrk, the others for the server.
+
+    With two CPUs the server gets both (a two-worker server needs two) and wrk shares the
+    second; with one, or without taskset, nothing is pinned.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None, None
+    server = cpus if len(cpus) == 2 else cpus[:-1]
+    return ",".join(map(str, server)), str(cpus[-1])
+
+
+def _ratios(title: str, mine: dict[int, Figures], other: dict[int, Figures]) -> list[str]:
     lines = [
-        f"{'server':<10}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu ms/req':>12}"
+        "",
+        f"{title}: {'conn':>4}{'req/s':>8}{'p50':>8}{'p99':>8}{'cpu/req':>9}   (req/s: higher is better)",
+    ]
+    for count, f in mine.items():
+        o = other[count]
+        lines.append(
+            f"{'':<{len(title) + 2}}{count:>4}{f.rps / o.rps:>7.2f}x{f.p50_ms / o.p50_ms:>7.2f}x"
+            f"{f.p99_ms / o.p99_ms:>7.2f}x{f.cpu_ms / o.cpu_ms:>8.2f}x"
+        )
+    return lines
+
+
+def table(results: dict[str, dict[int, Figures]]) -> str:
+    """The figures, then ours against each peer at the same worker count, then ours against one worker."""
+    lines = [
+        f"{'server':<13}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu ms/req':>12}"
     ]
     for name, by_count in results.items():
         for count, f in by_count.items():
             lines.append(
-                f"{name:<10}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}{f.errors:>8}{f.cpu_ms:>12.3f}"
+                f"{name:<13}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}{f.errors:>8}{f.cpu_ms:>12.3f}"
             )
-    ours = results.get("ours")
-    for peer in (name for name in results if name != "ours"):
-        if ours is None:
-            break
-        lines.append("")
-        lines.append(
-            f"ours / {peer}: {'conn':>4}{'req/s':>8}{'p50':>8}{'p99':>8}   (req/s: higher is better)"
-        )
-        for count, f in ours.items():
-            other = results[peer][count]
-            lines.append(
-                f"{'':<{len(peer) + 8}}{count:>4}{f.rps / other.rps:>7.2f}x{f.p50_ms / other.p50_ms:>7.2f}x"
-                f"{f.p99_ms / other.p99_ms:>7.2f}x"
-            )
+    for name in results:
+        server, _, workers = name.rpartition("-w")
+        ours = results.get(f"ours-w{workers}")
+        if server != "ours" and ours is not None:
+            lines += _ratios(f"ours-w{workers} / {name}", ours, results[name])
+    one = results.get("ours-w1")
+    for name in results:
+        if name.startswith("ours-w") and name != "ours-w1" and one is not None:
+            lines += _ratios(f"{name} / ours-w1", results[name], one)
     return "\n".join(lines)
 
 
@@ -577,6 +666,17 @@ def main() -> None:
     parser.add_argument(
         "--python", default="3.12", help="Python version of the three environments (default 3.12)"
     )
+    parser.add_argument(
+        "--workers", default="1,2", help="comma-separated worker counts of each server (default 1,2)"
+    )
+    parser.add_argument(
+        "--server-cpus",
+        help="CPU list for the servers (taskset -c); default: all but the last, or both of two",
+    )
+    parser.add_argument("--client-cpus", help="CPU list for wrk (taskset -c); default: the last CPU")
+    parser.add_argument(
+        "--template", type=Path, help="template checkout to render (default: this one), e.g. an older commit"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args()
 
@@ -585,6 +685,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown server(s) {', '.join(unknown)}: choose from {', '.join(SERVERS)}")
     connections = [int(count) for count in args.connections.split(",")]
+    workers = [int(count) for count in args.workers.split(",")]
+    server_cpus, client_cpus = default_cpus()
+    cpus = (args.server_cpus or server_cpus, args.client_cpus or client_cpus)
     python = find_python(args.python)
     if python is None:
         parser.error(f"no Python {args.python} found (on PATH or under pyenv)")
@@ -597,7 +700,8 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dsdeploy-serving-") as tmp:
         work = Path(tmp)
-        targets, expected = _targets(work, python, servers, log)
+        targets, expected = _targets(work, python, servers, workers, log, args.template)
+        log(f"load {os.getloadavg()[0]:.2f}; server on CPUs {cpus[0]}, wrk on CPUs {cpus[1]}")
         results = measure(
             targets,
             expected,
@@ -607,6 +711,7 @@ def main() -> None:
             repeat=args.repeat,
             work=work,
             log=log,
+            cpus=cpus,
         )
     if args.json:
         print(json.dumps({name: {str(c): f.public() for c, f in by.items()} for name, by in results.items()}))

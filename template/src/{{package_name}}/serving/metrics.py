@@ -11,7 +11,10 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 
 With several worker processes (``WORKERS``), each process writes its values to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (the server sets it up) and ``/metrics`` adds them up, so a scrape
-counts every process, whichever one answers it.
+counts every process, whichever one answers it: counters and histograms add up every worker's
+counts, the dead ones' included (a total never goes down when a worker is replaced), and the
+queue depth adds up the live workers only (the files of a dead worker are dropped at the next
+scrape, so a worker killed with requests queued does not leave its depth behind for ever).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -29,7 +33,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Latency buckets from half a millisecond (one small request) to ten seconds (a queue backed up).
@@ -105,12 +109,39 @@ class ServiceMetrics:
         Returns:
             The body and the ``Content-Type`` of a ``/metrics`` answer.
         """
-        if os.environ.get(MULTIPROC_ENV):
+        directory = os.environ.get(MULTIPROC_ENV)
+        if directory:
             # Several workers: read every process's files, not just this process's values.
+            forget_dead_workers(directory)
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def forget_dead_workers(directory: str) -> None:
+    """Drop the live-only gauge files (``multiprocess_mode="live..."``) of processes that are gone.
+
+    uvicorn's supervisor replaces a dead worker without telling anyone, so nobody calls
+    ``mark_process_dead`` for it; a scrape does, for every process whose files remain.
+
+    Args:
+        directory: The ``PROMETHEUS_MULTIPROC_DIR`` of the server.
+    """
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 class RequestMetrics:

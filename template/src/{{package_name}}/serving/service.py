@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -40,8 +41,11 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 from pydantic_core import to_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from .. import __version__
+from . import listener
 from .artifact import Model, load_model
 from .batching import Batcher, Prediction, QueueFullError
 from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
@@ -553,7 +557,7 @@ def main() -> None:
         os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="prometheus-"))
     # uvicorn picks httptools (a dependency of this package: HTTP parsed in C) by itself. The
     # access log gives one line per request; no server header, so the stack is not advertised.
-    uvicorn.run(
+    config = uvicorn.Config(
         target,
         host=settings.host,
         port=settings.port,
@@ -567,3 +571,35 @@ def main() -> None:
         # for it is restarted forever. A minute covers slow starts without hiding a hung one.
         timeout_worker_healthcheck=60,
     )
+    sys.exit(_serve(config, settings))
+
+
+def _serve(config: uvicorn.Config, settings: Settings) -> int:
+    """Bind the listening socket, run uvicorn on it (with its supervisor for several workers).
+
+    What ``uvicorn.run`` does, except that the socket is ours (``listener.bind``: TCP_NODELAY
+    on every connection, uvicorn issue #3149).
+
+    Returns:
+        The exit status: 0, or uvicorn's start-up failure status when the server never started.
+    """
+    uvicorn_logger = logging.getLogger("uvicorn.error")
+    try:
+        sock = listener.bind(settings.host, settings.port)
+    except OSError as exc:
+        uvicorn_logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+        return STARTUP_FAILURE
+    uvicorn_logger.info("Uvicorn running on %s (Press CTRL+C to quit)", listener.address(sock))
+    try:
+        if config.workers > 1:
+            # The supervisor starts the workers, restarts any that dies, and on SIGTERM stops
+            # them (each finishes its accepted requests) before it exits.
+            Multiprocess(config, sockets=[sock]).run()
+            return 0
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+        return 0 if server.started else STARTUP_FAILURE
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sock.close()
