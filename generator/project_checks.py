@@ -6,6 +6,7 @@ tier runs it once per distinct project, the swap tests after a model change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,20 @@ class ProjectRun:
     output: str
 
 
-def run_project_checks(project: Path, python: Path, *, timeout: float = 900) -> ProjectRun:
+def run_project_checks(
+    project: Path, python: Path, *, pytest_args: Sequence[str] = (), timeout: float = 900
+) -> ProjectRun:
     """Run ``project``'s own checks in place with the interpreter ``python``.
 
     uv may not download interpreters here, and dsdeploy's own virtualenv must not leak into the
     project's: both are set for every step. ``uv sync`` also locks when the project has no lock
     or its dependencies changed, as it does for a user.
+
+    Args:
+        project: The project folder (changed: it gets a venv and a lock).
+        python: The interpreter of the project's Python version.
+        pytest_args: Extra pytest arguments, e.g. ``-m "not server"``.
+        timeout: Seconds each step may take.
     """
     uv = require("uv")
     env: dict[str, str | None] = {"VIRTUAL_ENV": None, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
@@ -45,7 +54,7 @@ def run_project_checks(project: Path, python: Path, *, timeout: float = 900) -> 
         "uv sync": [uv, "sync", "--quiet", "--python", str(python)],
         "ruff check": [uv, "run", "--no-sync", "ruff", "check", "."],
         "ruff format --check": [uv, "run", "--no-sync", "ruff", "format", "--check", "."],
-        "pytest": [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+        "pytest": [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
     }
     output = []
     for name in STEPS:

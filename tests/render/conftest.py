@@ -4,6 +4,13 @@ The matrix itself (``matrix_projects``, the ``variant`` parameter) comes from te
 Variants whose code and dependencies render identically share one run. The runs are started
 together, a few at a time, the first time a test asks for one: a project's checks spend much of
 their time starting servers and waiting on them, so two cores carry more than one run at once.
+
+Every distinct project runs its lint and its tests. The tests marked ``server`` (they start the
+real service in processes, about 90 s a project) exercise serving code that is the same in every
+variant of a Python version and framework: they run in the projects of a pairwise cover of the
+axes that change a project's code or dependencies (every Python with every framework, each with
+and without Kubeflow and Dask), and the other projects run ``-m "not server"``. A whole-suite
+run of all 36 projects does not fit CI's budget.
 """
 
 from __future__ import annotations
@@ -20,9 +27,19 @@ from generator.fingerprint import python_digest
 from generator.project_checks import ProjectRun, run_project_checks
 from generator.render import read_answers
 from generator.tools import find_python
+from generator.variants import load_axes, pairwise
 
 #: Project runs at once: one per core (more makes the projects' own server-start deadlines race).
 PARALLEL_RUNS = max(2, os.cpu_count() or 1)
+#: The answers that change a project's code or dependencies (and so its own test run).
+PROJECT_AXIS_NAMES = ("python_version", "model_framework", "with_kubeflow", "with_dask")
+QUICK = ("-m", "not server")
+
+
+def whole_suite_answers() -> list[dict[str, object]]:
+    """The projects that run their whole suite: a pairwise cover of the project axes."""
+    axes = [axis for axis in load_axes() if axis.name in PROJECT_AXIS_NAMES]
+    return [dict(variant.as_dict()) for variant in pairwise(axes)]
 
 
 class ProjectRuns:
@@ -37,18 +54,27 @@ class ProjectRuns:
 
     def _start_all(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=PARALLEL_RUNS, thread_name_prefix="project-run")
+        whole = [tuple(sorted(answers.items())) for answers in whole_suite_answers()]
+        projects: dict[str, Path] = {}
+        full: set[str] = set()
         for variant_id, project in self._projects.items():
             digest = python_digest(project)
             self._digests[variant_id] = digest
-            if digest in self._runs:
-                continue
+            projects.setdefault(digest, project)
+            answers = read_answers(project)
+            if tuple(sorted((name, answers[name]) for name in PROJECT_AXIS_NAMES)) in whole:
+                full.add(digest)
+        # Whole suites first: they are the longest, so the pool ends with the quick ones.
+        for digest in sorted(projects, key=lambda d: d not in full):
+            project = projects[digest]
             python = find_python(str(read_answers(project)["python_version"]))
             if python is None:
                 continue  # the test of each such variant skips, naming the version
             # The matrix's files are shared hard links: the run gets a copy of its own.
             copy = self._workdir / digest[:16] / project.name
             shutil.copytree(project, copy)
-            self._runs[digest] = self._pool.submit(run_project_checks, copy, python)
+            args = () if digest in full else QUICK
+            self._runs[digest] = self._pool.submit(run_project_checks, copy, python, pytest_args=args)
 
     def result(self, variant_id: str) -> ProjectRun | None:
         """The run of ``variant_id``'s project (shared with identical ones); None without its Python."""
