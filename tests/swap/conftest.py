@@ -65,7 +65,15 @@ def build_estimator(random_state=0):
     ),
     # XGBoost: a regression (continuous target, FP64 answers, no probabilities).
     "xgboost-diabetes-regression": Swap(
-        answers={"model_framework": "xgboost", "project_slug": "sugar-levels"},
+        # The longest slug the chart allows (53), a package name unlike it, another author.
+        answers={
+            "model_framework": "xgboost",
+            "project_slug": "blood-sugar-levels-regression-service-for-the-clinic-",
+            "package_name": "sugar",
+            "author_name": "Zoë Ångström",
+            "author_email": "zoe@example.org",
+            "description": 'Predicts "sugar" levels: a regression, with quotes and a colon',
+        },
         imports="from sklearn.datasets import load_diabetes",
         load_dataset="""    diabetes = load_diabetes()
     names = tuple(diabetes.feature_names)
@@ -82,7 +90,11 @@ def build_estimator(random_state=0):
     ),
     # LightGBM: a pandas DataFrame with named columns, a category (string) and an integer column.
     "lightgbm-mixed-table": Swap(
-        answers={"model_framework": "lightgbm", "python_version": "3.13"},
+        answers={
+            "model_framework": "lightgbm",
+            "python_version": "3.13",
+            "project_name": "Qualité des Iris №2",
+        },
         imports="import pandas as pd\nfrom sklearn.datasets import load_iris",
         load_dataset="""    iris = load_iris(as_frame=True)
     table = iris.data.rename(columns=lambda name: name.removesuffix(" (cm)").replace(" ", "_"))
