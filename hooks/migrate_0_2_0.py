@@ -55,6 +55,7 @@ MOVED = {
 KEPT_IN_MODEL = {"build_estimator"}  # what model.py still holds in 0.2.0
 LINE_LENGTH = 110  # the generated project's ruff line-length
 PREFIX = "dsdeploy migration 0.2.0:"
+ANSWERS_FILE = ".copier-answers.yml"
 
 
 def say(message: str) -> None:
@@ -364,12 +365,20 @@ def moved_module(module: str, level: int, package: str) -> str | None:
     return None
 
 
+def package_name() -> str:
+    """The project's package, from its answers file (copier has not loaded answers before ``before``)."""
+    import yaml  # copier's own dependency: this runs on copier's interpreter
+
+    answers = yaml.safe_load(Path(ANSWERS_FILE).read_text(encoding="utf-8")) or {}
+    return str(answers["package_name"])
+
+
 def main(argv: list[str]) -> int:
-    """``migrate_0_2_0.py before|after PACKAGE`` in the project folder."""
-    if len(argv) != 2 or argv[0] not in {"before", "after"}:
-        sys.stderr.write("usage: migrate_0_2_0.py before|after PACKAGE\n")
+    """``migrate_0_2_0.py before|after`` in the project folder."""
+    if len(argv) != 1 or argv[0] not in {"before", "after"}:
+        sys.stderr.write("usage: migrate_0_2_0.py before|after\n")
         return 2
-    stage, package = argv
+    stage, package = argv[0], package_name()
     before(package) if stage == "before" else after(package)
     return 0
 
