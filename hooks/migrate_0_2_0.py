@@ -84,6 +84,8 @@ def stage_base(path: Path, base: str) -> None:
 
 def before(package: str) -> None:
     """Hold back the user's versions of the files the move changes; stage their 0.1.0 content."""
+    if Path("src", package, "serving").is_dir():
+        return  # already on the 0.2.0 layout (a second run): nothing to hold back
     stash = stash_dir()
     for name in (*MERGED, *TEMPLATE_OWNED):
         path = Path("src", package, name)
