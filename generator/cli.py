@@ -22,7 +22,7 @@ from rich.table import Table
 from generator import doctor as doctor_lib
 from generator import variants as variants_lib
 from generator.errors import GeneratorError
-from generator.render import lock_project, read_answers, render_many, render_project
+from generator.render import lock_project, read_answers, render_many, render_project, resolve_source
 from generator.results import Status
 
 app = typer.Typer(
@@ -44,7 +44,11 @@ DataOption = Annotated[
     typer.Option("--data", "-d", help="An answer as NAME=VALUE; repeat for more.", metavar="NAME=VALUE"),
 ]
 TemplateOption = Annotated[
-    str | None, typer.Option("--template", help="Template path or git URL (default: this checkout).")
+    str | None,
+    typer.Option(
+        "--template",
+        help="Template path or git URL (default: $DSDEPLOY_TEMPLATE_URL, this checkout, the bundled copy).",
+    ),
 ]
 ProjectArgument = Annotated[Path, typer.Argument(help="A rendered project.", exists=True, file_okay=False)]
 PairwiseOption = Annotated[
@@ -106,11 +110,25 @@ def new(
     answers = _parse_data(data)
     if not defaults and not sys.stdin.isatty():
         raise GeneratorError(
-            "no terminal to ask questions on", hint="pass --defaults (and --data NAME=VALUE)"
+            "no terminal to ask questions on",
+            hint=f"run `dsdeploy new {dest} --defaults` (answers with --data NAME=VALUE)",
         )
+    source = resolve_source(template)
     with stderr.status(f"Rendering {dest} ..."):
-        project = render_project(dest, answers, template=template, overwrite=overwrite, ask=not defaults)
+        project = render_project(
+            dest,
+            answers,
+            template=source.render_from,
+            overwrite=overwrite,
+            ask=not defaults,
+            record_as=source.record_as,
+        )
     stderr.print(f"[green]Rendered[/] {project}")
+    stderr.print(
+        f"Template source: {source.record_as} (`_src_path` in .copier-answers.yml; `make update` reads it)"
+    )
+    for note in source.notes:
+        stderr.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if lock:
         with stderr.status("Locking dependencies with uv ..."):
             locked = lock_project(project)

@@ -198,8 +198,8 @@ def edit_values(project: Path, answers: Mapping[str, Any]) -> None:
         [
             ("replicaCount: 1\n", "replicaCount: 3\n"),
             (
-                "  requests:\n    cpu: 100m\n    memory: 256Mi\n  limits:\n    cpu: \"1\"\n    memory: 512Mi\n",
-                "  requests:\n    cpu: 500m\n    memory: 1Gi\n  limits:\n    cpu: \"2\"\n    memory: 2Gi\n",
+                '  requests:\n    cpu: 100m\n    memory: 256Mi\n  limits:\n    cpu: "1"\n    memory: 512Mi\n',
+                '  requests:\n    cpu: 500m\n    memory: 1Gi\n  limits:\n    cpu: "2"\n    memory: 2Gi\n',
             ),
         ],
     )
@@ -289,7 +289,9 @@ def run_in(project: Path, command: list[str], env: Mapping[str, str], timeout: f
     done = subprocess.run(
         command, cwd=project, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert done.returncode == 0, f"{' '.join(command)} failed in {project}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(command)} failed in {project}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done.stdout
 
 

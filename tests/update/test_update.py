@@ -82,8 +82,11 @@ def test_updated_default_project_passes_its_own_lint_and_tests(updated_projects,
     lifecycle.run_in(project, [uv, "sync", "--quiet", "--python", str(python)], uv_env)
     lifecycle.run_in(project, [uv, "run", "--no-sync", "ruff", "check", "."], uv_env)
     lifecycle.run_in(project, [uv, "run", "--no-sync", "ruff", "format", "--check", "."], uv_env)
-    out = lifecycle.run_in(project, [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], uv_env)
-    assert " passed" in out and " failed" not in out
+    out = lifecycle.run_in(
+        project, [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"], uv_env
+    )
+    assert " passed" in out
+    assert " failed" not in out
 
 
 def test_crossing_the_migration_needs_trust(template_repo, lifecycle, tmp_path):
@@ -103,8 +106,8 @@ def test_same_lines_changed_on_both_sides_show_inline_markers(template_repo, lif
         "terminationGracePeriodSeconds: 30\n"
     )
     assert old in text
-    values.write_text(text.replace(old, "## @param terminationGracePeriodSeconds Batch clients wait a minute\n"
-                                         "terminationGracePeriodSeconds: 60\n"))  # fmt: skip
+    mine = "## @param terminationGracePeriodSeconds Batch clients wait a minute\nterminationGracePeriodSeconds: 60\n"
+    values.write_text(text.replace(old, mine))
     lifecycle.commit_all(project, "A longer grace period")
     lifecycle.update(project)
     merged = values.read_text()
