@@ -106,7 +106,7 @@ def test_same_lines_changed_on_both_sides_show_inline_markers(template_repo, lif
         "terminationGracePeriodSeconds: 30\n"
     )
     assert old in text
-    mine = "## @param terminationGracePeriodSeconds Batch clients wait a minute\nterminationGracePeriodSeconds: 60\n"
+    mine = "## @param terminationGracePeriodSeconds Batch clients wait\nterminationGracePeriodSeconds: 60\n"
     values.write_text(text.replace(old, mine))
     lifecycle.commit_all(project, "A longer grace period")
     lifecycle.update(project)
