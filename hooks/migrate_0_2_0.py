@@ -112,7 +112,10 @@ def after(package: str) -> None:
             aside = path.with_name(f"{name}.pre-0.2.0")
             aside.write_text(user, encoding="utf-8")
             new_home = f"src/{package}/{MOVED[name.removesuffix('.py')].replace('.', '/')}.py"
-            say(f"{path} had local changes; 0.2.0 moved this code to {new_home}. Your version is in {aside}: port the change there, then delete it.")
+            say(
+                f"{path} had local changes; 0.2.0 moved this code to {new_home}. "
+                f"Your version is in {aside}: port the change there, then delete it."
+            )
         git("reset", "-q", "--", path.as_posix())  # the index entry `before` set, back to HEAD's
     shutil.rmtree(stash, ignore_errors=True)
     report_moved_imports(package)
@@ -128,7 +131,10 @@ def merge_into(path: Path, base: str, user: str) -> None:
         conflicts = [] if clean else ["(whole file: it did not parse)"]
     path.write_text(merged, encoding="utf-8")
     if conflicts:
-        say(f"{path}: you and the template both changed {', '.join(conflicts)}: resolve the conflict markers there.")
+        say(
+            f"{path}: you and the template both changed {', '.join(conflicts)}: "
+            "resolve the conflict markers there."
+        )
 
 
 # --- A merge of Python modules by top-level definition ----------------------------------------
@@ -136,8 +142,12 @@ IMPORTS = "<imports>"
 
 
 def split_module(text: str) -> tuple[dict[str, str], list[str], list[ast.stmt], str]:
-    """Segments of ``text`` by key (each with the blank lines and comments above it), their order,
-    the import statements, and the text after the last statement."""
+    """Split a module into its top-level statements.
+
+    Returns:
+        The segments by key (each with the blank lines and comments above it), their order, the
+        import statements, and the text after the last statement.
+    """
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     segments: dict[str, str] = {}
@@ -280,8 +290,10 @@ def used_names(text: str) -> set[str]:
 def merge_imports(
     base: list[ast.stmt], user: list[ast.stmt], new: list[ast.stmt], body: str, user_text: str
 ) -> str:
-    """The template's imports, minus those the user removed, plus those the user added; an
-    import nothing reads any more is dropped (unless the user kept it unread on purpose)."""
+    """The template's imports, minus those the user removed, plus those the user added.
+
+    An import nothing reads any more is dropped, unless the user kept it unread on purpose.
+    """
     b, u, n = bindings(base), bindings(user), bindings(new)
     merged = [x for x in n if not (x in b and x not in u)] + [x for x in u if x not in b and x not in n]
     used = used_names(body)
@@ -314,12 +326,18 @@ def format_imports(items: list[Binding]) -> str:
         members = [x for x in items if section(x) == number]
         lines = [
             f"import {module}" + (f" as {alias}" if alias else "")
-            for module, alias in sorted({(x[1], x[3]) for x in members if not x[2]}, key=lambda m: m[0].lower())
+            for module, alias in sorted(
+                {(x[1], x[3]) for x in members if not x[2]}, key=lambda m: m[0].lower()
+            )
         ]
         modules = sorted({(x[0], x[1]) for x in members if x[2]}, key=lambda m: (-m[0], m[1].lower()))
         for level, module in modules:
             names = sorted(
-                {x[2] + (f" as {x[3]}" if x[3] else "") for x in members if x[2] and (x[0], x[1]) == (level, module)},
+                {
+                    x[2] + (f" as {x[3]}" if x[3] else "")
+                    for x in members
+                    if x[2] and (x[0], x[1]) == (level, module)
+                },
                 key=name_key,
             )
             head = f"from {'.' * level}{module} import "
@@ -355,7 +373,10 @@ def report_moved_imports(package: str) -> None:
                 for alias in node.names:
                     old = moved_module(alias.name, 0, package)
                     if old is not None and old != "model":
-                        say(f"{path}:{node.lineno} imports {alias.name}; 0.2.0 moved it to {package}.{MOVED[old]}.")
+                        say(
+                            f"{path}:{node.lineno} imports {alias.name}; "
+                            f"0.2.0 moved it to {package}.{MOVED[old]}."
+                        )
 
 
 def moved_module(module: str, level: int, package: str) -> str | None:
