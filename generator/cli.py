@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,8 +22,11 @@ from rich.table import Table
 from generator import doctor as doctor_lib
 from generator import variants as variants_lib
 from generator.errors import GeneratorError
-from generator.render import lock_project, read_answers, render_many, render_project
+from generator.render import lock_project, read_answers, render_many, render_project, resolve_source
 from generator.results import Status
+
+if TYPE_CHECKING:
+    from generator.fleet import ProjectState, UpdateResult
 
 app = typer.Typer(
     name="dsdeploy",
@@ -44,7 +47,11 @@ DataOption = Annotated[
     typer.Option("--data", "-d", help="An answer as NAME=VALUE; repeat for more.", metavar="NAME=VALUE"),
 ]
 TemplateOption = Annotated[
-    str | None, typer.Option("--template", help="Template path or git URL (default: this checkout).")
+    str | None,
+    typer.Option(
+        "--template",
+        help="Template path or git URL (default: $DSDEPLOY_TEMPLATE_URL, this checkout, the bundled copy).",
+    ),
 ]
 ProjectArgument = Annotated[Path, typer.Argument(help="A rendered project.", exists=True, file_okay=False)]
 PairwiseOption = Annotated[
@@ -106,11 +113,25 @@ def new(
     answers = _parse_data(data)
     if not defaults and not sys.stdin.isatty():
         raise GeneratorError(
-            "no terminal to ask questions on", hint="pass --defaults (and --data NAME=VALUE)"
+            "no terminal to ask questions on",
+            hint=f"run `dsdeploy new {dest} --defaults` (answers with --data NAME=VALUE)",
         )
+    source = resolve_source(template)
     with stderr.status(f"Rendering {dest} ..."):
-        project = render_project(dest, answers, template=template, overwrite=overwrite, ask=not defaults)
+        project = render_project(
+            dest,
+            answers,
+            template=source.render_from,
+            overwrite=overwrite,
+            ask=not defaults,
+            record_as=source.record_as,
+        )
     stderr.print(f"[green]Rendered[/] {project}")
+    stderr.print(
+        f"Template source: {source.record_as} (`_src_path` in .copier-answers.yml; `make update` reads it)"
+    )
+    for note in source.notes:
+        stderr.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if lock:
         with stderr.status("Locking dependencies with uv ..."):
             locked = lock_project(project)
@@ -356,3 +377,73 @@ def doctor() -> None:
     for tier, status in doctor_lib.tiers(findings).items():
         tiers.add_row(tier, status)
     stdout.print(tiers)
+
+
+@app.command()
+@_user_errors
+def fleet(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Project checkouts, or folders holding several.", exists=True)
+    ],
+    update: Annotated[
+        bool, typer.Option("--update", help="copier update each clean project to the newest release.")
+    ] = False,
+    trust: Annotated[
+        bool, typer.Option("--trust", help="Let updates run the template's migrations (see CHANGELOG).")
+    ] = False,
+    output_format: Annotated[
+        Literal["table", "json"], typer.Option("--format", help="table, or json for dashboards.")
+    ] = "table",
+) -> None:
+    """Template release, key answers, releases behind and local changes of many projects."""
+    from generator import fleet as fleet_lib
+
+    with stderr.status("Reading projects ..."):
+        states = fleet_lib.inspect_fleet(paths)
+    results = None
+    if update:
+        with stderr.status(f"Updating {len(states)} project(s) one by one ...") as status:
+            results = fleet_lib.update_fleet(
+                states, trust=trust, on_done=lambda r: status.update(f"{r.state.project}: {r.outcome.value}")
+            )
+    if output_format == "json":
+        rows = [r.as_json() for r in results] if results is not None else [s.as_json() for s in states]
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+    else:
+        stdout.print(_fleet_table(states, results))
+    if results is not None and any(r.outcome is fleet_lib.Outcome.FAILED for r in results):
+        raise typer.Exit(1)
+
+
+def _fleet_table(states: list[ProjectState], results: list[UpdateResult] | None) -> Table:
+    table = Table(title=f"{len(states)} project(s)", title_justify="left")
+    for column in ("project", "release", "newest", "behind"):
+        table.add_column(column, no_wrap=True)
+    for column in ("path", "answers", "local changes"):
+        table.add_column(column, overflow="fold")
+    if results is not None:
+        table.add_column("update", overflow="fold")
+    shown = [r.state for r in results] if results is not None else states
+    for index, state in enumerate(shown):
+        answers = " ".join(_answer_label(k, v) for k, v in state.answers.items())
+        behind = "?" if state.behind is None else str(state.behind)
+        changes = "not git" if state.local_changes is None else str(state.local_changes)
+        row = [state.project, state.version or "?", state.newest or "?", behind]
+        row += [os.path.relpath(state.path), answers, changes]
+        if results is not None:
+            result = results[index]
+            style = {"updated": "green", "conflicted": "bold red", "failed": "bold red"}.get(
+                result.outcome.value
+            )
+            outcome = f"[{style}]{result.outcome.value}[/]" if style else result.outcome.value
+            files = f" ({', '.join(result.files)})" if result.files else ""
+            row.append(f"{outcome}: {result.detail}{files}")
+        table.add_row(*row)
+    return table
+
+
+def _answer_label(name: str, value: Any) -> str:
+    """An answer as the variant ids write it: py3.12, kubeflow / no-kubeflow, or the value."""
+    if isinstance(value, bool):
+        return name.removeprefix("with_") if value else f"no-{name.removeprefix('with_')}"
+    return f"py{value}" if name == "python_version" else str(value)

@@ -7,6 +7,7 @@ it succeeded, so a failed render leaves nothing behind. Copier's errors are wrap
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -29,15 +30,96 @@ from generator.tools import find_python, which
 ANSWERS_FILE = ".copier-answers.yml"
 
 
+BUNDLED_TEMPLATE = Path(__file__).resolve().parent / "_template"
+TEMPLATE_URL_ENV = "DSDEPLOY_TEMPLATE_URL"
+
+
 def template_root() -> Path:
-    """The template checkout this package belongs to (the folder holding ``copier.yml``)."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "copier.yml").is_file():
-        raise GeneratorError(
-            f"no copier.yml found at {root}",
-            hint="run dsdeploy from a checkout of the template or pass --template",
+    """The template this package renders: its checkout, else the copy the installed wheel carries.
+
+    A checkout (the folder holding ``copier.yml`` above this package) wins, so developers render
+    their working tree; an installed wheel carries ``copier.yml``, ``template/`` and ``hooks/``
+    under ``generator/_template``.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    for root in (checkout, BUNDLED_TEMPLATE):
+        if (root / "copier.yml").is_file():
+            return root
+    raise GeneratorError(
+        f"no copier.yml found at {checkout} or {BUNDLED_TEMPLATE}",
+        hint="reinstall the package (`pip install --force-reinstall dsdeploy`) or pass --template GIT-URL",
+    )
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """Where a project is rendered from, what its answers file records as ``_src_path``, and why."""
+
+    render_from: str
+    record_as: str
+    notes: tuple[str, ...] = ()
+
+
+def _git_output(root: Path, *args: str) -> str | None:
+    git = which("git")
+    if git is None:
+        return None
+    try:
+        return run([git, "-C", root, *args], timeout=30).stdout.strip() or None
+    except GeneratorError:
+        return None
+
+
+def resolve_source(template: str | None = None, *, root: Path | None = None) -> TemplateSource:
+    """Decide where ``dsdeploy new`` renders from and which ``_src_path`` others can update from.
+
+    Order: ``template`` as named (a local folder made absolute); ``$DSDEPLOY_TEMPLATE_URL``; this
+    checkout, recorded as its ``origin`` URL when it has one (a local path otherwise); the copy the
+    wheel carries (no history, so ``copier update`` needs a URL: the notes say so).
+    """
+    named = template or os.environ.get(TEMPLATE_URL_ENV, "").strip() or None
+    if named:
+        local = Path(named).expanduser()
+        if local.is_dir():
+            path = str(local.resolve())
+            note = (
+                ()
+                if _git_output(local, "rev-parse", "--git-dir")
+                else (f"{path} is not a git checkout: `copier update` needs a template with history",)
+            )
+            return TemplateSource(path, path, note)
+        return TemplateSource(named, named)
+    root = root or template_root()
+    if _git_output(root, "rev-parse", "--git-dir") is None:
+        return TemplateSource(
+            str(root),
+            str(root),
+            (
+                f"rendered from the template bundled with dsdeploy ({root}), which has no history: "
+                f"for `copier update`, render with --template GIT-URL or set {TEMPLATE_URL_ENV}",
+            ),
         )
-    return root
+    url = _git_output(root, "remote", "get-url", "origin")
+    if url is None:
+        return TemplateSource(
+            str(root),
+            str(root),
+            (f"{root} has no 'origin' remote: only this machine can update from it; use --template GIT-URL",),
+        )
+    notes: tuple[str, ...] = ()
+    if not _git_output(root, "branch", "--remotes", "--contains", "HEAD"):
+        notes = (f"HEAD of {root} is not pushed to {url}: push it, or `copier update` will not find it",)
+    return TemplateSource(str(root), url, notes)
+
+
+def record_source(project: Path, src_path: str) -> None:
+    """Write ``src_path`` as the ``_src_path`` of ``project``'s answers file."""
+    import yaml
+
+    path = project / ANSWERS_FILE
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    line = yaml.safe_dump({"_src_path": src_path}, default_flow_style=False, width=10_000)
+    path.write_text("".join(line if old.startswith("_src_path:") else old for old in lines), encoding="utf-8")
 
 
 def snapshot_template(into: Path, source: Path | None = None) -> Path:
@@ -64,6 +146,7 @@ def render_project(
     template: str | Path | None = None,
     overwrite: bool = False,
     ask: bool = False,
+    record_as: str | None = None,
 ) -> Path:
     """Render one project from the template into ``dest`` with default answers plus ``answers``.
 
@@ -73,6 +156,7 @@ def render_project(
         template: Template path or URL; defaults to this checkout.
         overwrite: Allow rendering into a non-empty folder, replacing files of the same name.
         ask: Ask the questions not given in ``answers`` interactively instead of taking defaults.
+        record_as: The ``_src_path`` to record instead of ``template`` (e.g. its remote URL).
 
     Returns:
         ``dest``.
@@ -115,6 +199,8 @@ def render_project(
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    if record_as is not None and record_as != src:
+        record_source(scratch, record_as)
     _move_into_place(scratch, dest)
     return dest
 
@@ -151,7 +237,8 @@ def read_answers(project: Path) -> dict[str, Any]:
     path = project / ANSWERS_FILE
     if not path.is_file():
         raise GeneratorError(
-            f"{project} has no {ANSWERS_FILE}", hint="pass a folder rendered by dsdeploy/copier"
+            f"{project} has no {ANSWERS_FILE}",
+            hint="pass a project made by `dsdeploy new DEST` or `copier copy`",
         )
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {key: value for key, value in data.items() if not key.startswith("_")}
