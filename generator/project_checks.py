@@ -24,6 +24,7 @@ class ProjectRun:
 
     Attributes:
         representative: The project's folder name (the first variant that ran it).
+        representative_path: Where that project ran (it keeps its ``.venv``).
         failed_step: The step that failed, or None when all passed.
         output: The tail of each step's output, or the failure's message.
     """
@@ -31,6 +32,7 @@ class ProjectRun:
     representative: str
     failed_step: str | None
     output: str
+    representative_path: str = ""
 
 
 def run_project_checks(
@@ -61,6 +63,6 @@ def run_project_checks(
         try:
             result = run(commands[name], cwd=project, env=env, timeout=timeout)
         except GeneratorError as exc:
-            return ProjectRun(project.name, name, str(exc))
+            return ProjectRun(project.name, name, str(exc), str(project))
         output.append(f"$ {name}\n{result.stdout[-2000:]}")
-    return ProjectRun(project.name, None, "\n".join(output))
+    return ProjectRun(project.name, None, "\n".join(output), str(project))

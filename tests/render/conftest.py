@@ -83,6 +83,16 @@ class ProjectRuns:
         future = self._runs.get(self._digests[variant_id])
         return None if future is None else future.result()
 
+    def environments(self) -> list[Path]:
+        """The synced project copies (each with its ``.venv``) of every run that passed its sync."""
+        if self._pool is None:
+            self._start_all()
+        return [
+            Path(future.result().representative_path)
+            for future in self._runs.values()
+            if future.result().failed_step != "uv sync"
+        ]
+
     def close(self) -> None:
         """Wait for runs still going (a failed session stops asking) and free the threads."""
         if self._pool is not None:

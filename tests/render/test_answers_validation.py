@@ -14,6 +14,7 @@ from generator.render import render_project, template_root
 SLUG_CHARS = "project_slug must be a DNS-1123 label: use only lowercase letters, digits and '-'"
 SLUG_ENDS = "project_slug must be a DNS-1123 label: start and end it with a letter or digit."
 IDENTIFIER = "package_name must be a Python identifier"
+SHADOWS = 'package_name must not shadow "{}", a module the project itself imports'
 EMAIL = 'author_email must be an email address like "name@example.com"'
 
 HOSTILE = [
@@ -34,6 +35,10 @@ HOSTILE = [
     ("package_name", "class", "package_name must not be a Python keyword"),
     ("package_name", "json", "package_name must not shadow a standard-library module"),
     ("package_name", "os", "package_name must not shadow a standard-library module"),
+    ("package_name", "sklearn", SHADOWS.format("sklearn")),
+    ("package_name", "numpy", SHADOWS.format("numpy")),
+    ("package_name", "fastapi", SHADOWS.format("fastapi")),
+    ("package_name", "xgboost", SHADOWS.format("xgboost")),
     ("package_name", "1model", IDENTIFIER),
     ("package_name", "my-model", IDENTIFIER),
     ("package_name", "naïve", IDENTIFIER),
