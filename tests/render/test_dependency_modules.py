@@ -43,4 +43,4 @@ def test_package_name_refuses_every_module_a_generated_project_imports(project_r
         names = json.loads(run([project / ".venv/bin/python", "-c", TOP_LEVEL]).stdout)
         for name in set(names) - listed - {own, f"_editable_impl_{own}"}:
             missing.setdefault(name, project.name)
-    assert not missing, f"add to dependency_module_names in copier.yml: {sorted(missing)} (found in {missing})"
+    assert not missing, f"add to dependency_module_names in copier.yml: {missing} (module: project)"
