@@ -65,7 +65,13 @@ def covering_variants() -> list[Variant]:
     wanted = {("kf", kf, dask) for kf in (False, True) for dask in (False, True)}
     wanted |= {("ci", ci) for ci in ("github", "gitlab", "none")}
     chosen: list[Variant] = []
-    for item in variants("pairwise"):
+    # A 0.1.0 project is a scikit-learn one: questions added since keep their defaults.
+    sklearn = [
+        v
+        for v in variants("pairwise") + variants("full")
+        if v.as_dict().get("model_framework", "sklearn") == "sklearn"
+    ]
+    for item in sklearn:
         answers = item.as_dict()
         covers = {("kf", answers["with_kubeflow"], answers["with_dask"]), ("ci", answers["ci_provider"])}
         if covers & wanted:
