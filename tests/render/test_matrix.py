@@ -131,3 +131,22 @@ def test_project_lint_and_tests_pass(variant, checked_project):
     assert checked_project.failed_step is None, (
         f"{checked_project.failed_step} failed in {checked_project.representative}:\n{checked_project.output}"
     )
+
+
+# The example data's rows, as a hard-coded request would carry them: any iris measurement row.
+IRIS_ROW = re.compile(r"\[\s*\d\.\d+,\s*\d\.\d+,\s*\d\.\d+,\s*\d\.\d+\s*\]|\[\s*-?1,\s*4\s*\]")
+# Where the example data may appear: train.py loads it, the READMEs show a request with it.
+IRIS_PLACES = re.compile(r"^(src/[^/]+/train\.py|README\.md)$")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=source_id)
+def test_no_example_row_is_hard_coded_outside_the_documented_places(source, distinct_outputs, matrix_render):
+    # Requests come from the model's signature; a literal row goes stale at the first model change.
+    offenders = [
+        f"{relpath}: {match.group(0)} (e.g. {example})"
+        for relpath, text, example in _outputs(source, distinct_outputs, matrix_render)
+        if not IRIS_PLACES.match(relpath)
+        for match in [IRIS_ROW.search(text)]
+        if match
+    ]
+    assert offenders == []
