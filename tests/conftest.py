@@ -7,11 +7,17 @@ runs everything this machine can run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import secrets
+import shutil
+import signal
+import socket
+import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,9 +31,9 @@ from generator.errors import GeneratorError
 from generator.images import build_digest
 from generator.project_image import ImagePrerequisiteMissing, PreparedImage, prepare_image, system_ca_bundle
 from generator.project_tree import PieceStore, Tree, write_tree
-from generator.render import render_project, snapshot_template
+from generator.render import read_answers, render_project, snapshot_template
 from generator.render_by_dependency import DependencyRenderer
-from generator.tools import require
+from generator.tools import find_python, require
 from generator.variants import Variant, variants
 
 RenderFn = Callable[..., Path]
@@ -220,3 +226,98 @@ def image_of(ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory) -> I
         stale = [tag for tag in listed if tag.startswith(f"{TEST_REPOSITORY}/") and tag not in kept]
         if stale:
             run([docker, "image", "rm", *stale], check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# A project's own service, served from its own environment (python -m <package>.serve)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalService:
+    """A rendered project's service running on 127.0.0.1, from a synced and trained copy.
+
+    Attributes:
+        project: The copy (with ``.venv`` and ``artifacts/``); treat as read-only.
+        url: The base URL, e.g. ``http://127.0.0.1:PORT``.
+        model_name: The name in its v2 routes (the project slug).
+    """
+
+    project: Path
+    url: str
+    model_name: str
+
+    @property
+    def python(self) -> Path:
+        """The interpreter of the project's own environment."""
+        return self.project / ".venv" / "bin" / "python"
+
+
+ServeFn = Callable[[Path], LocalService]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeFn]:
+    """``local_service(project)``: the project's service, started once per session and project.
+
+    The copy is synced with uv (a local interpreter, downloads off) and trained as a user would
+    (``python -m <package>.train``); the server runs in a process group of its own, stopped at
+    the end of the session. Skips when no interpreter of the project's Python is here.
+    """
+    started: dict[Path, tuple[LocalService, subprocess.Popen[bytes]]] = {}
+
+    def _serve(project: Path) -> LocalService:
+        if project not in started:
+            answers = read_answers(project)
+            python = find_python(str(answers["python_version"]))
+            if python is None:
+                pytest.skip(f"no Python {answers['python_version']} interpreter here (pyenv or PATH)")
+            copy = tmp_path_factory.mktemp("served") / project.name
+            shutil.copytree(project, copy)
+            env = {"VIRTUAL_ENV": None, "UV_PYTHON_DOWNLOADS": "never"}
+            run([require("uv"), "sync", "--quiet", "--python", python], cwd=copy, env=env, timeout=900)
+            package = str(answers["package_name"])
+            venv_python = copy / ".venv" / "bin" / "python"
+            run([venv_python, "-m", f"{package}.train", "--output", "artifacts"], cwd=copy, timeout=600)
+            port = _free_port()
+            server_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+            server_env["MODEL_PATH"] = str(copy / "artifacts" / "model.joblib")
+            process = subprocess.Popen(
+                [venv_python, "-m", f"{package}.serve"],
+                cwd=copy,
+                env=server_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            service = LocalService(copy, f"http://127.0.0.1:{port}", str(answers["project_slug"]))
+            started[project] = (service, process)
+            _wait_ready(service.url, process)
+        return started[project][0]
+
+    yield _serve
+    for _, process in started.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
+    """Wait for 200 from readiness; a loaded CI machine imports numpy and scikit-learn slowly."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5):
+                return
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"the service at {url} exited during start-up (code {process.returncode})")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the service at {url} was not ready within {seconds:g} s")
+            time.sleep(0.5)

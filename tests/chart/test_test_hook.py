@@ -12,20 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from generator.tools import find_python
 
 Manifests = list[dict[str, Any]]
 
@@ -99,73 +93,6 @@ def hook_container(rendered: Callable[[str], Manifests], only: Any) -> dict[str,
     return container
 
 
-@pytest.fixture(scope="module")
-def project_env(
-    default_project: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, str]]:
-    """The default project, synced with uv and trained, and the environment to run in it."""
-    python = find_python("3.12")
-    uv = shutil.which("uv")
-    if python is None or uv is None:
-        pytest.skip("no Python 3.12 interpreter or uv here")
-    project = tmp_path_factory.mktemp("hook") / default_project.name
-    shutil.copytree(default_project, project)
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(
-        [uv, "sync", "--quiet", "--python", str(python)], cwd=project, env=env, check=True, timeout=900
-    )
-    python_bin = project / ".venv" / "bin" / "python"
-    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
-    subprocess.run(
-        [python_bin, "-m", f"{package}.train", "--output", "artifacts"], cwd=project, check=True, timeout=600
-    )
-    return project, env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def real_service(project_env: tuple[Path, dict[str, str]], hook_container: dict[str, Any]) -> Iterator[str]:
-    """The project's own service on a free port, serving its trained model under the pod's name."""
-    project, env = project_env
-    model = next(item["value"] for item in hook_container["env"] if item["name"] == "MODEL_NAME")
-    port = _free_port()
-    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
-    server_env = env | {
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "MODEL_NAME": model,
-        "MODEL_PATH": "artifacts/model.joblib",
-    }
-    process = subprocess.Popen(
-        [project / ".venv" / "bin" / "python", "-m", f"{package}.serve"],
-        cwd=project,
-        env=server_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # a loaded CI machine imports slowly; the hook waits 30 s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5):
-                    break
-            except OSError:
-                assert process.poll() is None, "the project's server exited during start-up"
-                assert time.monotonic() < deadline, "the project's server was not ready within 180 s"
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
 def run_hook(container: dict[str, Any], url: str, project: Path) -> subprocess.CompletedProcess[str]:
     """The pod's command and args, ``$(VAR)`` expanded from its env, run in the project's venv."""
     env = {item["name"]: item["value"] for item in container["env"]}
@@ -183,10 +110,16 @@ def run_hook(container: dict[str, Any], url: str, project: Path) -> subprocess.C
     )
 
 
-def test_hook_passes_against_the_real_service(
-    hook_container: dict[str, Any], real_service: str, project_env: tuple[Path, dict[str, str]]
-) -> None:
-    result = run_hook(hook_container, real_service, project_env[0])
+@pytest.fixture(scope="module")
+def served(default_project: Path, local_service: Callable[[Path], Any]) -> Any:
+    """The default project's own service (its synced copy has the venv the hook runs in)."""
+    return local_service(default_project)
+
+
+def test_hook_passes_against_the_real_service(hook_container: dict[str, Any], served: Any) -> None:
+    model = next(item["value"] for item in hook_container["env"] if item["name"] == "MODEL_NAME")
+    assert model == served.model_name
+    result = run_hook(hook_container, served.url, served.project)
     assert result.returncode == 0, result.stderr
     assert "ready: 200" in result.stdout
     assert "/predict: 3 example rows answered as at training" in result.stdout
@@ -194,9 +127,9 @@ def test_hook_passes_against_the_real_service(
 
 
 def test_hook_fails_when_the_answers_are_not_the_models_own(
-    hook_container: dict[str, Any], stand_in: StandIn, project_env: tuple[Path, dict[str, str]]
+    hook_container: dict[str, Any], stand_in: StandIn, served: Any
 ) -> None:
-    result = run_hook(hook_container, stand_in.url, project_env[0])
+    result = run_hook(hook_container, stand_in.url, served.project)
     assert result.returncode == 1
     assert "/predict answered [0]" in result.stderr
     assert "own answers: [1]" in result.stderr
@@ -204,10 +137,10 @@ def test_hook_fails_when_the_answers_are_not_the_models_own(
 
 @pytest.mark.parametrize("status", [422, 500])
 def test_hook_fails_when_the_service_does_not_answer_200(
-    hook_container: dict[str, Any], stand_in: StandIn, project_env: tuple[Path, dict[str, str]], status: int
+    hook_container: dict[str, Any], stand_in: StandIn, served: Any, status: int
 ) -> None:
     stand_in.infer_status = status
-    result = run_hook(hook_container, stand_in.url, project_env[0])
+    result = run_hook(hook_container, stand_in.url, served.project)
     assert result.returncode == 1
     assert f"HTTP {status}" in result.stderr
     assert "model exploded" in result.stderr

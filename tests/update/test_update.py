@@ -111,9 +111,13 @@ def test_same_lines_changed_on_both_sides_show_inline_markers(template_repo, lif
     lifecycle.commit_all(project, "A longer grace period")
     lifecycle.update(project)
     merged = values.read_text()
-    assert "<<<<<<< before updating\n" in merged
-    assert "terminationGracePeriodSeconds: 60\n=======\n" in merged
-    assert ">>>>>>> after updating\n" in merged
+    # Between the markers: the user's lines, then the template's new ones.
+    ours = merged.index("<<<<<<< before updating\n")
+    theirs = merged.index("=======\n", ours)
+    end = merged.index(">>>>>>> after updating\n", theirs)
+    assert "## @param terminationGracePeriodSeconds Batch clients wait\n" in merged[ours:theirs]
+    assert "once shutdown.delaySeconds is over" in merged[theirs:end]
+    assert "terminationGracePeriodSeconds: 60\n" in merged
     status = lifecycle.git(project, "status", "--porcelain")
     assert "UU charts/my-model/values.yaml" in status.splitlines()
     assert lifecycle.conflicted_files(project) == ["charts/my-model/values.yaml"]

@@ -336,6 +336,10 @@ class FastInference:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
         model: Model | None = self.state.model
+        if scope["type"] == "http" and scope["method"] == "POST" and _content_type(scope) is None:
+            # Open Inference Protocol clients (Triton's among them) send JSON bodies without a
+            # Content-Type, as Triton and KServe accept them: read those as JSON too.
+            scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
@@ -376,11 +380,13 @@ class FastInference:
         return infer_content(infer_request, wanted, prediction, self.model_name)
 
 
+def _content_type(scope: Scope) -> bytes | None:
+    return next((value for name, value in scope["headers"] if name == b"content-type"), None)
+
+
 def _is_json(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value == b"application/json" or value.startswith(b"application/json;")
-    return False
+    value = _content_type(scope)
+    return value is not None and (value == b"application/json" or value.startswith(b"application/json;"))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
