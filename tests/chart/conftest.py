@@ -7,6 +7,7 @@ every test; tests that need a Helm that is missing skip with a one-line reason.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,19 @@ def only() -> Callable[..., dict[str, Any]]:
     """``only(manifests, kind, hook=None)``: the single manifest of ``kind``; ``hook`` picks
     Helm hooks (True) or release objects (False)."""
     return _only
+
+
+@pytest.fixture
+def render_with(
+    helm4: Helm, checker: ManifestChecker, default_chart: Chart, tmp_path: Path
+) -> Callable[[dict[str, Any]], Manifests]:
+    """``render_with(values)``: the default chart's manifests with ``values`` layered on (Helm 4)."""
+
+    def render(values: dict[str, Any]) -> Manifests:
+        path = tmp_path / "values.yaml"
+        path.write_text(json.dumps(values), encoding="utf-8")
+        return helm4.render(
+            default_chart.name, default_chart.path, namespace=checker.namespace, values=[path]
+        )
+
+    return render

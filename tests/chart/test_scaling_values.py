@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from generator.helm import Chart, Helm
-from generator.manifests import ManifestChecker
-
 Manifests = list[dict[str, Any]]
-
-
-@pytest.fixture
-def render_with(
-    helm4: Helm, checker: ManifestChecker, default_chart: Chart, tmp_path: Path
-) -> Callable[[dict[str, Any]], Manifests]:
-    def render(values: dict[str, Any]) -> Manifests:
-        path = tmp_path / "values.yaml"
-        path.write_text(json.dumps(values), encoding="utf-8")
-        return helm4.render(
-            default_chart.name, default_chart.path, namespace=checker.namespace, values=[path]
-        )
-
-    return render
 
 
 def cpu_target(manifests: Manifests, only: Any) -> dict[str, Any]:

@@ -16,20 +16,6 @@ from generator.manifests import ManifestChecker
 Manifests = list[dict[str, Any]]
 
 
-@pytest.fixture
-def render_with(
-    helm4: Helm, checker: ManifestChecker, default_chart: Chart, tmp_path: Path
-) -> Callable[[dict[str, Any]], Manifests]:
-    def render(values: dict[str, Any]) -> Manifests:
-        path = tmp_path / "values.yaml"
-        path.write_text(json.dumps(values), encoding="utf-8")
-        return helm4.render(
-            default_chart.name, default_chart.path, namespace=checker.namespace, values=[path]
-        )
-
-    return render
-
-
 def server_env(manifests: Manifests, only: Any) -> dict[str, dict[str, Any]]:
     [container] = only(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
     return {item["name"]: item for item in container["env"]}
