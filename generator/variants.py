@@ -118,6 +118,26 @@ def pairwise(axes: Sequence[Axis]) -> list[Variant]:
     return chosen
 
 
+def each_value(axes: Sequence[Axis]) -> list[Variant]:
+    """A few variants in which every value of every axis occurs at least once (defaults first).
+
+    Greedy like :func:`pairwise`, for singles instead of pairs: as many variants as the largest
+    axis has values.
+    """
+    candidates = full_product(axes)
+    default = Variant(tuple((axis.name, axis.default) for axis in axes))
+    uncovered = {pair for variant in candidates for pair in variant.answers}
+    chosen: list[Variant] = []
+    pick = default if default in candidates else candidates[0]
+    while uncovered:
+        chosen.append(pick)
+        uncovered -= set(pick.answers)
+        if not uncovered:
+            break
+        pick = max(candidates, key=lambda v: len(set(v.answers) & uncovered))
+    return chosen
+
+
 def _pairs(variant: Variant) -> set[tuple[tuple[str, Value], tuple[str, Value]]]:
     return set(itertools.combinations(variant.answers, 2))
 

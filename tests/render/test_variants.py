@@ -13,7 +13,15 @@ from generator._run import run
 from generator.errors import GeneratorError
 from generator.render import template_root
 from generator.tools import which
-from generator.variants import GITHUB_MATRIX_LIMIT, Axis, full_product, load_axes, pairwise, to_github_matrix
+from generator.variants import (
+    GITHUB_MATRIX_LIMIT,
+    Axis,
+    each_value,
+    full_product,
+    load_axes,
+    pairwise,
+    to_github_matrix,
+)
 
 
 def test_axes_are_the_choice_and_bool_questions():
@@ -96,3 +104,17 @@ def test_github_matrix_validates_in_a_workflow(tmp_path):
     path = tmp_path / "wf.yml"
     path.write_text(yaml.safe_dump(workflow, sort_keys=False))
     run([checker, "--builtin-schema", "vendor.github-workflows", str(path)], timeout=60)
+
+
+def test_each_value_covers_every_value_in_as_few_variants_as_the_largest_axis_has_values():
+    axes = (
+        Axis("a", ("1", "2", "3"), "2"),
+        Axis("b", ("x", "y", "z"), "x"),
+        Axis("c", (False, True), False),
+    )
+    chosen = each_value(axes)
+    assert chosen[0].as_dict() == {"a": "2", "b": "x", "c": False}  # the defaults come first
+    assert {pair for variant in chosen for pair in variant.answers} == {
+        (axis.name, value) for axis in axes for value in axis.values
+    }
+    assert len(chosen) == 3
