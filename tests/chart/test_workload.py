@@ -156,7 +156,10 @@ def test_test_hook_runs_the_project_image_like_the_server(
         assert client["securityContext"] == pod_spec["containers"][0]["securityContext"]
         assert hook["spec"]["securityContext"] == pod_spec["securityContext"]
         assert hook["spec"]["restartPolicy"] == "Never"
-        assert client["command"] == ["python", "-c"]
+        # The project's own smoke module, with the Service's URL and the served model's name.
+        assert client["command"][:2] == ["python", "-m"]
+        assert client["command"][2].endswith(".serving.smoke")
+        assert client["args"][:3] == ["$(SERVICE_URL)", "--model", "$(MODEL_NAME)"]
 
 
 def test_every_checkov_skip_is_justified(rendered: Callable[[str], Manifests]) -> None:

@@ -18,6 +18,7 @@ from generator.deploy import plan_deploy
 from generator.helm import Helm, find_helms
 from generator.image_ref import ImageRef
 from generator.podspec import render_workload
+from generator.render import read_answers
 
 IMAGE = "localhost:5000/team/m:1.2"
 
@@ -81,13 +82,11 @@ def test_smoke_kind_calls_the_model_the_chart_serves_on_the_service_port(default
     if not find_helms():
         pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
     text = " ".join(" ".join(line) for line in _dry_run(default_project, "smoke-kind", PORT="18080"))
-    deployment, services = render_workload(default_project, ImageRef.parse(IMAGE), "default")
-    model = next(
-        e["value"]
-        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        if e["name"] == "MODEL_NAME"
-    )
+    _, services = render_workload(default_project, ImageRef.parse(IMAGE), "default")
     port_name = services[0]["spec"]["ports"][0]["name"]
+    package = read_answers(default_project)["package_name"]
 
-    assert f"http://127.0.0.1:18080/v2/models/{model}/infer" in text
+    # The smoke module asks the server for its model's name and example request (GET /v2 and
+    # /v2/models/<name>), so it checks whatever model the chart serves under whatever name.
+    assert f"python -m {package}.serving.smoke http://127.0.0.1:18080" in text
     assert f"port-forward $svc 18080:{port_name}" in text

@@ -47,15 +47,45 @@ def read_example(path: Path, estimator: Any) -> Any:
             return rows
         import pandas as pd  # named columns: the estimator was fitted on a DataFrame
 
-        return pd.DataFrame(rows, columns=None if isinstance(rows[0], dict) else list(names))
+        frame = pd.DataFrame(rows, columns=None if isinstance(rows[0], dict) else list(names))
+        return with_fitted_categories(frame, estimator)
     if path.suffix in (".csv", ".parquet"):
         import pandas as pd  # a table file is read with pandas
 
         frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
         if frame.empty:
             raise ValueError(f"{path} holds no rows")
-        return frame[[str(n) for n in names]] if names is not None else frame.to_numpy()
+        if names is None:
+            return frame.to_numpy()
+        frame = frame[[str(n) for n in names]]
+        return frame if path.suffix == ".parquet" else with_fitted_categories(frame, estimator)
     raise ValueError(f"{path}: example rows must be a .csv, .parquet or .json file")
+
+
+def with_fitted_categories(frame: Any, estimator: Any) -> Any:
+    """Give a table read from JSON or CSV the category columns the estimator was fitted with.
+
+    Text formats lose pandas dtypes. LightGBM records the categories of each category column it
+    was fitted on (``booster_.pandas_categorical``, in column order): the string columns become
+    those categories again, so values keep their codes. Other estimators take the strings as
+    they are (a ``OneHotEncoder`` in a pipeline does); Parquet keeps dtypes and needs none of this.
+    """
+    categories = getattr(getattr(estimator, "booster_", None), "pandas_categorical", None)
+    if not categories:
+        return frame
+    import pandas as pd  # a table: pandas is at hand
+
+    text = [
+        column
+        for column in frame.columns
+        if frame[column].dtype.kind == "O" or str(frame[column].dtype) in ("str", "string")
+    ]
+    if len(text) != len(categories):
+        return frame
+    frame = frame.copy()
+    for column, known in zip(text, categories, strict=True):
+        frame[column] = pd.Categorical(frame[column], categories=known)
+    return frame
 
 
 def import_model(
