@@ -68,7 +68,7 @@ def build_estimator(random_state=0):
         # The longest slug the chart allows (53), a package name unlike it, another author.
         answers={
             "model_framework": "xgboost",
-            "project_slug": "blood-sugar-levels-regression-service-for-the-clinic-",
+            "project_slug": "blood-sugar-levels-regression-service-for-the-clinics",
             "package_name": "sugar",
             "author_name": "Zoë Ångström",
             "author_email": "zoe@example.org",
