@@ -26,11 +26,11 @@ import uuid
 from pathlib import Path
 
 from generator._run import run
-from generator.images import BuildResult, build_image, choose_base_image, image_size
-from generator.render import read_answers, render_project
-from generator.smoke import running, wait_ready
+from generator.containers.smoke import running, wait_ready
+from generator.image.build import BuildResult, build_image, choose_base_image, image_size
+from generator.project.render import read_answers, render_project
+from generator.project.variants import default_variant
 from generator.tools import find_python, require
-from generator.variants import default_variant
 
 MB = 1_000_000
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

@@ -76,7 +76,7 @@ def tiers(findings: list[Finding]) -> dict[str, str]:
     if not have["docker engine"] or not have["kind"]:
         result["kind"] = "skips: kind or a Docker engine missing"
     else:
-        from generator.cluster import kind_unavailable_reason
+        from generator.cluster.kind import kind_unavailable_reason
 
         reason = kind_unavailable_reason()
         result["kind"] = f"skips: {reason}" if reason else "runs"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import cluster
+from generator.cluster import kind as cluster
 
 
 def test_reason_names_a_missing_kind(monkeypatch: pytest.MonkeyPatch) -> None:

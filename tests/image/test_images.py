@@ -8,14 +8,14 @@ import uuid
 import pytest
 
 from generator._run import run
-from generator.images import (
+from generator.containers.smoke import RUN_AS_UID, running, smoke_image, wait_ready
+from generator.image.build import (
     build_image,
     find_in_layers,
     image_config,
     image_history,
     image_layers,
 )
-from generator.smoke import RUN_AS_UID, running, smoke_image, wait_ready
 from generator.tools import require
 
 pytestmark = pytest.mark.docker

@@ -39,8 +39,8 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from generator import smoke
-from generator.smoke import SERVICE_PORT, docker_client, hardened_run_options, image_example
+from generator.containers import smoke
+from generator.containers.smoke import SERVICE_PORT, docker_client, hardened_run_options, image_example
 
 logger = logging.getLogger(__name__)
 pytestmark = pytest.mark.docker

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from generator import deploy, kube
+from generator.chart.helm import Helm
+from generator.cluster import deploy, kube
 from generator.errors import GeneratorError
-from generator.helm import Helm
-from generator.image_ref import ImageRef
+from generator.image.image_ref import ImageRef
 
 
 def _deployment(*, generation=2, observed=2, replicas=2, updated=2, total=2, available=2, conditions=()):

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from generator.chart.helm import find_helms
+from generator.containers.podspec import render_workload, service_ports
+from generator.containers.podspec_translate import POD_NAME, Untranslatable, expand, quantity, translate
 from generator.errors import GeneratorError
-from generator.helm import find_helms
-from generator.image_ref import ImageRef
-from generator.podspec import render_workload, service_ports
-from generator.podspec_translate import POD_NAME, Untranslatable, expand, quantity, translate
+from generator.image.image_ref import ImageRef
 
 IMAGE = ImageRef("dsdeploy-test/project", "abc123")
 Deployment = dict[str, Any]

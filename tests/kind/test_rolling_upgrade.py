@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from generator import cluster, deploy
 from generator._run import run
-from generator.image_ref import ImageRef
-from generator.images import build_image, choose_base_image, project_python_version
-from generator.kube import clients, wait_rollout
-from generator.smoke import image_example
+from generator.cluster import deploy, kind
+from generator.cluster.kube import clients, wait_rollout
+from generator.containers.smoke import image_example
+from generator.image.build import build_image, choose_base_image, project_python_version
+from generator.image.image_ref import ImageRef
 from generator.tools import find_python, require
 
 logger = logging.getLogger(__name__)
@@ -203,12 +203,12 @@ def test_helm_upgrade_under_load_loses_no_request(
     report = deploy.deploy_to_kind(
         default_project, cluster=kind_cluster, image=served_image, values=(values,), keep=True
     )
-    kubeconfig = cluster.write_kubeconfig(kind_cluster, tmp_path / "kubeconfig")
+    kubeconfig = kind.write_kubeconfig(kind_cluster, tmp_path / "kubeconfig")
     api = clients(kubeconfig)
     plan = report.plan
     try:
         assert report.ok, report.infer.detail
-        cluster.load_image(kind_cluster, new_image)
+        kind.load_image(kind_cluster, new_image)
         (service,) = api.core.list_namespaced_service(plan.namespace, label_selector=plan.selector).items
         example = image_example(served_image)
         body = example.infer_request(example.rows[:1])

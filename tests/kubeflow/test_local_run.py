@@ -17,7 +17,7 @@ import docker
 import pytest
 import yaml
 
-from generator.smoke import hardened_run_options, http, image_example, wait_ready
+from generator.containers.smoke import hardened_run_options, http, image_example, wait_ready
 
 pytestmark = pytest.mark.docker
 

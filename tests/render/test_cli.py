@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from generator._run import run
 from generator.cli import app
-from generator.render import template_root
+from generator.project.render import template_root
+from generator.project.variants import full_product, load_axes
 from generator.tools import which
-from generator.variants import full_product, load_axes
 
 runner = CliRunner()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from generator.render_by_dependency import DependencyRenderer
-from generator.template_deps import READS_EVERYTHING
+from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.template_deps import READS_EVERYTHING
 
 
 @pytest.fixture(scope="module")

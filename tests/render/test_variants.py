@@ -11,9 +11,8 @@ import yaml
 
 from generator._run import run
 from generator.errors import GeneratorError
-from generator.render import template_root
-from generator.tools import which
-from generator.variants import (
+from generator.project.render import template_root
+from generator.project.variants import (
     GITHUB_MATRIX_LIMIT,
     Axis,
     each_value,
@@ -22,6 +21,7 @@ from generator.variants import (
     pairwise,
     to_github_matrix,
 )
+from generator.tools import which
 
 
 def test_axes_are_the_choice_and_bool_questions():

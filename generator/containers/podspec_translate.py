@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
-from generator.container_run import ContainerRun, Port, Probe, Tmpfs
+from generator.containers.container_run import ContainerRun, Port, Probe, Tmpfs
 from generator.errors import GeneratorError
 
 POD_NAME = "podspec-smoke"

@@ -28,12 +28,12 @@ from typing import Any, TypeVar
 import yaml
 
 from generator._run import run
-from generator.crds import installed_crd_schemas
+from generator.chart.crds import installed_crd_schemas
+from generator.chart.helm import HELM_HINT, Chart, Helm, find_helms
+from generator.chart.kube_schemas import KubernetesSchemas, kind_and_name
+from generator.chart.security import ScanTarget, checkov_scan, hadolint
 from generator.errors import GeneratorError
-from generator.helm import HELM_HINT, Chart, Helm, find_helms
-from generator.kube_schemas import KubernetesSchemas, kind_and_name
 from generator.results import CheckResult, failed, passed, skipped
-from generator.security import ScanTarget, checkov_scan, hadolint
 
 LINT = "helm lint --strict"
 SCHEMAS = "kubernetes schemas"
@@ -103,7 +103,7 @@ class ManifestChecker:
         helms: Helm binaries to use, newest first; default: every Helm found. The first one
             renders the manifests that are validated and scanned.
         schemas: Kubernetes schemas; default: the three newest bundled versions, strict, plus
-            the Dask operator's CRDs when ``dask-kubernetes`` is installed (:mod:`generator.crds`).
+            the Dask operator's CRDs when ``dask-kubernetes`` is installed (:mod:`generator.chart.crds`).
         namespace: Namespace to render into (not ``default``: checkov flags that).
         workers: Parallel helm calls; default: the number of CPUs.
         timeout: Seconds for each helm call.

@@ -23,10 +23,10 @@ import docker.errors
 from docker.models.containers import Container
 
 from generator._stream import ProgressFn, ignore_progress
-from generator.container_start import ContainerExited, exited_error, published_ports
+from generator.containers.container_start import ContainerExited, exited_error, published_ports
+from generator.containers.v2_client import Example, example_in_image, infer_answer, predict_answer
+from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
-from generator.v2_client import Example, example_in_image, infer_answer, predict_answer
-from generator.v2_client import model_name as model_name_of
 
 RUN_AS_UID = 10001
 SERVICE_PORT = 8080

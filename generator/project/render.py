@@ -23,14 +23,16 @@ import copier.errors
 
 from generator._run import run
 from generator.errors import GeneratorError
-from generator.project_tree import write_tree
-from generator.render_by_dependency import DependencyRenderer
+from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.tree import write_tree
 from generator.tools import find_python, which
 
 ANSWERS_FILE = ".copier-answers.yml"
 
 
-BUNDLED_TEMPLATE = Path(__file__).resolve().parent / "_template"
+# This module sits in generator/project/: the package is one folder up, the checkout two.
+PACKAGE = Path(__file__).resolve().parents[1]
+BUNDLED_TEMPLATE = PACKAGE / "_template"
 TEMPLATE_URL_ENV = "DSDEPLOY_TEMPLATE_URL"
 
 
@@ -41,7 +43,7 @@ def template_root() -> Path:
     their working tree; an installed wheel carries ``copier.yml``, ``template/`` and ``hooks/``
     under ``generator/_template``.
     """
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = PACKAGE.parent
     for root in (checkout, BUNDLED_TEMPLATE):
         if (root / "copier.yml").is_file():
             return root
@@ -272,7 +274,7 @@ def render_many(
     """Render each ``id -> answers`` item into ``outdir/<id>``.
 
     The template is snapshotted once (see :func:`snapshot_template`). By default the items are
-    rendered by dependency (:mod:`generator.render_by_dependency`: each template file once per
+    rendered by dependency (:mod:`generator.project.render_by_dependency`: each template file once per
     distinct answers it reads, in this process; equal to copier's own render byte for byte);
     ``by_dependency=False`` runs copier per item in ``jobs`` processes instead.
 

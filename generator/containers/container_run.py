@@ -1,7 +1,7 @@
 """One container run as Docker runs it: the options a pod spec translates into.
 
-:mod:`generator.podspec_translate` fills a :class:`ContainerRun` from a Deployment; the smoke
-(:mod:`generator.podspec`) starts it with the Docker SDK, and :meth:`ContainerRun.docker_command`
+:mod:`generator.containers.podspec_translate` fills a :class:`ContainerRun` from a Deployment; the smoke
+(:mod:`generator.containers.podspec`) starts it with the Docker SDK, and :meth:`ContainerRun.docker_command`
 prints the same run as a ``docker run`` line to reproduce by hand.
 """
 

@@ -160,7 +160,7 @@ def strict_schema(crd: Mapping[str, Any], version: Mapping[str, Any]) -> dict[st
 def crd_schemas(crds: Iterable[Mapping[str, Any]] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """Strict schemas of every served version of ``crds``, by ``(apiVersion, kind)``.
 
-    The result plugs into :class:`generator.kube_schemas.KubernetesSchemas` (``crd_schemas=``).
+    The result plugs into :class:`generator.chart.kube_schemas.KubernetesSchemas` (``crd_schemas=``).
 
     Args:
         crds: CustomResourceDefinitions; default: the Dask operator's (:func:`dask_crds`).

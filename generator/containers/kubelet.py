@@ -1,6 +1,6 @@
 """What a kubelet does with one container, done with Docker: start, probe, restart, heal.
 
-The pod-spec smoke (:mod:`generator.podspec`) starts the container a chart describes; this module
+The pod-spec smoke (:mod:`generator.containers.podspec`) starts the container a chart describes; this module
 then plays the kubelet: it waits for the container's ports to be published (a container that
 exits first is a failed check with its exit code and log, never an exception), runs the startup,
 readiness and liveness probes in the kubelet's order, restarts a container that exits before it
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import docker.errors
 from docker.models.containers import Container
 
-from generator.container_run import ContainerRun
-from generator.container_start import exit_reason, log_tail, published_ports
-from generator.probes import await_liveness_failure, await_probe, exit_diagnosis, has_exited
-from generator.smoke import Check
+from generator.containers.container_run import ContainerRun
+from generator.containers.container_start import exit_reason, log_tail, published_ports
+from generator.containers.probes import await_liveness_failure, await_probe, exit_diagnosis, has_exited
+from generator.containers.smoke import Check
 
 START = "container starts and publishes its ports"
 RESTART = "restartPolicy Always: the restarted container starts"
@@ -81,7 +81,7 @@ def start_like_kubelet(
     Args:
         container: A container just started from ``run``.
         run: The container as the pod spec describes it.
-        settle: Seconds a conclusive probe failure must last (see :func:`generator.probes.await_probe`).
+        settle: Seconds a conclusive probe failure must last (see ``probes.await_probe``).
         restarts: Restarts allowed after an exit before ready; exiting again is a crash loop.
 
     Returns:

@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from generator._run import run
 from generator.errors import GeneratorError
-from generator.render import ANSWERS_FILE
+from generator.project.render import ANSWERS_FILE
 from generator.tools import require
 
 KEY_ANSWERS = ("python_version", "model_framework", "registry", "ci_provider", "with_kubeflow", "with_dask")

@@ -8,10 +8,10 @@ matrix of thousands of variants each renders a handful of times. This module:
    templated questions read (``registry`` decides ``image_repository``, ...), and builds each
    variant's render context from that group's context plus the answers nothing else reads;
 2. renders each path and each ``*.jinja`` content once per distinct combination of the answers
-   it reads (closed over the questions, see :mod:`generator.template_deps`), with copier's own
+   it reads (closed over the questions, see :mod:`generator.project.template_deps`), with copier's own
    Jinja environment; other files are copied verbatim, with copier's modes;
 3. renders the answers file (it reads every answer) per variant, and assembles each variant's
-   :class:`~generator.project_tree.Tree` from the pieces.
+   :class:`~generator.project.tree.Tree` from the pieces.
 
 ``tests/render/test_equivalence.py`` proves the trees equal copier's own render byte for byte.
 """
@@ -36,14 +36,14 @@ from copier._main import Worker, _operation
 from copier._types import LazyDict, Phase
 
 from generator.errors import GeneratorError
-from generator.project_tree import FileEntry, PieceStore, Tree
-from generator.template_deps import (
+from generator.project.template_deps import (
     READS_EVERYTHING,
     SourceEntry,
     jinja_names,
     scan_template,
     templated_questions,
 )
+from generator.project.tree import FileEntry, PieceStore, Tree
 
 _MISSING = "<not given>"
 Key = tuple[str, ...]
@@ -52,7 +52,7 @@ Key = tuple[str, ...]
 class DependencyRenderer:
     """Renders variants of one template folder by dependency; a context manager.
 
-    Use a plain (non-git) template folder such as :func:`generator.render.snapshot_template`
+    Use a plain (non-git) template folder such as :func:`generator.project.render.snapshot_template`
     makes; a git template would be cloned once per question group.
     """
 

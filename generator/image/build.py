@@ -20,12 +20,12 @@ from pathlib import Path
 
 from generator._run import run
 from generator._stream import ProgressFn, ignore_progress, run_streaming
-from generator.base_image import local_base_tag
 from generator.errors import GeneratorError
-from generator.fingerprint import tree_digest
-from generator.render import read_answers
+from generator.image.base_image import local_base_tag
+from generator.project.fingerprint import tree_digest
+from generator.project.render import read_answers
+from generator.project.variants import Axis
 from generator.tools import require
-from generator.variants import Axis
 
 # Seconds to wait for a registry pull before deciding it cannot be reached.
 PULL_TIMEOUT = 120
@@ -111,7 +111,7 @@ def choose_base_image(python_version: str, *, pull: bool = True) -> str | None:
     """The base image to build ``python_version`` projects on, or None when there is none.
 
     Prefers the official ``python:3.X-slim`` (present or pullable), then the local
-    ``dsdeploy-base:3.X`` built from Debian packages (:mod:`generator.base_image`).
+    ``dsdeploy-base:3.X`` built from Debian packages (:mod:`generator.image.base_image`).
 
     Args:
         python_version: ``3.X``.

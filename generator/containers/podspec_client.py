@@ -11,10 +11,10 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from generator.container_run import ContainerRun
-from generator.smoke import HTTP_TIMEOUT, Check, docker_client, image_example
-from generator.v2_client import Example, infer_answer, parse
-from generator.v2_client import model_name as model_name_of
+from generator.containers.container_run import ContainerRun
+from generator.containers.smoke import HTTP_TIMEOUT, Check, docker_client, image_example
+from generator.containers.v2_client import Example, infer_answer, parse
+from generator.containers.v2_client import model_name as model_name_of
 
 INFER = "v2 infer through the Service's targetPort"
 KEEP_ALIVE = "v2 infer, every call on one kept-alive connection"

@@ -5,11 +5,11 @@ its image disagree show without a cluster: a probe on the wrong path, a ``contai
 server does not listen on, a Service ``targetPort`` naming no port, a write to a read-only root.
 :func:`podspec_smoke` renders the chart with ``helm template`` (its image values pointed at a
 local image), translates the Deployment's pod spec into one ``docker run``
-(:mod:`generator.podspec_translate`, which refuses what it cannot reproduce), then does what a
-kubelet does (:mod:`generator.kubelet`): the startup, readiness and liveness probes within their
+(:mod:`generator.containers.podspec_translate`, which refuses what it cannot reproduce), then does what a
+kubelet does (:mod:`generator.containers.kubelet`): the startup, readiness and liveness probes within their
 budgets, a restart of a container that exits (a crash loop is named with its exit code and the
 log's last line), optionally a hung server healed by its liveness probe; then what a client does
-(:mod:`generator.podspec_client`): infer calls on one kept-alive connection through the port the
+(:mod:`generator.containers.podspec_client`): infer calls on one kept-alive connection through the port the
 Service targets, answered as the model itself answers. It ends with SIGTERM and the pod's grace
 period.
 """
@@ -29,19 +29,19 @@ import yaml
 from docker.models.containers import Container
 
 from generator._stream import ProgressFn, ignore_progress
-from generator.container_run import ContainerRun
-from generator.errors import GeneratorError
-from generator.helm import Chart, Helm, require_helm
-from generator.image_ref import ImageRef
-from generator.kubelet import heal, start_like_kubelet
-from generator.podspec_client import ServiceCalls
-from generator.podspec_translate import translate
-from generator.probes import SETTLE_SECONDS
-from generator.smoke import (
+from generator.chart.helm import Chart, Helm, require_helm
+from generator.containers.container_run import ContainerRun
+from generator.containers.kubelet import heal, start_like_kubelet
+from generator.containers.podspec_client import ServiceCalls
+from generator.containers.podspec_translate import translate
+from generator.containers.probes import SETTLE_SECONDS
+from generator.containers.smoke import (
     Check,
     CheckedReport,
     docker_client,
 )
+from generator.errors import GeneratorError
+from generator.image.image_ref import ImageRef
 
 NAMESPACE = "models"
 SERVER_COMPONENT = "server"
@@ -186,7 +186,7 @@ def podspec_smoke(
 
     Args:
         project: A rendered project (holds ``charts/<slug>/``).
-        image: A local image reference (``repository:tag``), e.g. from :func:`generator.images.build_image`.
+        image: A local image reference (``repository:tag``), e.g. from ``build_image``.
         values_set: The chart values set to render: ``default`` or a ``ci/<name>-values.yaml``.
         values: Extra values files layered over the set (``helm --values``, in order).
         without_devices: Run without device resources (GPUs) the values request, noting it,

@@ -19,17 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from generator import cluster as kind
 from generator._run import run
 from generator._stream import ProgressFn, ignore_progress
+from generator.chart.helm import Chart, Helm, require_helm
+from generator.cluster import kind
+from generator.cluster.kube import (
+    Clients,
+    clients,
+    diagnostics,
+    forwarded_request,
+    service_target,
+    wait_rollout,
+)
+from generator.containers.smoke import Check, docker_client, image_example
+from generator.containers.v2_client import infer_answer
+from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
-from generator.helm import Chart, Helm, require_helm
-from generator.image_ref import ImageRef
-from generator.images import build_digest, build_image, image_exists
-from generator.kube import Clients, clients, diagnostics, forwarded_request, service_target, wait_rollout
-from generator.smoke import Check, docker_client, image_example
-from generator.v2_client import infer_answer
-from generator.v2_client import model_name as model_name_of
+from generator.image.build import build_digest, build_image, image_exists
+from generator.image.image_ref import ImageRef
 
 KIND_CONFIG = Path("deploy") / "kind" / "cluster.yaml"
 NAMESPACE = "default"
@@ -227,7 +234,7 @@ def deploy_to_kind(
             existing cluster of that name is reused and never deleted.
         keep: Leave the release (and a cluster this call created) running.
         image: A local image to deploy (``repository:tag``); default: build one from the project.
-        base_image: ``BASE_IMAGE`` for that build (default: :func:`generator.images.choose_base_image`).
+        base_image: ``BASE_IMAGE`` for that build (default: :func:`generator.image.build.choose_base_image`).
         ca_bundle: CA bundle for the build behind a TLS-inspecting proxy.
         values: Extra chart values files (e.g. one switching on autoscaling and a PDB).
         helm: The Helm to install with (default: the newest found).

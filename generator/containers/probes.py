@@ -21,9 +21,9 @@ from http.client import HTTPException
 import docker.errors
 from docker.models.containers import Container
 
-from generator.container_run import ContainerRun, Probe
-from generator.container_start import exit_reason, log_tail
-from generator.smoke import Check
+from generator.containers.container_run import ContainerRun, Probe
+from generator.containers.container_start import exit_reason, log_tail
+from generator.containers.smoke import Check
 
 # Seconds a conclusive failure (HTTP 404, or no answer while the server listens elsewhere)
 # must persist before the smoke stops waiting for the probe's full budget.

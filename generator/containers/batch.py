@@ -27,8 +27,8 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from generator.containers.smoke import docker_client, hardened_run_options
 from generator.errors import GeneratorError
-from generator.smoke import docker_client, hardened_run_options
 
 SCHEDULER_PORT = 8786
 # Dask spills partitions that do not fit in memory to /tmp: more room than the service needs.

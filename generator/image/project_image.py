@@ -14,8 +14,14 @@ from pathlib import Path
 
 from generator._run import run
 from generator.errors import GeneratorError
-from generator.images import BuildResult, build_digest, build_image, choose_base_image, project_python_version
-from generator.render import read_answers
+from generator.image.build import (
+    BuildResult,
+    build_digest,
+    build_image,
+    choose_base_image,
+    project_python_version,
+)
+from generator.project.render import read_answers
 from generator.tools import find_python, require
 
 #: The system bundle: where the machine's TLS-inspecting proxy CA lives, when there is one.
