@@ -90,7 +90,7 @@ class KubernetesSchemas:
         versions: Full versions to validate against ("1.37.0"); default: the three newest bundled.
         strict: Use the ``-strict`` schemas, which refuse unknown fields (a typo in a template).
         crd_schemas: Extra schemas for custom resources by ``(apiVersion, kind)`` (e.g. a DaskJob),
-            as JSON schemas; see :meth:`add_crd`.
+            as JSON schemas (see :mod:`generator.chart.crds`).
     """
 
     def __init__(
@@ -110,15 +110,6 @@ class KubernetesSchemas:
     def minor_versions(self) -> tuple[str, ...]:
         """The versions as ``major.minor`` ("1.37")."""
         return tuple(".".join(version.split(".")[:2]) for version in self.versions)
-
-    def add_crd(self, crd: Mapping[str, Any]) -> None:
-        """Register the ``openAPIV3Schema`` of every served version of a CustomResourceDefinition."""
-        spec = crd["spec"]
-        for version in spec.get("versions", []):
-            schema = (version.get("schema") or {}).get("openAPIV3Schema")
-            if version.get("served", True) and schema:
-                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-                self._crds[key] = jsonschema.Draft7Validator(schema)
 
     def validate(self, document: Mapping[str, Any]) -> list[SchemaProblem]:
         """Validate one manifest against every version; return the problems (empty when valid)."""

@@ -190,13 +190,6 @@ def wait_ready(
     raise GeneratorError(f"{base_url}/v2/health/ready did not answer 200 within {timeout:.0f} s")
 
 
-def start_to_ready(image: str, *, timeout: float = 60.0) -> float:
-    """Seconds from asking the engine to start ``image`` to its first ready answer."""
-    started = time.monotonic()
-    with running(image) as (container, base_url):
-        return wait_ready(container, base_url, timeout=timeout, started=started)
-
-
 def image_example(image: str) -> Example:
     """The example request of the model in ``image`` and the model's own answers to it."""
     return example_in_image(docker_client(), image, hardened_run_options())

@@ -46,12 +46,3 @@ def python_digest(project: Path) -> str:
     digest = hashlib.sha256(repr(sorted(install.items())).encode())
     digest.update(tree_digest(project, ["src", "tests"]).encode())
     return digest.hexdigest()
-
-
-def group_by(projects: dict[str, Path], key: str = "python") -> dict[str, list[str]]:
-    """Group variant ids by digest; ``key`` is ``python`` or a comma list of tree parts."""
-    groups: dict[str, list[str]] = {}
-    for variant_id, path in projects.items():
-        digest = python_digest(path) if key == "python" else tree_digest(path, key.split(","))
-        groups.setdefault(digest, []).append(variant_id)
-    return groups
