@@ -25,9 +25,9 @@ import time
 import uuid
 from pathlib import Path
 
-from generator._run import run
 from generator.containers.smoke import running, wait_ready
 from generator.image.build import BuildResult, build_image, choose_base_image, image_size
+from generator.process import run
 from generator.project.render import read_answers, render_project
 from generator.project.variants import default_variant
 from generator.tools import find_python, require

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-from generator._run import run
 from generator.errors import GeneratorError
 from generator.image.build import build_digest
 from generator.image.project_image import (
@@ -35,6 +34,7 @@ from generator.image.project_image import (
     prepare_image,
     system_ca_bundle,
 )
+from generator.process import run
 from generator.project.render import read_answers, render_project, snapshot_template
 from generator.project.render_by_dependency import DependencyRenderer
 from generator.project.tree import PieceStore, Tree, write_tree

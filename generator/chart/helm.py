@@ -13,11 +13,10 @@ from typing import Any
 
 import yaml
 
-from generator._run import run
 from generator.errors import GeneratorError
-from generator.tools import which
+from generator.process import run
+from generator.tools import missing, which
 
-HELM_HINT = "run scripts/setup-k8s-tools.sh, or install Helm 3 or 4 (https://helm.sh/docs/intro/install/)"
 DEFAULT_SET = "default"
 
 
@@ -91,7 +90,7 @@ def require_helm(major: int | None = None) -> Helm:
         if major is None or helm.major == major:
             return helm
     wanted = "helm" if major in (None, 4) else f"helm{major}"
-    raise GeneratorError(f"`{wanted}` is needed but was not found on PATH", hint=HELM_HINT)
+    raise missing(wanted)
 
 
 @dataclass(frozen=True)

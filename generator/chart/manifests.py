@@ -27,19 +27,21 @@ from typing import Any, TypeVar
 
 import yaml
 
-from generator._run import run
 from generator.chart.crds import installed_crd_schemas
-from generator.chart.helm import HELM_HINT, Chart, Helm, find_helms
+from generator.chart.helm import Chart, Helm, find_helms
 from generator.chart.kube_schemas import KubernetesSchemas, kind_and_name
 from generator.chart.security import ScanTarget, checkov_scan, hadolint
 from generator.errors import GeneratorError
+from generator.process import run
 from generator.results import CheckResult, failed, passed, skipped
+from generator.tools import install_hint, missing
 
 LINT = "helm lint --strict"
 SCHEMAS = "kubernetes schemas"
 HELM_AGREE = "helm 3 renders as helm 4"
 VALUES_SCHEMA = "values.schema.json rejects"
 NAMESPACE = "models"
+_HELM_HINT = install_hint("helm")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -128,10 +130,10 @@ class ManifestChecker:
         """The Helm that renders manifests (the newest found).
 
         Raises:
-            GeneratorError: No Helm was found.
+            ToolMissing: No Helm was found.
         """
         if not self.helms:
-            raise GeneratorError("`helm` is needed but was not found on PATH", hint=HELM_HINT)
+            raise missing("helm")
         return self.helms[0]
 
     def _map(self, function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
@@ -152,7 +154,7 @@ class ManifestChecker:
     def lint(self, chart: Chart) -> list[CheckResult]:
         """``helm lint --strict`` for every values set with every Helm."""
         if not self.helms:
-            return [skipped(LINT, chart.name, f"no helm on PATH ({HELM_HINT})")]
+            return [skipped(LINT, chart.name, f"no helm on PATH ({install_hint('helm')})")]
 
         def lint_one(job: tuple[Helm, str]) -> CheckResult:
             helm, name = job
@@ -183,7 +185,7 @@ class ManifestChecker:
             One row per values set, and the rendered YAML by values-set name (for the security scan).
         """
         if not self.helms:
-            return [skipped(SCHEMAS, chart.name, f"no helm on PATH ({HELM_HINT})")], {}
+            return [skipped(SCHEMAS, chart.name, f"no helm on PATH ({install_hint('helm')})")], {}
         helm = self.require_helm()
         names = list(chart.values_sets)
         outputs = self._map(
@@ -216,7 +218,9 @@ class ManifestChecker:
     def helms_agree(self, chart: Chart) -> list[CheckResult]:
         """Each older Helm renders the same objects as the newest (both majors are supported)."""
         if len(self.helms) < 2:
-            return [skipped(HELM_AGREE, chart.name, f"needs helm (4) and helm3 on PATH ({HELM_HINT})")]
+            return [
+                skipped(HELM_AGREE, chart.name, f"needs helm (4) and helm3 on PATH ({install_hint('helm')})")
+            ]
 
         def compare(job: tuple[Helm, str]) -> CheckResult:
             other, name = job
@@ -236,7 +240,7 @@ class ManifestChecker:
     def schema_rejections(self, chart: Chart, cases: Sequence[BadValues] = BAD_VALUES) -> list[CheckResult]:
         """Feed each bad values case to every Helm; each must refuse it and name the key."""
         if not self.helms:
-            return [skipped(VALUES_SCHEMA, chart.name, f"no helm on PATH ({HELM_HINT})")]
+            return [skipped(VALUES_SCHEMA, chart.name, f"no helm on PATH ({install_hint('helm')})")]
         with tempfile.TemporaryDirectory(prefix="dsdeploy-bad-values-") as scratch:
             files = {}
             for case in cases:

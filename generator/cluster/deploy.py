@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from generator._run import run
-from generator._stream import ProgressFn, ignore_progress
 from generator.chart.helm import Chart, Helm, require_helm
 from generator.cluster import kind
 from generator.cluster.kube import (
@@ -31,12 +29,14 @@ from generator.cluster.kube import (
     service_target,
     wait_rollout,
 )
-from generator.containers.smoke import Check, docker_client, image_example
+from generator.containers.smoke import docker_client, image_example
 from generator.containers.v2_client import infer_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
 from generator.image.build import build_digest, build_image, image_exists
 from generator.image.image_ref import ImageRef
+from generator.process import ProgressFn, ignore_progress, run
+from generator.results import CheckResult, checked
 
 KIND_CONFIG = Path("deploy") / "kind" / "cluster.yaml"
 NAMESPACE = "default"
@@ -115,7 +115,7 @@ class DeployReport:
     created_cluster: bool
     kept: bool
     model_name: str
-    infer: Check
+    infer: CheckResult
     helm_test_log: str
     steps: tuple[tuple[str, float], ...]
 
@@ -178,7 +178,7 @@ def _model_name(clients: Clients, plan: DeployPlan) -> str:
     return model_name_of(docker_client(), str(plan.image))
 
 
-def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> Check:
+def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> CheckResult:
     """One v2 infer call through a port-forward to the Service, checked against the model itself."""
     example = image_example(str(plan.image))
     services = clients.core.list_namespaced_service(
@@ -196,7 +196,7 @@ def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> Check:
     )
     got = infer_answer(body)
     detail = f"POST {path} via service/{service.metadata.name} -> pod/{pod}:{port}: HTTP {status}: got {got}"
-    return Check(
+    return checked(
         "v2 infer through a port-forward",
         status == 200 and example.matches(got),
         f"{detail}, model says {example.predictions}",

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from generator._run import run
-from generator._stream import ProgressFn, ignore_progress, run_streaming
-from generator.errors import GeneratorError
-from generator.tools import which
+from generator.errors import CommandFailed, CommandTimedOut, GeneratorError
+from generator.process import ProgressFn, ignore_progress, run
+from generator.tools import install_hint, require, which
 
-KIND_HINT = "run scripts/setup-k8s-tools.sh, or install kind (https://kind.sigs.k8s.io/)"
 # Overrides the node image everywhere (kind's own `--image` flag, set from here by deploys).
 NODE_IMAGE_ENV = "KIND_NODE_IMAGE"
 _DEFAULT_IMAGE = re.compile(rb"kindest/node:v[0-9][0-9.]*@sha256:[0-9a-f]{64}")
@@ -91,13 +89,13 @@ def kind_unavailable_reason(*, config: Path | None = None, timeout: float = 15) 
     """
     kind = which("kind")
     if kind is None:
-        return f"kind is not installed ({KIND_HINT})"
+        return f"kind is not installed ({install_hint('kind')})"
     docker = which("docker")
     if docker is None:
         return "kind needs Docker, and no docker client is on PATH (run scripts/setup-docker.sh)"
     try:
         run([docker, "info", "--format", "{{.ServerVersion}}"], timeout=timeout)
-    except GeneratorError:
+    except (CommandFailed, CommandTimedOut):
         return "kind needs a Docker engine, and none answers `docker info` (run scripts/setup-docker.sh)"
     image = node_image(kind, config)
     if image is None:
@@ -108,7 +106,7 @@ def kind_unavailable_reason(*, config: Path | None = None, timeout: float = 15) 
         probe = run(
             [docker, "manifest", "inspect", _without_tag_if_digest(image)], timeout=timeout, check=False
         )
-    except GeneratorError:
+    except CommandTimedOut:
         return f"kind node image {image} is absent locally and its registry gave no answer in {timeout:.0f} s"
     if probe.returncode == 0:
         return None
@@ -147,17 +145,9 @@ def delete_command(kind: Path, name: str) -> list[str]:
     return [str(kind), "delete", "cluster", "--name", name]
 
 
-def require_kind() -> Path:
-    """The kind binary, or an error that says how to get it."""
-    kind = which("kind")
-    if kind is None:
-        raise GeneratorError("`kind` is needed but was not found on PATH", hint=KIND_HINT)
-    return kind
-
-
 def cluster_exists(name: str) -> bool:
     """Whether kind knows a cluster called ``name``."""
-    output = run([require_kind(), "get", "clusters"], timeout=30).stdout
+    output = run([require("kind"), "get", "clusters"], timeout=30).stdout
     return name in output.split()
 
 
@@ -172,19 +162,19 @@ def create_cluster(
     reason = kind_unavailable_reason(config=config)
     if reason is not None:
         raise GeneratorError(f"cannot create kind cluster {name}: {reason}")
-    kind = require_kind()
+    kind = require("kind")
     image = os.environ.get(NODE_IMAGE_ENV) or None
-    run_streaming(create_command(kind, name, config, image), progress=progress, timeout=timeout)
+    run(create_command(kind, name, config, image), progress=progress, timeout=timeout)
 
 
 def delete_cluster(name: str, *, timeout: float = 300) -> None:
     """Delete kind cluster ``name`` (kind succeeds when there is none)."""
-    run(delete_command(require_kind(), name), timeout=timeout)
+    run(delete_command(require("kind"), name), timeout=timeout)
 
 
 def load_image(name: str, image: str, *, timeout: float = 600) -> None:
     """Put local image ``image`` on every node of cluster ``name``."""
-    run(load_command(require_kind(), name, image), timeout=timeout)
+    run(load_command(require("kind"), name, image), timeout=timeout)
 
 
 def write_kubeconfig(name: str, path: Path) -> Path:
@@ -193,7 +183,7 @@ def write_kubeconfig(name: str, path: Path) -> Path:
     Deploys use their own kubeconfig file rather than the user's current context, so they can
     never act on another cluster whatever ``kubectl config current-context`` says.
     """
-    text = run([require_kind(), "get", "kubeconfig", "--name", name], timeout=30).stdout
+    text = run([require("kind"), "get", "kubeconfig", "--name", name], timeout=30).stdout
     path.write_text(text, encoding="utf-8")
     path.chmod(0o600)
     return path

@@ -21,7 +21,7 @@ from docker.models.containers import Container
 from generator.containers.container_run import ContainerRun
 from generator.containers.container_start import exit_reason, log_tail, published_ports
 from generator.containers.probes import await_liveness_failure, await_probe, exit_diagnosis, has_exited
-from generator.containers.smoke import Check
+from generator.results import CheckResult, checked
 
 START = "container starts and publishes its ports"
 RESTART = "restartPolicy Always: the restarted container starts"
@@ -29,7 +29,7 @@ HANG = "livenessProbe catches a server that stops answering"
 HEALED = "the restarted container is ready again"
 
 #: Called with the host ports once the container is ready; returns the checks of the calls made.
-ClientCalls = Callable[[dict[int, int]], list[Check]]
+ClientCalls = Callable[[dict[int, int]], list[CheckResult]]
 
 
 @dataclass
@@ -42,16 +42,16 @@ class Exercise:
         host: Container port to published host port, as last published (empty if never).
     """
 
-    checks: list[Check] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
     ready: float | None = None
     host: dict[int, int] = field(default_factory=dict)
 
 
-def _exited(name: str, container: Container, run: ContainerRun, when: str) -> Check:
+def _exited(name: str, container: Container, run: ContainerRun, when: str) -> CheckResult:
     diagnosis = exit_diagnosis(container, run, when)
     if diagnosis is None:  # running, yet no ports after the timeout
-        return Check(name, False, f"the engine published no ports: {container.ports}")
-    return Check(name, False, diagnosis)
+        return checked(name, False, f"the engine published no ports: {container.ports}")
+    return checked(name, False, diagnosis)
 
 
 def _probes(container: Container, run: ContainerRun, host: dict[int, int], settle: float) -> Exercise:
@@ -62,7 +62,7 @@ def _probes(container: Container, run: ContainerRun, host: dict[int, int], settl
     # Liveness and readiness start only once a startup probe has passed.
     for probe in [p for p in (startup, run.probe("readiness"), run.probe("liveness")) if p is not None]:
         if probe.port not in host:
-            found.checks.append(Check(probe.describe(), False, f"port {probe.port} is not published"))
+            found.checks.append(checked(probe.describe(), False, f"port {probe.port} is not published"))
             return found
         check = await_probe(container, run, probe, host[probe.port], budget=probe.budget, settle=settle)
         found.checks.append(check)
@@ -108,16 +108,16 @@ def start_like_kubelet(
         if retry.ready is None and has_exited(container):
             found.checks.append(_restarted_and_exited(container, code, attempt))
             break
-        found.checks.append(Check(RESTART, retry.ready is not None, f"after restart {attempt}"))
+        found.checks.append(checked(RESTART, retry.ready is not None, f"after restart {attempt}"))
         found.checks += retry.checks
         found.ready = retry.ready
     return found
 
 
-def _restarted_and_exited(container: Container, first_code: int | None, attempt: int) -> Check:
+def _restarted_and_exited(container: Container, first_code: int | None, attempt: int) -> CheckResult:
     logs = log_tail(container)
     code = container.attrs["State"].get("ExitCode")
-    return Check(
+    return checked(
         RESTART,
         False,
         f"CrashLoopBackOff: exited with code {first_code}, restarted {attempt} time(s), exited with code "
@@ -136,13 +136,13 @@ def heal(
     """
     liveness = run.probe("liveness")
     if liveness is None or liveness.port not in found.host:
-        found.checks.append(Check(HANG, False, "the spec has no livenessProbe on a published port"))
+        found.checks.append(checked(HANG, False, "the spec has no livenessProbe on a published port"))
         return
     allowed = liveness.failure_threshold * liveness.period
     try:
         container.kill(signal="SIGSTOP")
     except docker.errors.APIError as exc:
-        found.checks.append(Check(HANG, False, f"could not stop the server process: {exc}"))
+        found.checks.append(checked(HANG, False, f"could not stop the server process: {exc}"))
         return
     seconds, outcome = await_liveness_failure(liveness, found.host[liveness.port], limit=2 * allowed)
     detail = (
@@ -152,7 +152,7 @@ def heal(
     )
     caught = seconds is not None and seconds <= allowed
     found.checks.append(
-        Check(HANG, caught, f"{detail}; allowed failureThreshold x periodSeconds = {allowed:g} s")
+        checked(HANG, caught, f"{detail}; allowed failureThreshold x periodSeconds = {allowed:g} s")
     )
     # The kubelet sends SIGTERM, then SIGKILL after the grace period; a stopped process can act on
     # neither but SIGKILL, so send that at once. Then restartPolicy Always starts it again.
@@ -166,7 +166,7 @@ def heal(
     again = _probes(container, run, host, settle)
     found.host = host
     found.checks.append(
-        Check(
+        checked(
             HEALED,
             again.ready is not None,
             f"ready {again.ready:.2f} s after the restart" if again.ready else "",

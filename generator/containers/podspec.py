@@ -28,7 +28,6 @@ import docker.errors
 import yaml
 from docker.models.containers import Container
 
-from generator._stream import ProgressFn, ignore_progress
 from generator.chart.helm import Chart, Helm, require_helm
 from generator.containers.container_run import ContainerRun
 from generator.containers.kubelet import heal, start_like_kubelet
@@ -36,12 +35,12 @@ from generator.containers.podspec_client import ServiceCalls
 from generator.containers.podspec_translate import translate
 from generator.containers.probes import SETTLE_SECONDS
 from generator.containers.smoke import (
-    Check,
-    CheckedReport,
     docker_client,
 )
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
+from generator.process import ProgressFn, ignore_progress
+from generator.results import CheckedReport, CheckResult, checked
 
 NAMESPACE = "models"
 SERVER_COMPONENT = "server"
@@ -66,7 +65,7 @@ class PodspecReport(CheckedReport):
     values_set: str
     image: str
     docker_command: str
-    checks: tuple[Check, ...]
+    checks: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()
     ready_seconds: float | None = None
     logs: str = ""
@@ -129,7 +128,7 @@ def render_workload(
 
 def service_ports(
     deployment: dict[str, Any], services: list[dict[str, Any]], run: ContainerRun
-) -> tuple[list[Check], int | None]:
+) -> tuple[list[CheckResult], int | None]:
     """Each Service selecting the pod must target a port the container declares.
 
     Returns:
@@ -137,7 +136,7 @@ def service_ports(
     """
     labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
     declared = ", ".join(f"{p.name}={p.number}" for p in run.ports) or "none"
-    checks: list[Check] = []
+    checks: list[CheckResult] = []
     reached: list[int] = []
     for service in services:
         selector = service["spec"].get("selector") or {}
@@ -154,20 +153,22 @@ def service_ports(
                 reached.append(number)
             name = f"Service {service['metadata']['name']} port {port.get('name', port['port'])}"
             checks.append(
-                Check(name, number is not None, f"targetPort {target!r}; the container declares {declared}")
+                checked(name, number is not None, f"targetPort {target!r}; the container declares {declared}")
             )
     if not checks:
-        checks.append(Check("Service", False, f"no Service selects the pod's labels {labels}"))
+        checks.append(checked("Service", False, f"no Service selects the pod's labels {labels}"))
     return checks, (reached[0] if reached else None)
 
 
-def _non_root(run: ContainerRun, image_user: str) -> Check:
+def _non_root(run: ContainerRun, image_user: str) -> CheckResult:
     uid = (run.user or image_user or "0").split(":", 1)[0]
     if not run.run_as_non_root:
-        return Check("runAsNonRoot", True, "not demanded")
+        return checked("runAsNonRoot", True, "not demanded")
     if not uid.isdigit():
-        return Check("runAsNonRoot", False, f"image user {uid!r} is not numeric; a kubelet cannot verify it")
-    return Check("runAsNonRoot", int(uid) != 0, f"runs as uid {uid}")
+        return checked(
+            "runAsNonRoot", False, f"image user {uid!r} is not numeric; a kubelet cannot verify it"
+        )
+    return checked("runAsNonRoot", int(uid) != 0, f"runs as uid {uid}")
 
 
 def podspec_smoke(
@@ -220,7 +221,7 @@ def podspec_smoke(
         raise GeneratorError(f"cannot inspect {ref}: {exc}", hint="build it first (dsdeploy build)") from exc
     service_checks, infer_port = service_ports(deployment, services, run)
     checks = [
-        Check("chart runs the image asked for", run.image == str(ref), f"renders {run.image}, asked {ref}"),
+        checked("chart runs the image asked for", run.image == str(ref), f"renders {run.image}, asked {ref}"),
         _non_root(run, image_user),
         *service_checks,
     ]
@@ -264,7 +265,7 @@ def podspec_smoke(
     return report(found.ready, logs)
 
 
-def _stop(container: Container, run: ContainerRun) -> Check:
+def _stop(container: Container, run: ContainerRun) -> CheckResult:
     """Stop as the kubelet does: the preStop hook, then SIGTERM, all within the grace period."""
     stop_started = time.monotonic()
     hook = ""
@@ -280,7 +281,7 @@ def _stop(container: Container, run: ContainerRun) -> Check:
     seconds = time.monotonic() - stop_started
     container.reload()
     code = int(container.attrs["State"]["ExitCode"])
-    return Check(
+    return checked(
         f"{hook}SIGTERM: exit 0 within terminationGracePeriodSeconds",
         code == 0 and seconds < run.grace_seconds,
         f"exit {code} after {seconds:.2f} s (grace {run.grace_seconds:g} s)",

@@ -12,9 +12,10 @@ import http.client
 from typing import Any
 
 from generator.containers.container_run import ContainerRun
-from generator.containers.smoke import HTTP_TIMEOUT, Check, docker_client, image_example
+from generator.containers.smoke import HTTP_TIMEOUT, docker_client, image_example
 from generator.containers.v2_client import Example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
+from generator.results import CheckResult, checked
 
 INFER = "v2 infer through the Service's targetPort"
 KEEP_ALIVE = "v2 infer, every call on one kept-alive connection"
@@ -22,7 +23,7 @@ KEEP_ALIVE = "v2 infer, every call on one kept-alive connection"
 KEEP_ALIVE_CALLS = 5
 
 
-def infer_calls(port: int, model_name: str, example: Example) -> list[Check]:
+def infer_calls(port: int, model_name: str, example: Example) -> list[CheckResult]:
     """Infer ``KEEP_ALIVE_CALLS`` times on one HTTP/1.1 connection; each answer must be the model's.
 
     Returns:
@@ -44,11 +45,11 @@ def infer_calls(port: int, model_name: str, example: Example) -> list[Check]:
     except (OSError, http.client.HTTPException) as exc:
         done = f"{len(results)} of {KEEP_ALIVE_CALLS} calls answered"
         first_ok = bool(results) and results[0][0] == 200 and example.matches(results[0][1])
-        return [Check(INFER, first_ok, f"no answer: {exc} ({done})")]
+        return [checked(INFER, first_ok, f"no answer: {exc} ({done})")]
     finally:
         connection.close()
     status, got = results[0]
-    first = Check(
+    first = checked(
         INFER,
         status == 200 and example.matches(got),
         f"POST {path}: HTTP {status}: got {got}, model says {expected}",
@@ -61,7 +62,7 @@ def infer_calls(port: int, model_name: str, example: Example) -> list[Check]:
     reused = len(sockets) == 1 and None not in sockets
     detail = "; ".join(wrong) or f"{KEEP_ALIVE_CALLS} calls answered {expected}"
     detail += "" if reused else f"; the connection was not kept alive ({len(sockets)} sockets)"
-    return [first, Check(KEEP_ALIVE, not wrong and reused, detail)]
+    return [first, checked(KEEP_ALIVE, not wrong and reused, detail)]
 
 
 class ServiceCalls:
@@ -77,10 +78,10 @@ class ServiceCalls:
         self.infer_port = infer_port
         self._expected: tuple[str, Example] | None = None
 
-    def __call__(self, host: dict[int, int]) -> list[Check]:
+    def __call__(self, host: dict[int, int]) -> list[CheckResult]:
         """The infer checks of :func:`infer_calls`, through the Service's target port."""
         if self.infer_port is None or self.infer_port not in host:
-            return [Check(INFER, False, "no Service port to call")]
+            return [checked(INFER, False, "no Service port to call")]
         if self._expected is None:
             name = model_name_of(docker_client(), self.image, self.run.env_value("MODEL_NAME"))
             self._expected = (name, image_example(self.image))

@@ -23,7 +23,7 @@ from docker.models.containers import Container
 
 from generator.containers.container_run import ContainerRun, Probe
 from generator.containers.container_start import exit_reason, log_tail
-from generator.containers.smoke import Check
+from generator.results import CheckResult, checked
 
 # Seconds a conclusive failure (HTTP 404, or no answer while the server listens elsewhere)
 # must persist before the smoke stops waiting for the probe's full budget.
@@ -138,7 +138,7 @@ def exit_diagnosis(container: Container, run: ContainerRun, when: str = "") -> s
 
 def await_probe(
     container: Container, run: ContainerRun, probe: Probe, host_port: int, *, budget: float, settle: float
-) -> Check:
+) -> CheckResult:
     """Poll ``probe`` until it passes ``successThreshold`` times in a row, or fail naming why."""
     started = time.monotonic()
     successes, conclusive_since = 0, None
@@ -151,13 +151,13 @@ def await_probe(
         if answer.passed:
             successes += 1
             if successes >= probe.success_threshold:
-                return Check(
+                return checked(
                     probe.describe(), True, f"{answer.outcome} after {time.monotonic() - started:.2f} s"
                 )
         else:
             successes = 0
             if (stopped := exit_diagnosis(container, run)) is not None:
-                return Check(probe.describe(), False, stopped)
+                return checked(probe.describe(), False, stopped)
             conclusive = answer.status in (404, 405)
             if answer.outcome == "no answer":
                 if time.monotonic() - looked >= 1.0:
@@ -176,7 +176,7 @@ def await_probe(
             break
         time.sleep(_POLL)
     waited = time.monotonic() - started
-    return Check(probe.describe(), False, f"{answer.outcome}{hint} (gave up after {waited:.1f} s)")
+    return checked(probe.describe(), False, f"{answer.outcome}{hint} (gave up after {waited:.1f} s)")
 
 
 def await_liveness_failure(probe: Probe, host_port: int, *, limit: float) -> tuple[float | None, str]:

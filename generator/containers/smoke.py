@@ -22,41 +22,17 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from generator._stream import ProgressFn, ignore_progress
 from generator.containers.container_start import ContainerExited, exited_error, published_ports
 from generator.containers.v2_client import Example, example_in_image, infer_answer, predict_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
+from generator.process import ProgressFn, ignore_progress
+from generator.results import CheckedReport, CheckResult, checked
 
 RUN_AS_UID = 10001
 SERVICE_PORT = 8080
 HTTP_TIMEOUT = 10.0
 EARLY_EXIT = "the container runs until it is ready"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One thing the smoke test verified."""
-
-    name: str
-    passed: bool
-    detail: str = ""
-
-
-class CheckedReport:
-    """What every report made of :class:`Check` rows answers: did all pass, and which did not."""
-
-    checks: tuple[Check, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return all(check.passed for check in self.checks)
-
-    @property
-    def failures(self) -> tuple[Check, ...]:
-        """The checks that failed."""
-        return tuple(check for check in self.checks if not check.passed)
 
 
 @dataclass(frozen=True)
@@ -80,7 +56,7 @@ class SmokeReport(CheckedReport):
     ready_seconds: float | None
     stop_seconds: float | None
     exit_code: int | None
-    checks: tuple[Check, ...]
+    checks: tuple[CheckResult, ...]
     logs: str = ""
 
     def summary(self) -> str:
@@ -195,21 +171,21 @@ def image_example(image: str) -> Example:
     return example_in_image(docker_client(), image, hardened_run_options())
 
 
-def _expect_4xx(name: str, status: int, body: Any) -> Check:
-    return Check(name, 400 <= status < 500, f"HTTP {status}: {body}")
+def _expect_4xx(name: str, status: int, body: Any) -> CheckResult:
+    return checked(name, 400 <= status < 500, f"HTTP {status}: {body}")
 
 
-def _answer_check(name: str, status: int, answer: Any, example: Example) -> Check:
+def _answer_check(name: str, status: int, answer: Any, example: Example) -> CheckResult:
     detail = f"HTTP {status}: got {answer}, model says {example.predictions}"
-    return Check(name, status == 200 and example.matches(answer), detail)
+    return checked(name, status == 200 and example.matches(answer), detail)
 
 
-def _service_checks(base_url: str, name: str, example: Example) -> list[Check]:
-    checks: list[Check] = []
+def _service_checks(base_url: str, name: str, example: Example) -> list[CheckResult]:
+    checks: list[CheckResult] = []
     status, body = http("GET", f"{base_url}/v2/health/live")
-    checks.append(Check("live", status == 200, f"HTTP {status}"))
+    checks.append(checked("live", status == 200, f"HTTP {status}"))
     status, body = http("GET", f"{base_url}/v2/models/{name}")
-    checks.append(Check("metadata", status == 200 and body.get("name") == name, f"HTTP {status}: {body}"))
+    checks.append(checked("metadata", status == 200 and body.get("name") == name, f"HTTP {status}: {body}"))
 
     infer = f"{base_url}/v2/models/{name}/infer"
     status, body = http("POST", infer, example.infer_body())
@@ -276,14 +252,14 @@ def smoke_image(
             exit_code = int(container.attrs["State"]["ExitCode"])
             clean = exit_code == 0 and stop_seconds < grace
             checks.append(
-                Check(
+                checked(
                     "SIGTERM: clean exit within grace", clean, f"exit {exit_code} after {stop_seconds:.2f} s"
                 )
             )
             logs = container.logs(tail=30).decode(errors="replace")
     except ContainerExited as exc:
         # An early exit is what the smoke is there to find: a failed check, not an error.
-        failed = Check(EARLY_EXIT, False, exc.message)
+        failed = checked(EARLY_EXIT, False, exc.message)
         progress(f"FAIL {failed.name}: {exc.message}")
         return SmokeReport(image, model_name, None, None, exc.code, (failed,), exc.logs)
     for check in checks:

@@ -19,9 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator._run import run
-from generator._stream import ProgressFn, ignore_progress, run_streaming
 from generator.errors import GeneratorError
+from generator.process import ProgressFn, ignore_progress, run
 from generator.tools import find_python, require, which
 
 LOCAL_BASE_REPOSITORY = "dsdeploy-base"
@@ -215,7 +214,7 @@ def build_base_image(
             suite,
             rootfs,
         ]
-        run_streaming([*command, *([mirror] if mirror else [])], progress=progress, timeout=timeout)
+        run([*command, *([mirror] if mirror else [])], progress=progress, timeout=timeout)
         if python_home is not None:
             progress(f"laying CPython from {python_home} into /usr/local")
             _lay_python(python_home, rootfs)

@@ -18,10 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator._run import run
-from generator._stream import ProgressFn, ignore_progress, run_streaming
-from generator.errors import GeneratorError
+from generator.errors import CommandTimedOut, GeneratorError, ToolMissing
 from generator.image.base_image import local_base_tag
+from generator.process import ProgressFn, ignore_progress, run
 from generator.project.fingerprint import tree_digest
 from generator.project.render import read_answers
 from generator.project.variants import Axis
@@ -103,7 +102,7 @@ def can_pull(image: str, *, timeout: float = PULL_TIMEOUT) -> bool:
         return (
             run([require("docker"), "pull", "--quiet", image], check=False, timeout=timeout).returncode == 0
         )
-    except GeneratorError:  # timed out
+    except (ToolMissing, CommandTimedOut):
         return False
 
 
@@ -267,7 +266,7 @@ def build_image(
         if no_cache:
             command.append("--no-cache")
         started = time.monotonic()
-        lines = run_streaming([*command, project], progress=progress, timeout=timeout)
+        lines = run([*command, project], progress=progress, timeout=timeout).stdout.splitlines()
         seconds = time.monotonic() - started
         image_id = iidfile.read_text(encoding="utf-8").strip()
     return BuildResult(tag, image_id, base_image, seconds, parse_steps(lines))

@@ -12,7 +12,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator._run import run
 from generator.errors import GeneratorError
 from generator.image.build import (
     BuildResult,
@@ -21,6 +20,7 @@ from generator.image.build import (
     choose_base_image,
     project_python_version,
 )
+from generator.process import run
 from generator.project.render import read_answers
 from generator.tools import find_python, require
 

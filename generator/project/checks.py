@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator._run import run
-from generator.errors import GeneratorError
+from generator.errors import CommandFailed, CommandTimedOut
+from generator.process import run
 from generator.tools import require
 
 #: The steps, in order; a project passes when every one exits 0.
@@ -62,7 +62,7 @@ def run_project_checks(
     for name in STEPS:
         try:
             result = run(commands[name], cwd=project, env=env, timeout=timeout)
-        except GeneratorError as exc:
+        except (CommandFailed, CommandTimedOut) as exc:
             return ProjectRun(project.name, name, str(exc), str(project))
         output.append(f"$ {name}\n{result.stdout[-2000:]}")
     return ProjectRun(project.name, None, "\n".join(output), str(project))

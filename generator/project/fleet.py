@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from generator._run import run
-from generator.errors import GeneratorError
+from generator.errors import CommandFailed, CommandTimedOut, GeneratorError
+from generator.process import run
 from generator.project.render import ANSWERS_FILE
 from generator.tools import require
 
@@ -120,7 +120,7 @@ def releases(src_path: str) -> tuple[Version, ...]:
     git = require("git")
     try:
         listing = run([git, "ls-remote", "--tags", "--refs", src_path], timeout=60).stdout
-    except GeneratorError:
+    except (CommandFailed, CommandTimedOut):
         return ()
     found = set()
     for line in listing.splitlines():
@@ -136,7 +136,7 @@ def local_changes(project: Path) -> int | None:
     git = require("git")
     try:
         top = run([git, "-C", project, "rev-parse", "--show-toplevel"], timeout=30).stdout.strip()
-    except GeneratorError:
+    except (CommandFailed, CommandTimedOut):
         return None
     if not top:
         return None

@@ -21,8 +21,8 @@ from typing import Any
 import copier
 import copier.errors
 
-from generator._run import run
-from generator.errors import GeneratorError
+from generator.errors import CommandFailed, CommandTimedOut, GeneratorError
+from generator.process import run
 from generator.project.render_by_dependency import DependencyRenderer
 from generator.project.tree import write_tree
 from generator.tools import find_python, which
@@ -68,7 +68,7 @@ def _git_output(root: Path, *args: str) -> str | None:
         return None
     try:
         return run([git, "-C", root, *args], timeout=30).stdout.strip() or None
-    except GeneratorError:
+    except (CommandFailed, CommandTimedOut):
         return None
 
 

@@ -20,12 +20,12 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from generator._run import run
 from generator.chart.crds import API_GROUP, DASK_KUBERNETES_VERSION, operator_chart
 from generator.chart.helm import require_helm
 from generator.cluster import kind
 from generator.containers.batch import parse_summary
 from generator.image.build import BuildResult
+from generator.process import run
 from generator.project.render import read_answers
 
 pytestmark = pytest.mark.kind

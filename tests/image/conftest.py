@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from generator._run import run
 from generator.errors import GeneratorError
 from generator.image.build import (
     build_image,
     image_axes,
 )
 from generator.image.project_image import PreparedImage, lock
+from generator.process import run
 from generator.project.variants import load_axes, pairwise
 from generator.tools import require
 

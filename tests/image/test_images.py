@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from generator._run import run
 from generator.containers.smoke import RUN_AS_UID, running, smoke_image, wait_ready
 from generator.image.build import (
     build_image,
@@ -16,6 +15,7 @@ from generator.image.build import (
     image_history,
     image_layers,
 )
+from generator.process import run
 from generator.tools import require
 
 pytestmark = pytest.mark.docker

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from generator._run import run
 from generator.cluster import deploy, kind
 from generator.cluster.kube import clients, wait_rollout
 from generator.containers.smoke import image_example
 from generator.image.build import build_image, choose_base_image, project_python_version
 from generator.image.image_ref import ImageRef
+from generator.process import run
 from generator.tools import find_python, require
 
 logger = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ import jsonschema
 import pytest
 import yaml
 
-from generator._run import run
 from generator.errors import GeneratorError
 from generator.image.build import BuildResult, choose_base_image, project_python_version
 from generator.image.project_image import PreparedImage
+from generator.process import run
 from generator.project.fingerprint import tree_digest
 from generator.project.render import read_answers
 from generator.project.variants import load_axes

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from generator._run import run
 from generator.cli import app
+from generator.process import run
 from generator.project.render import template_root
 from generator.project.variants import full_product, load_axes
 from generator.tools import which

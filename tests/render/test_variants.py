@@ -9,8 +9,8 @@ import math
 import pytest
 import yaml
 
-from generator._run import run
 from generator.errors import GeneratorError
+from generator.process import run
 from generator.project.render import template_root
 from generator.project.variants import (
     GITHUB_MATRIX_LIMIT,

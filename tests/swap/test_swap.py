@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from generator._run import run
 from generator.containers.podspec import podspec_smoke
 from generator.containers.smoke import smoke_image
+from generator.process import run
 from generator.project.checks import run_project_checks
 from generator.project.render import read_answers
 from generator.tools import find_python

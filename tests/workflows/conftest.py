@@ -27,7 +27,7 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from generator._run import run
+from generator.process import run
 from generator.project.fingerprint import tree_digest
 from generator.project.render import render_many, template_root
 from generator.project.variants import Axis, Variant, full_product, load_axes, load_questions
