@@ -25,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-from generator.containers.smoke import running, wait_ready
+from generator.containers.engine import running, wait_ready
 from generator.image.build import BuildResult, build_image, choose_base_image, image_size
 from generator.process import run
 from generator.project.render import read_answers, render_project

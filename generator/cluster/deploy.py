@@ -29,8 +29,8 @@ from generator.cluster.kube import (
     service_target,
     wait_rollout,
 )
-from generator.containers.smoke import docker_client, image_example
-from generator.containers.v2_client import infer_answer
+from generator.containers.engine import docker_client
+from generator.containers.v2_client import image_example, infer_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
 from generator.image.build import build_digest, build_image, image_exists

@@ -27,7 +27,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from generator.containers.smoke import docker_client, hardened_run_options
+from generator.containers.engine import docker_client, hardened_run_options
 from generator.errors import GeneratorError
 
 SCHEDULER_PORT = 8786

@@ -19,7 +19,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from generator.containers.container_run import ContainerRun
-from generator.containers.container_start import exit_reason, log_tail, published_ports
+from generator.containers.engine import exit_reason, log_tail, published_ports
 from generator.containers.probes import await_liveness_failure, await_probe, exit_diagnosis, has_exited
 from generator.results import CheckResult, checked
 

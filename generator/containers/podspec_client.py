@@ -12,8 +12,8 @@ import http.client
 from typing import Any
 
 from generator.containers.container_run import ContainerRun
-from generator.containers.smoke import HTTP_TIMEOUT, docker_client, image_example
-from generator.containers.v2_client import Example, infer_answer, parse
+from generator.containers.engine import HTTP_TIMEOUT, docker_client
+from generator.containers.v2_client import Example, image_example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
 from generator.results import CheckResult, checked
 

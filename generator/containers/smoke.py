@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import docker.errors
-from docker.models.containers import Container
-
-from generator.containers.container_start import ContainerExited, exited_error, published_ports
-from generator.containers.v2_client import Example, example_in_image, infer_answer, predict_answer
+from generator.containers.engine import ContainerExited, docker_client, http, running, wait_ready
+from generator.containers.v2_client import Example, image_example, infer_answer, predict_answer
 from generator.containers.v2_client import model_name as model_name_of
-from generator.errors import GeneratorError
 from generator.process import ProgressFn, ignore_progress
 from generator.results import CheckedReport, CheckResult, checked
 
-RUN_AS_UID = 10001
-SERVICE_PORT = 8080
-HTTP_TIMEOUT = 10.0
 EARLY_EXIT = "the container runs until it is ready"
 
 
@@ -65,110 +53,6 @@ class SmokeReport(CheckedReport):
             ready = f", ready in {self.ready_seconds:.2f} s" if self.ready_seconds is not None else ""
             return f"{self.image}: {len(self.checks)} checks passed{ready}"
         return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
-
-
-def docker_client() -> docker.DockerClient:
-    """The engine's client, or an error that says how to get an engine."""
-    try:
-        return docker.from_env()
-    except docker.errors.DockerException as exc:
-        raise GeneratorError(
-            f"cannot reach the Docker engine: {exc}", hint="start dockerd or run scripts/setup-docker.sh"
-        ) from exc
-
-
-def hardened_run_options() -> dict[str, Any]:
-    """Docker SDK ``containers.run`` options matching the chart's pod ``securityContext``."""
-    return {
-        "user": str(RUN_AS_UID),
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"},  # noqa: S108 - the container's own tmpfs
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-    }
-
-
-@contextmanager
-def running(image: str, *, environment: dict[str, str] | None = None) -> Iterator[tuple[Container, str]]:
-    """Start ``image`` hardened, published on a free localhost port; always remove it.
-
-    Yields:
-        The container and the service's base URL (``http://127.0.0.1:PORT``).
-
-    Raises:
-        GeneratorError: The image cannot be started.
-        ContainerExited: It exited before the engine published its port.
-    """
-    client = docker_client()
-    try:
-        container = client.containers.run(
-            image,
-            detach=True,
-            environment=environment or {},
-            ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", None)},  # None: the engine picks a free port
-            labels={"dsdeploy.smoke": "1"},
-            **hardened_run_options(),
-        )
-    except docker.errors.DockerException as exc:
-        raise GeneratorError(
-            f"cannot start {image}: {exc}", hint=f"check that {image} exists (docker images)"
-        ) from exc
-    try:
-        ports = published_ports(container)
-        if ports is None:
-            raise exited_error(container, "before its port was published")
-        if SERVICE_PORT not in ports:
-            raise GeneratorError(
-                f"the engine published no port {SERVICE_PORT} for {image}: {container.ports}"
-            )
-        yield container, f"http://127.0.0.1:{ports[SERVICE_PORT]}"
-    finally:
-        container.remove(force=True)
-
-
-def http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
-    """Send one request; return the status and the JSON (or text) body, 4xx/5xx included."""
-    # Only ever called with the http://127.0.0.1 URL of a container this module started.
-    headers = {"Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310 - our own http URL
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
-def wait_ready(
-    container: Container, base_url: str, *, timeout: float = 60.0, started: float | None = None
-) -> float:
-    """Poll ``/v2/health/ready`` until it answers 200; return seconds since ``started``.
-
-    Raises:
-        ContainerExited: The container exited first.
-        GeneratorError: It did not become ready within ``timeout``.
-    """
-    started = time.monotonic() if started is None else started
-    while time.monotonic() - started < timeout:
-        try:
-            status, _ = http("GET", f"{base_url}/v2/health/ready")
-            if status == 200:
-                return time.monotonic() - started
-        except OSError:
-            pass  # not listening yet
-        container.reload()
-        if container.status in ("exited", "dead"):
-            raise exited_error(container, "before it was ready")
-        time.sleep(0.05)
-    raise GeneratorError(f"{base_url}/v2/health/ready did not answer 200 within {timeout:.0f} s")
-
-
-def image_example(image: str) -> Example:
-    """The example request of the model in ``image`` and the model's own answers to it."""
-    return example_in_image(docker_client(), image, hardened_run_options())
 
 
 def _expect_4xx(name: str, status: int, body: Any) -> CheckResult:

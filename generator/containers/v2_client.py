@@ -19,6 +19,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from generator.containers.engine import docker_client, hardened_run_options
 from generator.errors import GeneratorError
 
 #: The image label that names the model when the pod spec sets no ``MODEL_NAME``.
@@ -187,3 +188,8 @@ def model_name(client: docker.DockerClient, image: str, declared: str | None = N
             hint="build the image from the generated Dockerfile, or pass the model name",
         )
     return str(labels[TITLE_LABEL])
+
+
+def image_example(image: str) -> Example:
+    """The example request of the model in ``image`` and the model's own answers to it."""
+    return example_in_image(docker_client(), image, hardened_run_options())

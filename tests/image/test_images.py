@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from generator.containers.smoke import RUN_AS_UID, running, smoke_image, wait_ready
+from generator.containers.engine import RUN_AS_UID, running, wait_ready
+from generator.containers.smoke import smoke_image
 from generator.image.build import (
     build_image,
     find_in_layers,

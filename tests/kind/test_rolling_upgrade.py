@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from generator.cluster import deploy, kind
 from generator.cluster.kube import clients, wait_rollout
-from generator.containers.smoke import image_example
+from generator.containers.v2_client import image_example
 from generator.image.build import build_image, choose_base_image, project_python_version
 from generator.image.image_ref import ImageRef
 from generator.process import run
