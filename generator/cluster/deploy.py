@@ -33,8 +33,9 @@ from generator.containers.engine import docker_client
 from generator.containers.v2_client import image_example, infer_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
-from generator.image.build import build_digest, build_image, image_exists
+from generator.image.build import build_digest, image_exists
 from generator.image.image_ref import ImageRef
+from generator.image.project_image import prepare_image
 from generator.process import ProgressFn, ignore_progress, run
 from generator.results import CheckResult, checked
 
@@ -275,7 +276,7 @@ def deploy_to_kind(
     if created and (reason := kind.kind_unavailable_reason(config=plan.config)) is not None:
         raise GeneratorError(f"cannot create kind cluster {plan.cluster}: {reason}")
     if image is None:
-        step(f"build {tag}", lambda: build_image(project, tag, base_image, ca_bundle, progress))
+        step(f"build {tag}", lambda: _build(project, tag, base_image, ca_bundle, progress))
     if created:
         step(
             f"create kind cluster {plan.cluster}",
@@ -306,6 +307,22 @@ def deploy_to_kind(
         # After a success, a failed removal is the error to report: it leaves things running.
         step("remove", lambda: remove(plan, delete_cluster=created))
     return DeployReport(plan, created, keep, model_name, infer, tested.stdout, tuple(steps))
+
+
+def _build(
+    project: Path, tag: str, base_image: str | None, ca_bundle: Path | None, progress: ProgressFn
+) -> None:
+    # The one build path, on the project's own lock: a deploy ships what the user locked.
+    with tempfile.TemporaryDirectory(prefix="dsdeploy-deploy-") as scratch:
+        prepare_image(
+            project,
+            Path(scratch),
+            base_image=base_image,
+            ca_bundle=ca_bundle,
+            tag=tag,
+            relock=False,
+            progress=progress,
+        )
 
 
 def _cleanup(plan: DeployPlan, created: bool, progress: ProgressFn) -> None:

@@ -20,7 +20,7 @@ from generator.image.build import (
     choose_base_image,
     project_python_version,
 )
-from generator.process import run
+from generator.process import ProgressFn, ignore_progress, run
 from generator.project.render import read_answers
 from generator.tools import find_python, require
 
@@ -90,6 +90,10 @@ def prepare_image(
     base_image: str | None = None,
     ca_bundle: Path | None = None,
     repository: str = "dsdeploy-test",
+    tag: str | None = None,
+    relock: bool = True,
+    dockerfile: Path | None = None,
+    progress: ProgressFn = ignore_progress,
 ) -> PreparedImage:
     """Copy ``project`` into ``workdir``, lock it, and build its image on a suitable base.
 
@@ -99,6 +103,11 @@ def prepare_image(
         base_image: The base; the official ``python:3.X-slim`` or the local one when omitted.
         ca_bundle: CA bundle handed to the build as a secret; the system's when omitted.
         repository: Repository part of the tag.
+        tag: The image reference to create instead of ``repository/<slug>:<build digest>``.
+        relock: Lock the copy; off, the project's own ``uv.lock`` is built as the user locked it
+            (``dsdeploy deploy``), and no local interpreter is needed.
+        dockerfile: Another Dockerfile to build the same context with (benchmarks).
+        progress: Receives BuildKit's plain progress lines.
 
     Raises:
         ImagePrerequisiteMissing: No base image or interpreter for the project's Python here.
@@ -113,8 +122,11 @@ def prepare_image(
             hint=f"dsdeploy base-image {version} (or scripts/setup-docker.sh)",
         )
     copy = workdir / project.name
-    shutil.copytree(project, copy)
-    lock(copy)
-    tag = image_tag(copy, repository)
-    result = build_image(copy, tag, base, ca_bundle or system_ca_bundle())
+    # A user's checkout may hold a virtualenv and history; the build context (an allowlist in
+    # .dockerignore) never sees them, so they are not copied either.
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".venv", ".git"))
+    if relock:
+        lock(copy)
+    tag = tag or image_tag(copy, repository)
+    result = build_image(copy, tag, base, ca_bundle or system_ca_bundle(), progress, dockerfile=dockerfile)
     return PreparedImage(copy, result)

@@ -364,7 +364,9 @@ def test_kind_unable_to_create_the_cluster_fails_before_any_build(default_projec
     monkeypatch.setattr(
         deploy.kind, "kind_unavailable_reason", lambda **_: "kind node image x cannot be pulled"
     )
-    monkeypatch.setattr(deploy, "build_image", lambda *a, **k: pytest.fail("built although kind cannot run"))
+    monkeypatch.setattr(
+        deploy, "prepare_image", lambda *a, **k: pytest.fail("built although kind cannot run")
+    )
 
     with pytest.raises(
         GeneratorError, match="cannot create kind cluster my-model: kind node image x cannot be pulled"

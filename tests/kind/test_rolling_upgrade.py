@@ -24,10 +24,9 @@ from kubernetes.client.exceptions import ApiException
 from generator.cluster import deploy, kind
 from generator.cluster.kube import clients, wait_rollout
 from generator.containers.v2_client import image_example
-from generator.image.build import build_image, choose_base_image, project_python_version
 from generator.image.image_ref import ImageRef
+from generator.image.project_image import ImagePrerequisiteMissing, prepare_image
 from generator.process import run
-from generator.tools import find_python, require
 
 logger = logging.getLogger(__name__)
 pytestmark = pytest.mark.kind
@@ -36,7 +35,6 @@ CONNECTIONS = 32
 LOADER = "rollout-loader"
 LOAD_BOUND = 600  # seconds the loader runs at most
 NEXT_VERSION = "0.2.0"
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 QUIET = 20  # seconds of new-version-only answers after which the loader stops
 
 # Runs in the project image inside the cluster: CONNECTIONS keep-alive clients of the Service
@@ -124,17 +122,11 @@ def next_version_image(
     current = f'version = "{project_version(default_project)}"'
     assert current in text
     pyproject.write_text(text.replace(current, f'version = "{NEXT_VERSION}"', 1), encoding="utf-8")
-    python = find_python(project_python_version(project))
-    if python is None:
-        pytest.skip(f"no Python {project_python_version(project)} interpreter here to lock the project with")
-    run(
-        [require("uv"), "lock", "--quiet", "--python", python],
-        cwd=project,
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-    )
     tag = f"{served_image}-next"
-    ca = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
-    build_image(project, tag, choose_base_image(project_python_version(project)), ca)
+    try:
+        prepare_image(project, tmp_path_factory.mktemp("next-build"), tag=tag)
+    except ImagePrerequisiteMissing as exc:
+        pytest.skip(str(exc))
     return tag
 
 
