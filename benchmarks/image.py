@@ -26,7 +26,8 @@ import uuid
 from pathlib import Path
 
 from generator.containers.engine import running, wait_ready
-from generator.image.build import BuildResult, choose_base_image, image_size
+from generator.image.build import BuildResult, choose_base_image
+from generator.image.inspect import image_size
 from generator.image.project_image import ImagePrerequisiteMissing, lock, prepare_image, system_ca_bundle
 from generator.process import run
 from generator.project.render import read_answers, render_project

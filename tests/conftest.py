@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from generator.errors import GeneratorError
-from generator.image.build import build_digest
 from generator.image.project_image import (
     ImagePrerequisiteMissing,
     PreparedImage,
@@ -35,6 +34,7 @@ from generator.image.project_image import (
     system_ca_bundle,
 )
 from generator.process import run
+from generator.project.digests import build_digest
 from generator.project.render import read_answers, render_project, snapshot_template
 from generator.project.render_by_dependency import DependencyRenderer
 from generator.project.tree import PieceStore, Tree, write_tree

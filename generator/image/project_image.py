@@ -13,14 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import GeneratorError
-from generator.image.build import (
-    BuildResult,
-    build_digest,
-    build_image,
-    choose_base_image,
-    project_python_version,
-)
+from generator.image.build import BuildResult, build_image, choose_base_image, project_python_version
 from generator.process import ProgressFn, ignore_progress, run
+from generator.project.digests import build_digest
 from generator.project.render import read_answers
 from generator.tools import find_python, require
 

@@ -9,13 +9,8 @@ import pytest
 
 from generator.containers.engine import RUN_AS_UID, running, wait_ready
 from generator.containers.smoke import smoke_image
-from generator.image.build import (
-    build_image,
-    find_in_layers,
-    image_config,
-    image_history,
-    image_layers,
-)
+from generator.image.build import build_image
+from generator.image.inspect import find_in_layers, image_config, image_history, image_layers
 from generator.process import run
 from generator.tools import require
 
