@@ -35,8 +35,9 @@ from pathlib import Path
 
 import yaml
 
-from generator.project.render import render_many, render_project, snapshot_template, template_root
+from generator.project.render import render_many, render_project
 from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.source import snapshot_template, template_root
 from generator.project.tree import PieceStore, Tree, write_tree
 from generator.project.variants import default_variant, variants
 

@@ -22,7 +22,8 @@ from rich.table import Table
 from generator import doctor as doctor_lib
 from generator.errors import GeneratorError
 from generator.project import variants as variants_lib
-from generator.project.render import lock_project, read_answers, render_many, render_project, resolve_source
+from generator.project.render import lock_project, read_answers, render_many, render_project
+from generator.project.source import resolve_source
 from generator.results import Status
 
 if TYPE_CHECKING:

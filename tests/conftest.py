@@ -35,8 +35,9 @@ from generator.image.project_image import (
 )
 from generator.process import run
 from generator.project.digests import build_digest
-from generator.project.render import read_answers, render_project, snapshot_template
+from generator.project.render import read_answers, render_project
 from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.source import snapshot_template
 from generator.project.tree import PieceStore, Tree, write_tree
 from generator.project.variants import Variant, variants
 from generator.tools import find_python, require

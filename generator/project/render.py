@@ -7,7 +7,6 @@ it succeeded, so a failed render leaves nothing behind. Copier's errors are wrap
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -21,97 +20,14 @@ from typing import Any
 import copier
 import copier.errors
 
-from generator.errors import CommandFailed, CommandTimedOut, GeneratorError
+from generator.errors import GeneratorError
 from generator.process import run
 from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.source import snapshot_template, template_root
 from generator.project.tree import write_tree
 from generator.tools import find_python, which
 
 ANSWERS_FILE = ".copier-answers.yml"
-
-
-# This module sits in generator/project/: the package is one folder up, the checkout two.
-PACKAGE = Path(__file__).resolve().parents[1]
-BUNDLED_TEMPLATE = PACKAGE / "_template"
-TEMPLATE_URL_ENV = "DSDEPLOY_TEMPLATE_URL"
-
-
-def template_root() -> Path:
-    """The template this package renders: its checkout, else the copy the installed wheel carries.
-
-    A checkout (the folder holding ``copier.yml`` above this package) wins, so developers render
-    their working tree; an installed wheel carries ``copier.yml``, ``template/`` and ``hooks/``
-    under ``generator/_template``.
-    """
-    checkout = PACKAGE.parent
-    for root in (checkout, BUNDLED_TEMPLATE):
-        if (root / "copier.yml").is_file():
-            return root
-    raise GeneratorError(
-        f"no copier.yml found at {checkout} or {BUNDLED_TEMPLATE}",
-        hint="reinstall the package (`pip install --force-reinstall dsdeploy`) or pass --template GIT-URL",
-    )
-
-
-@dataclass(frozen=True)
-class TemplateSource:
-    """Where a project is rendered from, what its answers file records as ``_src_path``, and why."""
-
-    render_from: str
-    record_as: str
-    notes: tuple[str, ...] = ()
-
-
-def _git_output(root: Path, *args: str) -> str | None:
-    git = which("git")
-    if git is None:
-        return None
-    try:
-        return run([git, "-C", root, *args], timeout=30).stdout.strip() or None
-    except (CommandFailed, CommandTimedOut):
-        return None
-
-
-def resolve_source(template: str | None = None, *, root: Path | None = None) -> TemplateSource:
-    """Decide where ``dsdeploy new`` renders from and which ``_src_path`` others can update from.
-
-    Order: ``template`` as named (a local folder made absolute); ``$DSDEPLOY_TEMPLATE_URL``; this
-    checkout, recorded as its ``origin`` URL when it has one (a local path otherwise); the copy the
-    wheel carries (no history, so ``copier update`` needs a URL: the notes say so).
-    """
-    named = template or os.environ.get(TEMPLATE_URL_ENV, "").strip() or None
-    if named:
-        local = Path(named).expanduser()
-        if local.is_dir():
-            path = str(local.resolve())
-            note = (
-                ()
-                if _git_output(local, "rev-parse", "--git-dir")
-                else (f"{path} is not a git checkout: `copier update` needs a template with history",)
-            )
-            return TemplateSource(path, path, note)
-        return TemplateSource(named, named)
-    root = root or template_root()
-    if _git_output(root, "rev-parse", "--git-dir") is None:
-        return TemplateSource(
-            str(root),
-            str(root),
-            (
-                f"rendered from the template bundled with dsdeploy ({root}), which has no history: "
-                f"for `copier update`, render with --template GIT-URL or set {TEMPLATE_URL_ENV}",
-            ),
-        )
-    url = _git_output(root, "remote", "get-url", "origin")
-    if url is None:
-        return TemplateSource(
-            str(root),
-            str(root),
-            (f"{root} has no 'origin' remote: only this machine can update from it; use --template GIT-URL",),
-        )
-    notes: tuple[str, ...] = ()
-    if not _git_output(root, "branch", "--remotes", "--contains", "HEAD"):
-        notes = (f"HEAD of {root} is not pushed to {url}: push it, or `copier update` will not find it",)
-    return TemplateSource(str(root), url, notes)
 
 
 def record_source(project: Path, src_path: str) -> None:
@@ -122,19 +38,6 @@ def record_source(project: Path, src_path: str) -> None:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     line = yaml.safe_dump({"_src_path": src_path}, default_flow_style=False, width=10_000)
     path.write_text("".join(line if old.startswith("_src_path:") else old for old in lines), encoding="utf-8")
-
-
-def snapshot_template(into: Path, source: Path | None = None) -> Path:
-    """Copy ``copier.yml`` and ``template/`` to ``into`` as a plain (non-git) folder.
-
-    Copier clones a git template for every render; rendering many variants from a plain copy
-    skips that clone and also renders uncommitted changes without a dirty-tree warning.
-    """
-    source = source or template_root()
-    into.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / "copier.yml", into / "copier.yml")
-    shutil.copytree(source / "template", into / "template", dirs_exist_ok=True)
-    return into
 
 
 def _is_empty_dir(path: Path) -> bool:

@@ -52,7 +52,7 @@ Key = tuple[str, ...]
 class DependencyRenderer:
     """Renders variants of one template folder by dependency; a context manager.
 
-    Use a plain (non-git) template folder such as :func:`generator.project.render.snapshot_template`
+    Use a plain (non-git) template folder such as :func:`generator.project.source.snapshot_template`
     makes; a git template would be cloned once per question group.
     """
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from generator.errors import GeneratorError
-from generator.project.render import template_root
+from generator.project.source import template_root
 
 # GitHub Actions refuses a matrix of more than 256 jobs.
 GITHUB_MATRIX_LIMIT = 256

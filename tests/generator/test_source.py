@@ -7,7 +7,8 @@ import subprocess
 
 import yaml
 
-from generator.project.render import render_project, resolve_source, template_root
+from generator.project.render import render_project
+from generator.project.source import resolve_source, template_root
 
 URL = "https://git.example.com/platform/dsdeploy.git"
 

@@ -19,7 +19,8 @@ def test_only_the_image_axes_change_an_image(render, matrix_projects):
     uncovered = [variant for variant, path in matrix_projects.items() if dependency_digest(path) not in known]
     assert not uncovered, (
         f"{len(uncovered)} variants build images that no combination of {IMAGE_AXIS_NAMES} builds, e.g. "
-        f"{uncovered[:3]}: add the answer that changes images to IMAGE_AXIS_NAMES (generator/project/digests.py)"
+        f"{uncovered[:3]}: add the answer that changes images to IMAGE_AXIS_NAMES "
+        "(generator/project/digests.py)"
     )
 
 

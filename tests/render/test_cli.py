@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from generator.cli import app
 from generator.process import run
-from generator.project.render import template_root
+from generator.project.source import template_root
 from generator.project.variants import full_product, load_axes
 from generator.tools import which
 

@@ -11,7 +11,7 @@ import yaml
 
 from generator.errors import GeneratorError
 from generator.process import run
-from generator.project.render import template_root
+from generator.project.source import template_root
 from generator.project.variants import (
     GITHUB_MATRIX_LIMIT,
     Axis,

@@ -19,7 +19,7 @@ import copier
 import pytest
 import yaml
 
-from generator.project.render import template_root
+from generator.project.source import template_root
 from generator.project.variants import Variant, variants
 from generator.tools import find_python, which
 

@@ -29,7 +29,8 @@ from ruamel.yaml import YAML
 
 from generator.process import run
 from generator.project.fingerprint import tree_digest
-from generator.project.render import render_many, template_root
+from generator.project.render import render_many
+from generator.project.source import template_root
 from generator.project.variants import Axis, Variant, full_product, load_axes, load_questions
 from generator.tools import which
 
