@@ -16,7 +16,8 @@ import pytest
 
 from generator.chart.helm import find_helms
 from generator.containers.podspec import render_workload, service_ports
-from generator.containers.podspec_translate import POD_NAME, Untranslatable, expand, quantity, translate
+from generator.containers.podspec_env import POD_NAME, Untranslatable, expand, quantity
+from generator.containers.podspec_translate import translate
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
 
