@@ -14,12 +14,12 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from generator.chart.helm import find_helms
-from generator.cluster import deploy, kind
+from generator.cluster import deploy, deploy_plan, kind
 
 pytestmark = pytest.mark.kind
 
 
-def _autoscaled_and_guarded(report: deploy.DeployReport, kubeconfig) -> None:
+def _autoscaled_and_guarded(report: deploy_plan.DeployReport, kubeconfig) -> None:
     api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
     plan = report.plan
     hpas = k8s.AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler(

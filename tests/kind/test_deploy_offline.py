@@ -17,7 +17,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from generator.chart.helm import Helm
-from generator.cluster import deploy, kube
+from generator.cluster import deploy, deploy_plan, kube
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
 
@@ -228,7 +228,9 @@ HELM = Helm(Path("/opt/helm"), "v4.1.4")
 
 def test_install_sets_the_image_after_the_values_files(default_project, tmp_path):
     extra = tmp_path / "extra-values.yaml"
-    plan = deploy.plan_deploy(default_project, ImageRef("localhost:5000/m", "1.2"), values=[extra], helm=HELM)
+    plan = deploy_plan.plan_deploy(
+        default_project, ImageRef("localhost:5000/m", "1.2"), values=[extra], helm=HELM
+    )
 
     command = plan.install_command(Path("/k/config"))
 
@@ -248,7 +250,7 @@ def test_install_sets_the_image_after_the_values_files(default_project, tmp_path
 
 
 def test_test_and_uninstall_use_the_same_release_and_kubeconfig(default_project):
-    plan = deploy.plan_deploy(default_project, ImageRef("m", "dev"), cluster="c1", helm=HELM)
+    plan = deploy_plan.plan_deploy(default_project, ImageRef("m", "dev"), cluster="c1", helm=HELM)
 
     assert plan.test_command(Path("/k")) == [
         "/opt/helm", "test", "my-model", "--kubeconfig", "/k", "--namespace", "default",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from generator.cluster import deploy, kind
+from generator.cluster import deploy, deploy_plan, kind
 from generator.cluster.kube import clients, wait_rollout
 from generator.containers.v2_client import image_example
 from generator.image.image_ref import ImageRef
@@ -217,7 +217,7 @@ def test_helm_upgrade_under_load_loses_no_request(
         wait_phase(api.core, plan.namespace, {"Running", "Succeeded", "Failed"}, 120)
         time.sleep(5)  # load on the old version first
 
-        upgrade = deploy.plan_deploy(
+        upgrade = deploy_plan.plan_deploy(
             default_project,
             ImageRef.parse(new_image),
             cluster=kind_cluster,
