@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from generator.chart.bad_values import BAD_VALUES, BadValues, schema_error_lines
 from generator.chart.crds import installed_crd_schemas
 from generator.chart.helm import Chart, Helm, find_helms
 from generator.chart.kube_schemas import KubernetesSchemas, kind_and_name
@@ -45,52 +45,6 @@ _HELM_HINT = install_hint("helm")
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-@dataclass(frozen=True)
-class BadValues:
-    """Values that ``values.schema.json`` must refuse.
-
-    Attributes:
-        id: Short readable id (test ids, table rows).
-        values: The values, merged over the chart's defaults by helm (``None`` deletes a key).
-        key: The key helm's error must name (Helm 3 and 4 word errors differently; both name it).
-    """
-
-    id: str
-    values: Mapping[str, Any]
-    key: str
-
-
-# Wrong types, unknown keys (typos), bad enums, out-of-range numbers, bad patterns, a required
-# key removed. Each entry breaks exactly one rule, so a refusal proves that rule is enforced.
-BAD_VALUES: tuple[BadValues, ...] = (
-    BadValues("unknown-top-level-key", {"replicas": 2}, "replicas"),
-    BadValues("unknown-nested-key", {"image": {"tags": "1.0"}}, "tags"),
-    BadValues("pull-policy-enum", {"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
-    BadValues("replica-count-type", {"replicaCount": "two"}, "replicaCount"),
-    BadValues("service-port-range", {"service": {"port": 70000}}, "port"),
-    BadValues("service-type-enum", {"service": {"type": "Internal"}}, "type"),
-    BadValues("gpu-count-negative", {"gpu": {"count": -1}}, "count"),
-    BadValues("memory-quantity", {"resources": {"limits": {"memory": "lots"}}}, "memory"),
-    BadValues("digest-pattern", {"image": {"digest": "latest"}}, "digest"),
-    BadValues("autoscaling-enabled-type", {"autoscaling": {"enabled": "yes"}}, "enabled"),
-    BadValues("probe-period-minimum", {"probes": {"liveness": {"periodSeconds": 0}}}, "periodSeconds"),
-    BadValues("tmp-medium-enum", {"tmp": {"medium": "Disk"}}, "medium"),
-    BadValues(
-        "path-type-enum",
-        {"ingress": {"hosts": [{"host": "a.example", "paths": [{"path": "/", "pathType": "Any"}]}]}},
-        "pathType",
-    ),
-    BadValues("required-key-removed", {"networkPolicy": {"allowExternal": None}}, "allowExternal"),
-    BadValues("env-without-name", {"env": [{"value": "x"}]}, "name"),
-    BadValues("name-override-not-dns", {"nameOverride": "Bad_Name"}, "nameOverride"),
-)
-
-
-def schema_error_lines(stderr: str) -> list[str]:
-    """The violations in helm's schema error: Helm 3 and 4 both list one per ``- `` line."""
-    return [line[2:] for line in stderr.splitlines() if line.startswith("- ")]
 
 
 def _last_line(text: str) -> str:

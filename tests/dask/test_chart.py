@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
+from generator.chart.bad_values import schema_error_lines
 from generator.chart.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas
 from generator.chart.helm import Chart, Helm, find_helms
 from generator.chart.kube_schemas import KubernetesSchemas
-from generator.chart.manifests import SCHEMAS, ManifestChecker, schema_error_lines
+from generator.chart.manifests import SCHEMAS, ManifestChecker
 from generator.project.fingerprint import tree_digest
 from generator.project.render import read_answers
 from generator.project.variants import Variant, variants
