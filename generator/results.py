@@ -80,3 +80,10 @@ class CheckedReport:
     def failures(self) -> tuple[CheckResult, ...]:
         """The checks that did not pass."""
         return tuple(check for check in self.checks if not check.passed)
+
+    def summarise(self, subject: str, ready_seconds: float | None = None) -> str:
+        """One line per failed check, or a one-line all-clear naming ``subject`` (and readiness)."""
+        if self.ok:
+            ready = f", ready in {ready_seconds:.2f} s" if ready_seconds is not None else ""
+            return f"{subject}: {len(self.checks)} checks passed{ready}"
+        return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)

@@ -70,10 +70,7 @@ class PodspecReport(CheckedReport):
 
     def summary(self) -> str:
         """One line per failed check, or a one-line all-clear."""
-        if self.ok:
-            ready = f", ready in {self.ready_seconds:.2f} s" if self.ready_seconds is not None else ""
-            return f"{self.values_set}: {len(self.checks)} checks passed{ready}"
-        return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
+        return self.summarise(self.values_set, self.ready_seconds)
 
 
 def _non_hooks(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:

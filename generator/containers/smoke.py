@@ -49,10 +49,7 @@ class SmokeReport(CheckedReport):
 
     def summary(self) -> str:
         """One line per failed check, or a one-line all-clear."""
-        if self.ok:
-            ready = f", ready in {self.ready_seconds:.2f} s" if self.ready_seconds is not None else ""
-            return f"{self.image}: {len(self.checks)} checks passed{ready}"
-        return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)
+        return self.summarise(self.image, self.ready_seconds)
 
 
 def _expect_4xx(name: str, status: int, body: Any) -> CheckResult:
