@@ -25,15 +25,16 @@ import time
 import uuid
 from pathlib import Path
 
-from generator._run import run
-from generator.images import BuildResult, build_image, choose_base_image, image_size
-from generator.render import read_answers, render_project
-from generator.smoke import running, wait_ready
-from generator.tools import find_python, require
-from generator.variants import default_variant
+from generator.containers.engine import running, wait_ready
+from generator.image.build import BuildResult, choose_base_image
+from generator.image.inspect import image_size
+from generator.image.project_image import ImagePrerequisiteMissing, lock, prepare_image, system_ca_bundle
+from generator.process import run
+from generator.project.render import read_answers, render_project
+from generator.project.variants import default_variant
+from generator.tools import require
 
 MB = 1_000_000
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 # What a first Dockerfile often looks like: one stage, pip resolving at build time (no lock),
 # build tools and caches left in, trained in place. A venv because Debian's python3 refuses
@@ -53,14 +54,6 @@ CMD ["python", "-m", "{package}.serve"]
 """
 
 
-def _lock(project: Path, python_version: str) -> None:
-    python = find_python(python_version)
-    if python is None:
-        sys.exit(f"no Python {python_version} interpreter here to lock the project with")
-    command = [require("uv"), "lock", "--quiet", "--python", python]
-    run(command, cwd=project, env={"UV_PYTHON_DOWNLOADS": "never"})
-
-
 def _fresh_base(base: str, scratch: Path, docker: Path) -> str:
     """``base`` plus a one-file layer: BuildKit keys an image by its layers, not its config."""
     context = scratch / "fresh-base"
@@ -73,10 +66,21 @@ def _fresh_base(base: str, scratch: Path, docker: Path) -> str:
 
 
 def _build(
-    project: Path, tag: str, base: str, ca: Path | None, verbose: bool, **options: object
+    project: Path,
+    workdir: Path,
+    tag: str,
+    base: str,
+    ca: Path | None,
+    verbose: bool,
+    dockerfile: Path | None = None,
 ) -> BuildResult:
+    # The one build path (a locked copy per build); the project is locked already, so it stays as is.
     progress = print if verbose else (lambda line: None)
-    return build_image(project, tag, base, ca, progress, **options)  # type: ignore[arg-type]
+    prepared = prepare_image(
+        project, workdir, base_image=base, ca_bundle=ca, tag=tag, relock=False, dockerfile=dockerfile,
+        progress=progress,
+    )  # fmt: skip
+    return prepared.result
 
 
 def _start(image: str) -> tuple[float, float]:
@@ -106,9 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--warm-downloads", action="store_true", help="keep BuildKit cache mounts (uv downloads)"
     )
-    parser.add_argument(
-        "--ca-bundle", type=Path, default=SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
-    )
+    parser.add_argument("--ca-bundle", type=Path, default=system_ca_bundle())
     parser.add_argument("--starts", type=int, default=5, help="container starts for the ready median")
     parser.add_argument("--verbose", action="store_true", help="stream BuildKit's output")
     args = parser.parse_args()
@@ -118,7 +120,10 @@ def main() -> None:
         project = render_project(Path(tmp) / "project", default_variant().as_dict())
         answers = read_answers(project)
         version, package = str(answers["python_version"]), str(answers["package_name"])
-        _lock(project, version)
+        try:
+            lock(project)  # once: every build's copy carries this uv.lock
+        except ImagePrerequisiteMissing as exc:
+            sys.exit(str(exc))
         base = choose_base_image(version)
         if base is None:
             sys.exit(f"no base image for Python {version}: run scripts/setup-docker.sh")
@@ -132,13 +137,13 @@ def main() -> None:
         # build (--no-cache would skip the content hashing a first build does, and shift it onto
         # the rebuild), and the layer cache of other images stays untouched.
         base = _fresh_base(base, Path(tmp), docker)
-        cold = _build(project, f"{tag}:cold", base, args.ca_bundle, args.verbose)
+        cold = _build(project, Path(tmp) / "cold", f"{tag}:cold", base, args.ca_bundle, args.verbose)
 
         serve = next((project / "src").glob("*/serve.py"))
         serve.write_text(
             serve.read_text(encoding="utf-8") + f"\n# edit {uuid.uuid4().hex}\n", encoding="utf-8"
         )
-        rebuild = _build(project, f"{tag}:edited", base, args.ca_bundle, args.verbose)
+        rebuild = _build(project, Path(tmp) / "edited", f"{tag}:edited", base, args.ca_bundle, args.verbose)
         reused = sum(step.cached for step in rebuild.steps)
 
         size, base_size = image_size(rebuild.tag), image_size(base)
@@ -147,7 +152,9 @@ def main() -> None:
 
         naive_file = Path(tmp) / "Dockerfile.naive"
         naive_file.write_text(NAIVE_DOCKERFILE.format(package=package), encoding="utf-8")
-        naive = _build(project, f"{tag}:naive", base, args.ca_bundle, args.verbose, dockerfile=naive_file)
+        naive = _build(
+            project, Path(tmp) / "naive", f"{tag}:naive", base, args.ca_bundle, args.verbose, naive_file
+        )
         naive_size = image_size(naive.tag)
 
     ratio = rebuild.seconds / cold.seconds

@@ -3,9 +3,9 @@
 Prints, in one run, with the machine's load average before and after:
 - one variant through the `copier copy` CLI from a template snapshot (the baseline) and from the
   git checkout (what a user runs; adds the clone);
-- one variant with copier in-process (`generator.render.render_project`, what `dsdeploy render
+- one variant with copier in-process (`generator.project.render.render_project`, what `dsdeploy render
   --copier` does per variant);
-- the full matrix rendered by dependency (`generator.render_by_dependency`), amortised per
+- the full matrix rendered by dependency (`generator.project.render_by_dependency`), amortised per
   variant: trees in memory, then written to disk (hard links to shared pieces), then the render
   tier's per-file checks (no Jinja left, YAML/TOML/JSON parse) once per distinct (path, content);
 - each figure's ratio to the baseline.
@@ -35,10 +35,11 @@ from pathlib import Path
 
 import yaml
 
-from generator.project_tree import PieceStore, Tree, write_tree
-from generator.render import render_many, render_project, snapshot_template, template_root
-from generator.render_by_dependency import DependencyRenderer
-from generator.variants import default_variant, variants
+from generator.project.render import render_many, render_project
+from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.source import snapshot_template, template_root
+from generator.project.tree import PieceStore, Tree, write_tree
+from generator.project.variants import default_variant, variants
 
 HELM_TEMPLATES = re.compile(r"^charts/[^/]+/templates/")
 JINJA_MARKERS = re.compile(r"(?<!\$)\{\{|\{%|\{#|%\}|#\}")

@@ -52,11 +52,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator._run import run
 from generator.errors import GeneratorError
-from generator.render import render_project
+from generator.process import run
+from generator.project.render import render_project
+from generator.project.variants import default_variant
 from generator.tools import find_python
-from generator.variants import default_variant
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".work" / "bench-venvs"

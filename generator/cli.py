@@ -20,13 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from generator import doctor as doctor_lib
-from generator import variants as variants_lib
 from generator.errors import GeneratorError
-from generator.render import lock_project, read_answers, render_many, render_project, resolve_source
+from generator.project import variants as variants_lib
+from generator.project.render import lock_project, read_answers, render_many, render_project
+from generator.project.source import resolve_source
 from generator.results import Status
 
 if TYPE_CHECKING:
-    from generator.fleet import ProjectState, UpdateResult
+    from generator.project.fleet import ProjectState, UpdateResult
 
 app = typer.Typer(
     name="dsdeploy",
@@ -215,7 +216,7 @@ def check(
     ] = False,
 ) -> None:
     """Static checks: helm lint, Kubernetes schemas, values schema, security scan, Dockerfile lint."""
-    from generator.manifests import check_project
+    from generator.chart.manifests import check_project
 
     with stderr.status(f"Checking {project} ..."):
         rows = check_project(project, security=security)
@@ -251,7 +252,7 @@ def base_image(
     ] = None,
 ) -> None:
     """Build a Python base image from Debian packages, for air-gapped or mirror-only sites."""
-    from generator import base_image as bases
+    from generator.image import base_image as bases
 
     recipe = bases.recipe_for(python)
     # A suite of the user's choice carries its own python3; the recipe's may add an interpreter.
@@ -278,7 +279,7 @@ def build(
     ] = None,
 ) -> None:
     """Build a rendered project's image with BuildKit (the CA bundle goes in as a build secret)."""
-    from generator.images import build_image
+    from generator.image.build import build_image
 
     tag = tag or f"{read_answers(project)['project_slug']}:dev"
     result = build_image(project, tag, base, ca_bundle, progress=_progress)
@@ -297,7 +298,7 @@ def smoke(
     grace: Annotated[float, typer.Option("--grace", help="Seconds allowed between SIGTERM and exit.")] = 10.0,
 ) -> None:
     """Run IMAGE as the chart would, call every route, send bad requests, stop it with SIGTERM."""
-    from generator.smoke import smoke_image
+    from generator.containers.smoke import smoke_image
 
     report = smoke_image(image, model_name=model_name, grace=grace, progress=_progress)
     stdout.print(report.summary())
@@ -326,7 +327,7 @@ def deploy(
     ] = None,
 ) -> None:
     """Deploy to kind: build, load, helm install --wait, rollout, helm test, infer, clean up."""
-    from generator.deploy import deploy_to_kind
+    from generator.cluster.deploy import deploy_to_kind
 
     if not kind:
         raise GeneratorError("no deploy target given", hint="pass --kind")
@@ -353,7 +354,7 @@ def podspec(
     ] = False,
 ) -> None:
     """Run the chart's Deployment with Docker exactly as written; probe it and call infer."""
-    from generator.podspec import podspec_smoke
+    from generator.containers.podspec import podspec_smoke
 
     report = podspec_smoke(project, image, values_set, without_devices=without_devices, progress=_progress)
     for note in report.notes:
@@ -396,7 +397,7 @@ def fleet(
     ] = "table",
 ) -> None:
     """Template release, key answers, releases behind and local changes of many projects."""
-    from generator import fleet as fleet_lib
+    from generator.project import fleet as fleet_lib
 
     with stderr.status("Reading projects ..."):
         states = fleet_lib.inspect_fleet(paths)

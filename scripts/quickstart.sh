@@ -14,7 +14,7 @@ fi
 python=$("$repo/.venv/bin/python" - "$dest" <<'PY'
 import sys
 from pathlib import Path
-from generator.render import read_answers
+from generator.project.render import read_answers
 from generator.tools import find_python
 print(find_python(str(read_answers(Path(sys.argv[1]))["python_version"])) or "")
 PY

@@ -105,10 +105,10 @@ command -v haproxy >/dev/null || apt_install haproxy # the rolling-update test's
 
 # --- 3. Base images ---------------------------------------------------------------------------
 # The official python:3.X-slim is used when present or pullable; otherwise a local base is
-# built from Debian packages (generator.base_image), which needs debootstrap.
+# built from Debian packages (generator.image.base_image), which needs debootstrap.
 missing="$("$PYTHON" - $BASE_VERSIONS <<'EOF'
 import sys
-from generator.images import choose_base_image
+from generator.image.build import choose_base_image
 print(" ".join(v for v in sys.argv[1:] if choose_base_image(v) is None))
 EOF
 )"
@@ -121,7 +121,7 @@ else
         log "building dsdeploy-base:$version from Debian packages (about a minute)"
         "$PYTHON" - "$version" "$mirror" <<'EOF'
 import sys
-from generator.base_image import build_local_base, recipe_for
+from generator.image.base_image import build_local_base, recipe_for
 from generator.errors import GeneratorError
 
 version, mirror = sys.argv[1], sys.argv[2] or None

@@ -26,15 +26,21 @@ from typing import Any
 
 import pytest
 
-from generator._run import run
 from generator.errors import GeneratorError
-from generator.images import build_digest
-from generator.project_image import ImagePrerequisiteMissing, PreparedImage, prepare_image, system_ca_bundle
-from generator.project_tree import PieceStore, Tree, write_tree
-from generator.render import read_answers, render_project, snapshot_template
-from generator.render_by_dependency import DependencyRenderer
+from generator.image.project_image import (
+    ImagePrerequisiteMissing,
+    PreparedImage,
+    prepare_image,
+    system_ca_bundle,
+)
+from generator.process import run
+from generator.project.digests import build_digest
+from generator.project.render import read_answers, render_project
+from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.source import snapshot_template
+from generator.project.tree import PieceStore, Tree, write_tree
+from generator.project.variants import Variant, variants
 from generator.tools import find_python, require
-from generator.variants import Variant, variants
 
 RenderFn = Callable[..., Path]
 
@@ -76,7 +82,7 @@ def docker_unavailable_reason() -> str | None:
 @functools.cache
 def kind_unavailable_reason() -> str | None:
     """Why kind tests cannot run here, or None when kind can create a cluster."""
-    from generator.cluster import kind_unavailable_reason as reason
+    from generator.cluster.kind import kind_unavailable_reason as reason
 
     return reason()
 
@@ -196,7 +202,7 @@ ImageFn = Callable[[Path], PreparedImage]
 def image_of(ca_bundle: CaBundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageFn]:
     """``image_of(project)``: the project's image, built once per build digest per session.
 
-    The project is copied and locked first (:func:`generator.project_image.prepare_image`); the
+    The project is copied and locked first (:func:`generator.image.project_image.prepare_image`); the
     copy is kept with the image, so tests that rebuild start from the very same lock file. A
     machine without a base image or interpreter for the project's Python skips, naming it.
     """

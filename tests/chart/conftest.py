@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from generator.helm import Chart, Helm, find_helms
-from generator.manifests import BAD_VALUES, ManifestChecker
+from generator.chart.bad_values import BAD_VALUES
+from generator.chart.helm import Chart, Helm, find_helms
+from generator.chart.manifests import ManifestChecker
 
 TEMPLATE_CHART = Path(__file__).resolve().parents[2] / "template" / "charts" / "{{project_slug}}"
 # The values sets the template ships (ci/<name>-values.yaml, plain YAML, read at collection).

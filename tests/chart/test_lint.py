@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.helm import Chart, Helm
-from generator.manifests import LINT, ManifestChecker
+from generator.chart.helm import Chart, Helm
+from generator.chart.manifests import LINT, ManifestChecker
 
 TEMPLATE_CI = Path(__file__).resolve().parents[2] / "template" / "charts" / "{{project_slug}}" / "ci"
 

@@ -10,9 +10,9 @@ import kubernetes_validate
 import pytest
 from packaging.version import Version
 
-from generator.helm import Chart
-from generator.kube_schemas import KubernetesSchemas, bundled_versions
-from generator.manifests import SCHEMAS, ManifestChecker
+from generator.chart.helm import Chart
+from generator.chart.kube_schemas import KubernetesSchemas, bundled_versions
+from generator.chart.manifests import SCHEMAS, ManifestChecker
 
 Manifests = list[dict[str, Any]]
 

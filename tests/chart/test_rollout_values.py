@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.helm import Chart, Helm
-from generator.manifests import ManifestChecker
+from generator.chart.helm import Chart, Helm
+from generator.chart.manifests import ManifestChecker
 
 Manifests = list[dict[str, Any]]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.helm import Chart
-from generator.manifests import ManifestChecker
-from generator.security import Finding, ScanTarget, checkov_findings, findings_to_rows
+from generator.chart.helm import Chart
+from generator.chart.manifests import ManifestChecker
+from generator.chart.security import Finding, ScanTarget, checkov_findings, findings_to_rows
 
 # The skips the chart writes down (checkov.io/skipN annotations), each with its reason there.
 JUSTIFIED_SKIPS = {"CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_8", "CKV_K8S_9", "CKV2_K8S_6", "CKV_K8S_21"}

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from generator.chart.helm import Chart
+from generator.chart.kube_schemas import newest_versions
 from generator.cli import app
-from generator.helm import Chart
-from generator.kube_schemas import newest_versions
 from generator.tools import which
 
 # One project per distinct chart and Dockerfile; the other axes change neither.

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from generator.helm import Chart, Helm
-from generator.manifests import BadValues, ManifestChecker, schema_error_lines
+from generator.chart.bad_values import BadValues, schema_error_lines
+from generator.chart.helm import Chart, Helm
+from generator.chart.manifests import ManifestChecker
 
 
 def test_helm_refuses_bad_values(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.fingerprint import tree_digest
-from generator.manifests import HELM_AGREE, LINT, SCHEMAS, VALUES_SCHEMA, ManifestChecker
+from generator.chart.manifests import HELM_AGREE, LINT, SCHEMAS, VALUES_SCHEMA, ManifestChecker
+from generator.project.fingerprint import tree_digest
+from generator.project.variants import Variant
 from generator.results import CheckResult
-from generator.variants import Variant
 
 # The chart's own checks; the Dockerfile's (checkov dockerfile, hadolint) belong to the image tier.
 CHART_CHECKS = {LINT, SCHEMAS, HELM_AGREE, VALUES_SCHEMA, "checkov kubernetes"}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.helm import Chart
+from generator.chart.helm import Chart
 
 Manifests = list[dict[str, Any]]
 UID = 10001

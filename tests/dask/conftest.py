@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from generator.images import BuildResult, choose_base_image
-from generator.project_image import PreparedImage
-from generator.render import read_answers
+from generator.image.build import BuildResult, choose_base_image
+from generator.image.project_image import PreparedImage
+from generator.project.render import read_answers
+from generator.project.variants import load_axes
 from generator.tools import find_python
-from generator.variants import load_axes
 
 RenderFn = Callable[..., Path]
 _FIGURES: list[str] = []

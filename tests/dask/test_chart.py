@@ -1,6 +1,6 @@
 """Tier 2 for Dask: the chart's DaskJob, DaskCluster and DaskAutoscaler, for every Dask variant.
 
-Manifests are validated against the operator's CRDs (:mod:`generator.crds`) and the Kubernetes
+Manifests are validated against the operator's CRDs (:mod:`generator.chart.crds`) and the Kubernetes
 schemas; every Dask pod must run the project image the way the server runs it.
 """
 
@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas
-from generator.fingerprint import tree_digest
-from generator.helm import Chart, Helm, find_helms
-from generator.kube_schemas import KubernetesSchemas
-from generator.manifests import SCHEMAS, ManifestChecker, schema_error_lines
-from generator.render import read_answers
-from generator.variants import Variant, variants
+from generator.chart.bad_values import schema_error_lines
+from generator.chart.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas
+from generator.chart.helm import Chart, Helm, find_helms
+from generator.chart.kube_schemas import KubernetesSchemas
+from generator.chart.manifests import SCHEMAS, ManifestChecker
+from generator.project.fingerprint import tree_digest
+from generator.project.render import read_answers
+from generator.project.variants import Variant, variants
 
 DASK_VARIANTS = [variant for variant in variants("full") if variant.as_dict()["with_dask"]]
 DASK_KINDS = {"DaskJob", "DaskCluster", "DaskAutoscaler"}

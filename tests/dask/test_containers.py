@@ -17,10 +17,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from generator.batch import dask_cluster, leftovers, run_batch_job
-from generator.images import BuildResult
-from generator.render import read_answers
-from generator.smoke import http, running, wait_ready
+from generator.containers.batch import dask_cluster, leftovers, run_batch_job
+from generator.containers.engine import http, running, wait_ready
+from generator.image.build import BuildResult
+from generator.project.render import read_answers
 
 FILES = 6
 ROWS_PER_FILE = 40_000

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from generator.crds import (
+from generator.chart.crds import (
     DASK_KUBERNETES_VERSION,
     MAX_CLUSTER_NAME_LENGTH,
     crd_schemas,
@@ -16,7 +16,7 @@ from generator.crds import (
     installed_version,
     operator_chart,
 )
-from generator.kube_schemas import KubernetesSchemas
+from generator.chart.kube_schemas import KubernetesSchemas
 
 KINDS = {"DaskAutoscaler", "DaskCluster", "DaskJob", "DaskWorkerGroup"}
 

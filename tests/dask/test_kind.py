@@ -20,13 +20,13 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from generator import cluster
-from generator._run import run
-from generator.batch import parse_summary
-from generator.crds import API_GROUP, DASK_KUBERNETES_VERSION, operator_chart
-from generator.helm import require_helm
-from generator.images import BuildResult
-from generator.render import read_answers
+from generator.chart.crds import API_GROUP, DASK_KUBERNETES_VERSION, operator_chart
+from generator.chart.helm import require_helm
+from generator.cluster import kind
+from generator.containers.batch import parse_summary
+from generator.image.build import BuildResult
+from generator.process import run
+from generator.project.render import read_answers
 
 pytestmark = pytest.mark.kind
 
@@ -43,12 +43,12 @@ def kubeconfig(
 ) -> Iterator[Path]:
     """A kind cluster with the project image loaded and the Dask operator installed."""
     project, build = dask_image
-    created = not cluster.cluster_exists(KIND_CLUSTER)
+    created = not kind.cluster_exists(KIND_CLUSTER)
     if created:
-        cluster.create_cluster(KIND_CLUSTER, project / "deploy" / "kind" / "cluster.yaml")
+        kind.create_cluster(KIND_CLUSTER, project / "deploy" / "kind" / "cluster.yaml")
     try:
-        path = cluster.write_kubeconfig(KIND_CLUSTER, tmp_path_factory.mktemp("kind") / "kubeconfig")
-        cluster.load_image(KIND_CLUSTER, build.tag)
+        path = kind.write_kubeconfig(KIND_CLUSTER, tmp_path_factory.mktemp("kind") / "kubeconfig")
+        kind.load_image(KIND_CLUSTER, build.tag)
         # The bundled chart carries placeholder versions (set by the project's release tooling):
         # the operator image is the pinned release.
         install = [require_helm().path, "upgrade", "--install", "dask-operator", operator_chart()]
@@ -58,7 +58,7 @@ def kubeconfig(
         yield path
     finally:
         if created:
-            cluster.delete_cluster(KIND_CLUSTER)
+            kind.delete_cluster(KIND_CLUSTER)
 
 
 def job_values(build: BuildResult, package: str, folder: Path) -> Path:

@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from generator.render import template_root
+from generator.project.source import template_root
 from generator.tools import find_python, which
 
 

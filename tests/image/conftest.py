@@ -1,7 +1,7 @@
 """Fixtures for the docker tier: one image per distinct build, built once per session.
 
 Which variants can differ in their image is decided at collection time from copier.yml's axes
-(``generator.images.IMAGE_AXIS_NAMES``); ``test_matrix_coverage.py`` fails if any other answer
+(``generator.project.digests.IMAGE_AXIS_NAMES``); ``test_matrix_coverage.py`` fails if any other answer
 changes an image, or if the representatives miss a pair of image-axis values.
 Representatives that turn out identical (same build digest) share one build.
 """
@@ -15,15 +15,13 @@ from typing import Any
 
 import pytest
 
-from generator._run import run
 from generator.errors import GeneratorError
-from generator.images import (
-    build_image,
-    image_axes,
-)
-from generator.project_image import PreparedImage, lock
+from generator.image.build import build_image
+from generator.image.project_image import PreparedImage, lock
+from generator.process import run
+from generator.project.digests import image_axes
+from generator.project.variants import load_axes, pairwise
 from generator.tools import require
-from generator.variants import load_axes, pairwise
 
 
 def representative_answers() -> list[dict[str, str | bool]]:

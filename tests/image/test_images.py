@@ -7,15 +7,11 @@ import uuid
 
 import pytest
 
-from generator._run import run
-from generator.images import (
-    build_image,
-    find_in_layers,
-    image_config,
-    image_history,
-    image_layers,
-)
-from generator.smoke import RUN_AS_UID, running, smoke_image, wait_ready
+from generator.containers.engine import RUN_AS_UID, running, wait_ready
+from generator.containers.smoke import smoke_image
+from generator.image.build import build_image
+from generator.image.inspect import find_in_layers, image_config, image_history, image_layers
+from generator.process import run
 from generator.tools import require
 
 pytestmark = pytest.mark.docker

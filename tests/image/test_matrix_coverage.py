@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from generator.images import IMAGE_AXIS_NAMES, dependency_digest, image_axes
-from generator.variants import load_axes
+from generator.project.digests import IMAGE_AXIS_NAMES, dependency_digest, image_axes
+from generator.project.variants import load_axes
 
 
 def test_only_the_image_axes_change_an_image(render, matrix_projects):
@@ -19,7 +19,8 @@ def test_only_the_image_axes_change_an_image(render, matrix_projects):
     uncovered = [variant for variant, path in matrix_projects.items() if dependency_digest(path) not in known]
     assert not uncovered, (
         f"{len(uncovered)} variants build images that no combination of {IMAGE_AXIS_NAMES} builds, e.g. "
-        f"{uncovered[:3]}: add the answer that changes images to IMAGE_AXIS_NAMES (generator/images.py)"
+        f"{uncovered[:3]}: add the answer that changes images to IMAGE_AXIS_NAMES "
+        "(generator/project/digests.py)"
     )
 
 

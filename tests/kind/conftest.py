@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import cluster
-from generator.project_image import PreparedImage
-from generator.variants import load_axes
+from generator.cluster import kind
+from generator.image.project_image import PreparedImage
+from generator.project.variants import load_axes
 
 HERE = Path(__file__).resolve().parent
 # Deployment options a kind deploy is run for: the chart's defaults, and the optional parts that
@@ -94,9 +94,9 @@ def deploy_values(deploy_option: str) -> tuple[Path, ...]:
 @pytest.fixture(scope="session")
 def kind_cluster(default_project: Path) -> Iterator[str]:
     """One kind cluster for the session's deploys; created (and deleted) here unless it exists."""
-    created = not cluster.cluster_exists(KIND_TEST_CLUSTER)
+    created = not kind.cluster_exists(KIND_TEST_CLUSTER)
     if created:
-        cluster.create_cluster(KIND_TEST_CLUSTER, default_project / "deploy" / "kind" / "cluster.yaml")
+        kind.create_cluster(KIND_TEST_CLUSTER, default_project / "deploy" / "kind" / "cluster.yaml")
     yield KIND_TEST_CLUSTER
     if created:
-        cluster.delete_cluster(KIND_TEST_CLUSTER)
+        kind.delete_cluster(KIND_TEST_CLUSTER)

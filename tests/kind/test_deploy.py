@@ -13,13 +13,13 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from generator import cluster, deploy
-from generator.helm import find_helms
+from generator.chart.helm import find_helms
+from generator.cluster import deploy, deploy_plan, kind
 
 pytestmark = pytest.mark.kind
 
 
-def _autoscaled_and_guarded(report: deploy.DeployReport, kubeconfig) -> None:
+def _autoscaled_and_guarded(report: deploy_plan.DeployReport, kubeconfig) -> None:
     api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
     plan = report.plan
     hpas = k8s.AutoscalingV2Api(api).list_namespaced_horizontal_pod_autoscaler(
@@ -59,7 +59,7 @@ def test_deploy_serves_the_model(
         assert not report.created_cluster  # the session's cluster is reused, never deleted by a deploy
         assert "infer: 200" in report.helm_test_log  # printed by the chart's test pod
         if deploy_option == "autoscaling-pdb":
-            _autoscaled_and_guarded(report, cluster.write_kubeconfig(kind_cluster, tmp_path / "kubeconfig"))
+            _autoscaled_and_guarded(report, kind.write_kubeconfig(kind_cluster, tmp_path / "kubeconfig"))
     finally:
         deploy.teardown(report)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from generator import cluster
-from generator.deploy import plan_deploy
-from generator.helm import Helm, find_helms
-from generator.image_ref import ImageRef
-from generator.podspec import render_workload
-from generator.render import read_answers
+from generator.chart.helm import Helm, find_helms
+from generator.cluster import kind
+from generator.cluster.deploy_plan import plan_deploy
+from generator.containers.podspec import render_workload
+from generator.image.image_ref import ImageRef
+from generator.project.render import read_answers
 
 IMAGE = "localhost:5000/team/m:1.2"
 
@@ -47,13 +47,13 @@ def deploy_commands(default_project: Path) -> list[list[str]]:
 
 def test_kind_up_creates_the_cluster_as_the_library_does(default_project):
     (line,) = _dry_run(default_project, "kind-up", CLUSTER="c1")
-    expected = cluster.create_command(Path("kind"), "c1", Path("deploy/kind/cluster.yaml"))
+    expected = kind.create_command(Path("kind"), "c1", Path("deploy/kind/cluster.yaml"))
 
     assert shlex.join(expected) in " ".join(line)
 
 
 def test_deploy_loads_the_image_as_the_library_does(deploy_commands):
-    assert _line(deploy_commands, "load") == cluster.load_command(Path("kind"), "c1", IMAGE)
+    assert _line(deploy_commands, "load") == kind.load_command(Path("kind"), "c1", IMAGE)
 
 
 def test_deploy_installs_with_the_image_values_and_waits(default_project, deploy_commands):

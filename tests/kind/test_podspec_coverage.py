@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from generator.helm import find_helms
-from generator.image_ref import ImageRef
-from generator.podspec import render_workload
-from generator.variants import variants
+from generator.chart.helm import find_helms
+from generator.containers.podspec import render_workload
+from generator.image.image_ref import ImageRef
+from generator.project.variants import variants
 
 IMAGE = ImageRef("dsdeploy-test/project", "coverage")
 

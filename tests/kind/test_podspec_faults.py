@@ -19,15 +19,16 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from generator.chart.helm import find_helms
 from generator.cli import app
-from generator.container_run import ContainerRun
-from generator.helm import find_helms
-from generator.image_ref import ImageRef
-from generator.kubelet import HANG, HEALED, RESTART, START, start_like_kubelet
-from generator.podspec import NAMESPACE, podspec_smoke, render_workload
-from generator.podspec_client import INFER, KEEP_ALIVE
-from generator.podspec_translate import translate
-from generator.smoke import EARLY_EXIT, docker_client, smoke_image
+from generator.containers.container_run import ContainerRun
+from generator.containers.engine import docker_client
+from generator.containers.kubelet import HANG, HEALED, RESTART, START, start_like_kubelet
+from generator.containers.podspec import NAMESPACE, podspec_smoke, render_workload
+from generator.containers.podspec_client import INFER, KEEP_ALIVE
+from generator.containers.podspec_translate import translate
+from generator.containers.smoke import EARLY_EXIT, smoke_image
+from generator.image.image_ref import ImageRef
 
 SETTLE = 2.0
 EXITS_AT_ONCE = 'command: ["sh", "-c", "echo no model for you >&2; exit 3"]'

@@ -21,13 +21,12 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from generator import cluster, deploy
-from generator._run import run
-from generator.image_ref import ImageRef
-from generator.images import build_image, choose_base_image, project_python_version
-from generator.kube import clients, wait_rollout
-from generator.smoke import image_example
-from generator.tools import find_python, require
+from generator.cluster import deploy, deploy_plan, kind
+from generator.cluster.kube import clients, wait_rollout
+from generator.containers.v2_client import image_example
+from generator.image.image_ref import ImageRef
+from generator.image.project_image import ImagePrerequisiteMissing, prepare_image
+from generator.process import run
 
 logger = logging.getLogger(__name__)
 pytestmark = pytest.mark.kind
@@ -36,7 +35,6 @@ CONNECTIONS = 32
 LOADER = "rollout-loader"
 LOAD_BOUND = 600  # seconds the loader runs at most
 NEXT_VERSION = "0.2.0"
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 QUIET = 20  # seconds of new-version-only answers after which the loader stops
 
 # Runs in the project image inside the cluster: CONNECTIONS keep-alive clients of the Service
@@ -124,17 +122,11 @@ def next_version_image(
     current = f'version = "{project_version(default_project)}"'
     assert current in text
     pyproject.write_text(text.replace(current, f'version = "{NEXT_VERSION}"', 1), encoding="utf-8")
-    python = find_python(project_python_version(project))
-    if python is None:
-        pytest.skip(f"no Python {project_python_version(project)} interpreter here to lock the project with")
-    run(
-        [require("uv"), "lock", "--quiet", "--python", python],
-        cwd=project,
-        env={"UV_PYTHON_DOWNLOADS": "never"},
-    )
     tag = f"{served_image}-next"
-    ca = SYSTEM_CA_BUNDLE if SYSTEM_CA_BUNDLE.is_file() else None
-    build_image(project, tag, choose_base_image(project_python_version(project)), ca)
+    try:
+        prepare_image(project, tmp_path_factory.mktemp("next-build"), tag=tag)
+    except ImagePrerequisiteMissing as exc:
+        pytest.skip(str(exc))
     return tag
 
 
@@ -203,12 +195,12 @@ def test_helm_upgrade_under_load_loses_no_request(
     report = deploy.deploy_to_kind(
         default_project, cluster=kind_cluster, image=served_image, values=(values,), keep=True
     )
-    kubeconfig = cluster.write_kubeconfig(kind_cluster, tmp_path / "kubeconfig")
+    kubeconfig = kind.write_kubeconfig(kind_cluster, tmp_path / "kubeconfig")
     api = clients(kubeconfig)
     plan = report.plan
     try:
         assert report.ok, report.infer.detail
-        cluster.load_image(kind_cluster, new_image)
+        kind.load_image(kind_cluster, new_image)
         (service,) = api.core.list_namespaced_service(plan.namespace, label_selector=plan.selector).items
         example = image_example(served_image)
         body = example.infer_request(example.rows[:1])
@@ -225,7 +217,7 @@ def test_helm_upgrade_under_load_loses_no_request(
         wait_phase(api.core, plan.namespace, {"Running", "Succeeded", "Failed"}, 120)
         time.sleep(5)  # load on the old version first
 
-        upgrade = deploy.plan_deploy(
+        upgrade = deploy_plan.plan_deploy(
             default_project,
             ImageRef.parse(new_image),
             cluster=kind_cluster,

@@ -22,14 +22,14 @@ import jsonschema
 import pytest
 import yaml
 
-from generator._run import run
 from generator.errors import GeneratorError
-from generator.fingerprint import tree_digest
-from generator.images import BuildResult, choose_base_image, project_python_version
-from generator.project_image import PreparedImage
-from generator.render import read_answers
+from generator.image.build import BuildResult, choose_base_image, project_python_version
+from generator.image.project_image import PreparedImage
+from generator.process import run
+from generator.project.fingerprint import tree_digest
+from generator.project.render import read_answers
+from generator.project.variants import load_axes
 from generator.tools import find_python
-from generator.variants import load_axes
 
 HERE = Path(__file__).resolve().parent
 CRD = HERE / "schemas" / "inferenceservices.serving.kserve.io.trimmed.yaml"

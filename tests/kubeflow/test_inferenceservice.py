@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from generator.chart.helm import Chart, Helm, find_helms
 from generator.errors import GeneratorError
-from generator.helm import Chart, Helm, find_helms
 
 NAMESPACE = "models"
 STORAGE_URI = "pvc://model-store/my-model"

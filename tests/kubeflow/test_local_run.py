@@ -17,7 +17,8 @@ import docker
 import pytest
 import yaml
 
-from generator.smoke import hardened_run_options, http, image_example, wait_ready
+from generator.containers.engine import hardened_run_options, http, wait_ready
+from generator.containers.v2_client import image_example
 
 pytestmark = pytest.mark.docker
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from generator.fingerprint import python_digest
-from generator.variants import variants
+from generator.project.fingerprint import python_digest
+from generator.project.variants import variants
 
 STEPS = {"train", "evaluate", "export"}
 KUBEFLOW_FILES = ("evaluate.py", "export.py", "pipeline.py")

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from generator.fingerprint import python_digest
-from generator.project_checks import ProjectRun, run_project_checks
-from generator.render import read_answers
+from generator.project.checks import ProjectRun, run_project_checks
+from generator.project.fingerprint import python_digest
+from generator.project.render import read_answers
+from generator.project.variants import each_value, load_axes
 from generator.tools import find_python
-from generator.variants import each_value, load_axes
 
 #: Project runs at once: one per core (more makes the projects' own server-start deadlines race).
 PARALLEL_RUNS = max(2, os.cpu_count() or 1)

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from generator.errors import GeneratorError
-from generator.render import render_project, template_root
+from generator.project.render import render_project
+from generator.project.source import template_root
 
 SLUG_CHARS = "project_slug must be a DNS-1123 label: use only lowercase letters, digits and '-'"
 SLUG_ENDS = "project_slug must be a DNS-1123 label: start and end it with a letter or digit."

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from generator._run import run
-from generator.render import read_answers
+from generator.process import run
+from generator.project.render import read_answers
 
 COPIER_YML = Path(__file__).resolve().parents[2] / "copier.yml"
 

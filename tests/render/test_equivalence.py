@@ -13,10 +13,10 @@ import random
 
 import pytest
 
-from generator.project_tree import read_tree, tree_to_disk_tree
-from generator.render import render_project
-from generator.render_by_dependency import DependencyRenderer
-from generator.variants import variants
+from generator.project.render import render_project
+from generator.project.render_by_dependency import DependencyRenderer
+from generator.project.tree import read_tree, tree_to_disk_tree
+from generator.project.variants import variants
 
 SEED = int(os.environ["DSDEPLOY_EQUIVALENCE_SEED"])
 SAMPLE_SIZE = int(os.environ.get("DSDEPLOY_EQUIVALENCE_SAMPLE", "8"))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from generator.render import template_root
+from generator.project.source import template_root
 
 # Helm templates and GitHub expressions legitimately contain {{ }}; everything else must not.
 HELM_TEMPLATES = re.compile(r"^charts/[^/]+/templates/")

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from generator._run import run
-from generator.podspec import podspec_smoke
-from generator.project_checks import run_project_checks
-from generator.render import read_answers
-from generator.smoke import smoke_image
+from generator.containers.podspec import podspec_smoke
+from generator.containers.smoke import smoke_image
+from generator.process import run
+from generator.project.checks import run_project_checks
+from generator.project.render import read_answers
 from generator.tools import find_python
 
 

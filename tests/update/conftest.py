@@ -19,9 +19,9 @@ import copier
 import pytest
 import yaml
 
-from generator.render import template_root
+from generator.project.source import template_root
+from generator.project.variants import Variant, variants
 from generator.tools import find_python, which
-from generator.variants import Variant, variants
 
 OLD = "v0.1.0"
 OLD_COMMIT = "6ffa06c"

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from generator.render import template_root
+from generator.project.source import template_root
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,12 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from generator._run import run
-from generator.fingerprint import tree_digest
-from generator.render import render_many, template_root
+from generator.process import run
+from generator.project.fingerprint import tree_digest
+from generator.project.render import render_many
+from generator.project.source import template_root
+from generator.project.variants import Axis, Variant, full_product, load_axes, load_questions
 from generator.tools import which
-from generator.variants import Axis, Variant, full_product, load_axes, load_questions
 
 # What a rendered project's CI consists of (tree_digest counts a missing part as empty).
 CI_PARTS = (".github", ".gitlab-ci.yml")

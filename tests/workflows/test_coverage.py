@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from generator.fingerprint import tree_digest
-from generator.render import render_many
-from generator.variants import variants
+from generator.project.fingerprint import tree_digest
+from generator.project.render import render_many
+from generator.project.variants import variants
 
 CI_PARTS = (".github", ".gitlab-ci.yml")
 

@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from generator.variants import load_axes
+from generator.project.variants import load_axes
 
 # The image each registry gets with default answers: host and path are spelled out here, not
 # derived, so a wrong derivation in copier.yml cannot agree with itself.

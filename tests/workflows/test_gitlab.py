@@ -7,7 +7,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from generator.variants import load_axes
+from generator.project.variants import load_axes
 
 EXPECTED_HOST = {
     "ghcr": "ghcr.io",

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from generator.errors import GeneratorError
-from generator.render import render_project
+from generator.project.render import render_project
 
 GHCR = "registry_namespace must be a GitHub user or organisation name in lowercase"
 DOCKERHUB = "registry_namespace must be a Docker Hub user or organisation name"

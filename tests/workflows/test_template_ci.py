@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.variants import GITHUB_MATRIX_LIMIT
+from generator.project.variants import GITHUB_MATRIX_LIMIT
 
 
 @pytest.fixture(scope="module")

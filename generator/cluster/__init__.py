@@ -1,0 +1,1 @@
+"""The cluster room: kind, the Kubernetes client and deploys."""

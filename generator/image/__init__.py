@@ -1,0 +1,1 @@
+"""The image room: builds, base images and image references."""

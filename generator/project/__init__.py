@@ -1,0 +1,1 @@
+"""The project room: variants from copier.yml, rendering, fingerprints and the fleet."""
