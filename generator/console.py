@@ -115,7 +115,7 @@ def progress(
         tracker._plain(f"{description}: done{counted} in {tracker.elapsed:.1f} s")
         return
     columns: Sequence[object] = (
-        SpinnerColumn(),
+        SpinnerColumn(finished_text="[green]✓[/]"),
         TextColumn("{task.description}"),
         *((BarColumn(), MofNCompleteColumn()) if total is not None else ()),
         TimeElapsedColumn(),
@@ -125,7 +125,9 @@ def progress(
         tracker.live = bar
         tracker.task = bar.add_task(description, total=total, label="")
         yield tracker
-        bar.update(tracker.task, label="done")
+        # Finished, so the spinner gives way to a tick instead of freezing on a frame.
+        finished = total if total is not None else max(tracker.done, 1)
+        bar.update(tracker.task, total=finished, completed=finished, label="done")
 
 
 def fit_columns(first: int, others: Sequence[int], width: int) -> int | None:
