@@ -26,11 +26,15 @@ import uuid
 from pathlib import Path
 
 from generator._run import run
+from generator.console import live_allowed, stderr_console
+from generator.console import progress as tracked
 from generator.images import BuildResult, build_image, choose_base_image, image_size
 from generator.render import read_answers, render_project
 from generator.smoke import running, wait_ready
 from generator.tools import find_python, require
 from generator.variants import default_variant
+
+STDERR = stderr_console()
 
 MB = 1_000_000
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -75,8 +79,10 @@ def _fresh_base(base: str, scratch: Path, docker: Path) -> str:
 def _build(
     project: Path, tag: str, base: str, ca: Path | None, verbose: bool, **options: object
 ) -> BuildResult:
-    progress = print if verbose else (lambda line: None)
-    return build_image(project, tag, base, ca, progress, **options)  # type: ignore[arg-type]
+    # BuildKit's lines go to stderr: the latest beside a live spinner, all of them with --verbose.
+    with tracked(STDERR, f"building {tag}") as tracker:
+        shown = verbose or live_allowed(STDERR)
+        return build_image(project, tag, base, ca, tracker.step if shown else (lambda line: None), **options)  # type: ignore[arg-type]
 
 
 def _start(image: str) -> tuple[float, float]:
@@ -142,7 +148,11 @@ def main() -> None:
         reused = sum(step.cached for step in rebuild.steps)
 
         size, base_size = image_size(rebuild.tag), image_size(base)
-        starts = [_start(rebuild.tag) for _ in range(args.starts)]
+        starts = []
+        with tracked(STDERR, "start to ready", total=args.starts) as tracker:
+            for _ in range(args.starts):
+                starts.append(_start(rebuild.tag))
+                tracker.advance(f"{starts[-1][0]:.2f} s")
         ready, cpu = [wall for wall, _ in starts], [used for _, used in starts]
 
         naive_file = Path(tmp) / "Dockerfile.naive"
