@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import click
 import typer
 import typer.core
 from rich.console import Console
@@ -48,7 +47,7 @@ stderr = stderr_console()
 class _Handled(typer.core.TyperGroup):
     """The one exception handler: a GeneratorError from any command becomes a message and exit 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GeneratorError as exc:
@@ -145,7 +144,7 @@ def new(
         # Copier's prompts own the terminal until the last answer: nothing is drawn over them.
         answers = answers_lib.ask(source.render_from, answers)
         stderr.print(_summary(dest, answers, source.record_as))
-        if not click.confirm("Create the project?", default=True, err=True):
+        if not typer.confirm("Create the project?", default=True, err=True):
             raise typer.Exit(1)
     with progress(stderr, f"Rendering {dest}"):
         project = render_project(

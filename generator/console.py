@@ -24,9 +24,12 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column
 
 # Plain lines at most this often (seconds), so a 2,592-variant render leaves a short log.
 PLAIN_EVERY = 1.0
+BAR_WIDTH = 20
+MIN_LABEL = 12  # a label shorter than this says nothing: leave it out
 
 
 def _set(name: str) -> bool:
@@ -114,13 +117,20 @@ def progress(
         counted = f" {tracker._counts()}" if total is not None or tracker.done else ""
         tracker._plain(f"{description}: done{counted} in {tracker.elapsed:.1f} s")
         return
-    columns: Sequence[object] = (
+    counted = total is not None
+    # Width of everything but the label: spinner, description, bar, m/n, elapsed, and gaps.
+    fixed = 2 + len(description) + 1 + (BAR_WIDTH + 1 + 2 * len(str(total)) + 2 if counted else 0) + 8
+    room = console.width - fixed - 1
+    columns: list[object] = [
         SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("{task.description}"),
-        *((BarColumn(), MofNCompleteColumn()) if total is not None else ()),
+        TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+        *((BarColumn(bar_width=BAR_WIDTH), MofNCompleteColumn()) if counted else ()),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[label]}", style="dim", markup=False),
-    )
+    ]
+    if room >= MIN_LABEL:
+        # The label (a variant id, a build line) is cut to the room left, never the counts.
+        label = Column(no_wrap=True, overflow="ellipsis", max_width=room)
+        columns.append(TextColumn("{task.fields[label]}", style="dim", markup=False, table_column=label))
     with Progress(*columns, console=console, transient=False) as bar:  # type: ignore[arg-type]
         tracker.live = bar
         tracker.task = bar.add_task(description, total=total, label="")
