@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from generator import answers as answers_lib
@@ -51,9 +52,10 @@ class _Handled(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except GeneratorError as exc:
-            stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+            # Escaped: a message may quote text with brackets (a list, a prompt's [Y/n]).
+            stderr.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             if exc.hint:
-                stderr.print(f"[yellow]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
+                stderr.print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
             raise typer.Exit(USER_ERROR) from exc
 
 

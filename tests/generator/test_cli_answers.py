@@ -34,7 +34,7 @@ def test_every_boolean_spelling_is_read(given, meant):
     assert validate({"with_dask": given}, load_questions()) == {"with_dask": meant}
 
 
-@pytest.mark.parametrize("given", ["flase", "on", "y", "2", ""])
+@pytest.mark.parametrize("given", ["flase", "on", "y", "2", "", "[y]"])
 def test_any_other_boolean_is_refused_naming_question_and_spellings(tmp_path, given):
     result = _new(tmp_path, "-d", f"with_dask={given}")
     assert result.exit_code == 2
