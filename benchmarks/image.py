@@ -25,6 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
+from generator.console import live_allowed, stderr_console
+from generator.console import progress as tracked
 from generator.containers.engine import running, wait_ready
 from generator.image.build import BuildResult, choose_base_image
 from generator.image.inspect import image_size
@@ -33,6 +35,8 @@ from generator.process import run
 from generator.project.render import read_answers, render_project
 from generator.project.variants import default_variant
 from generator.tools import require
+
+STDERR = stderr_console()
 
 MB = 1_000_000
 
@@ -75,12 +79,14 @@ def _build(
     dockerfile: Path | None = None,
 ) -> BuildResult:
     # The one build path (a locked copy per build); the project is locked already, so it stays as is.
-    progress = print if verbose else (lambda line: None)
-    prepared = prepare_image(
-        project, workdir, base_image=base, ca_bundle=ca, tag=tag, relock=False, dockerfile=dockerfile,
-        progress=progress,
-    )  # fmt: skip
-    return prepared.result
+    # BuildKit's lines go to stderr: the latest beside a live spinner, all of them with --verbose.
+    with tracked(STDERR, f"building {tag}") as tracker:
+        shown = verbose or live_allowed(STDERR)
+        prepared = prepare_image(
+            project, workdir, base_image=base, ca_bundle=ca, tag=tag, relock=False, dockerfile=dockerfile,
+            progress=tracker.step if shown else (lambda line: None),
+        )  # fmt: skip
+        return prepared.result
 
 
 def _start(image: str) -> tuple[float, float]:
@@ -147,7 +153,11 @@ def main() -> None:
         reused = sum(step.cached for step in rebuild.steps)
 
         size, base_size = image_size(rebuild.tag), image_size(base)
-        starts = [_start(rebuild.tag) for _ in range(args.starts)]
+        starts = []
+        with tracked(STDERR, "start to ready", total=args.starts) as tracker:
+            for _ in range(args.starts):
+                starts.append(_start(rebuild.tag))
+                tracker.advance(f"{starts[-1][0]:.2f} s")
         ready, cpu = [wall for wall, _ in starts], [used for _, used in starts]
 
         naive_file = Path(tmp) / "Dockerfile.naive"

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import yaml
 
+from generator.console import progress as tracked
+from generator.console import stderr_console
 from generator.project.render import render_many, render_project
 from generator.project.render_by_dependency import DependencyRenderer
 from generator.project.source import snapshot_template, template_root
@@ -58,8 +60,12 @@ SIMULATED_READERS = (
 )
 
 
+# Progress goes to stderr: a live bar on a terminal, plain lines in a log (generator.console).
+STDERR = stderr_console()
+
+
 def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    STDERR.print(f"[{time.strftime('%H:%M:%S')}] {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def load() -> str:
@@ -69,12 +75,13 @@ def load() -> str:
 
 def _median_seconds(label: str, action: Callable[[Path], object], repeat: int, scratch: Path) -> float:
     times = []
-    for i in range(repeat):
-        dest = scratch / f"run-{time.monotonic_ns()}-{i}"
-        start = time.perf_counter()
-        action(dest)
-        times.append(time.perf_counter() - start)
-        progress(f"{label}: run {i + 1}/{repeat} {times[-1] * 1000:.0f} ms")
+    with tracked(STDERR, label, total=repeat) as tracker:
+        for i in range(repeat):
+            dest = scratch / f"run-{time.monotonic_ns()}-{i}"
+            start = time.perf_counter()
+            action(dest)
+            times.append(time.perf_counter() - start)
+            tracker.advance(f"last {times[-1] * 1000:.0f} ms")
     return statistics.median(times)
 
 
@@ -152,23 +159,23 @@ def main() -> None:
             "copier in-process", lambda d: render_project(d, answers, template=snapshot), args.repeat, scratch
         )
 
-        progress(f"render by dependency: {len(matrix)} variants")
         start = time.perf_counter()
-        with DependencyRenderer(snapshot) as renderer:
+        with (
+            DependencyRenderer(snapshot) as renderer,
+            tracked(STDERR, "render by dependency, in memory", total=len(matrix)) as tracker,
+        ):
             trees = {}
-            for i, variant in enumerate(matrix, 1):
+            for variant in matrix:
                 trees[variant.id] = renderer.render(variant.as_dict(), folder_name=variant.id)
-                if i % 500 == 0:
-                    progress(f"  {i}/{len(matrix)} trees")
+                tracker.advance(variant.id)
             store, renders = renderer.store, renderer.renders
         rendered = time.perf_counter() - start
-        progress(f"  {len(matrix)} trees in {rendered:.1f} s; writing them (hard links)")
         start = time.perf_counter()
         out, pieces = scratch / "matrix", scratch / "pieces"
-        for i, (variant_id, tree) in enumerate(trees.items(), 1):
-            write_tree(tree, store, out / variant_id, link_dir=pieces)
-            if i % 500 == 0:
-                progress(f"  {i}/{len(matrix)} written")
+        with tracked(STDERR, "writing the trees (hard links)", total=len(trees)) as tracker:
+            for variant_id, tree in trees.items():
+                write_tree(tree, store, out / variant_id, link_dir=pieces)
+                tracker.advance(variant_id)
         written = time.perf_counter() - start
         progress(f"  written in {written:.1f} s; per-file checks")
         start = time.perf_counter()
@@ -176,15 +183,15 @@ def main() -> None:
         checked = time.perf_counter() - start
         full_copier = None
         if args.full_copier:
-            progress(f"copier over the full matrix, 2 processes ({len(matrix)} variants, minutes)")
             start = time.perf_counter()
-            render_many(
-                scratch / "copier-matrix",
-                {v.id: v.as_dict() for v in matrix},
-                jobs=2,
-                by_dependency=False,
-                on_done=lambda r: None,
-            )
+            with tracked(STDERR, "copier over the full matrix, 2 processes", total=len(matrix)) as tracker:
+                render_many(
+                    scratch / "copier-matrix",
+                    {v.id: v.as_dict() for v in matrix},
+                    jobs=2,
+                    by_dependency=False,
+                    on_done=lambda r: tracker.advance(r.variant_id),
+                )
             full_copier = time.perf_counter() - start
 
     load_after = load()

@@ -1,51 +1,100 @@
 """The `dsdeploy` command line: a thin adapter from flags to the library.
 
-This is the only module that prints. Library errors arrive as :class:`GeneratorError` and leave
-as one red line on stderr with exit code 2.
+This is the only module that prints. Data goes to stdout alone; progress, notes and errors go to
+stderr (see :mod:`generator.console`). Library errors arrive as :class:`GeneratorError` and are
+turned into a red line, a ``fix:`` line and exit code 2 in one place: :class:`_Handled`.
 """
 
 from __future__ import annotations
 
-import functools
+import importlib.metadata
 import itertools
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from generator import answers as answers_lib
 from generator import doctor as doctor_lib
+from generator.console import fit_columns, progress, stderr_console
 from generator.errors import GeneratorError
 from generator.project import variants as variants_lib
-from generator.project.render import lock_project, read_answers, render_many, render_project
+from generator.project.render import (
+    check_destination,
+    lock_project,
+    read_answers,
+    render_many,
+    render_project,
+)
 from generator.project.source import resolve_source
 from generator.results import Status
 
 if TYPE_CHECKING:
     from generator.project.fleet import ProjectState, UpdateResult
 
+USER_ERROR = 2
+
+stdout = Console()
+stderr = stderr_console()
+
+
+class _Handled(typer.core.TyperGroup):
+    """The one exception handler: a GeneratorError from any command becomes a message and exit 2."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GeneratorError as exc:
+            # Escaped: a message may quote text with brackets (a list, a prompt's [Y/n]).
+            stderr.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            if exc.hint:
+                stderr.print(f"[yellow]fix:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(USER_ERROR) from exc
+
+
 app = typer.Typer(
     name="dsdeploy",
+    cls=_Handled,
     help="Render, check, build and deploy every variant of the dsdeploy model-project template.",
     no_args_is_help=True,
-    add_completion=False,
 )
-stdout = Console()
-stderr = Console(stderr=True)
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
-USER_ERROR = 2
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"dsdeploy {importlib.metadata.version('dsdeploy')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Render, check, build and deploy every variant of the dsdeploy model-project template."""
+
 
 DataOption = Annotated[
     list[str] | None,
     typer.Option("--data", "-d", help="An answer as NAME=VALUE; repeat for more.", metavar="NAME=VALUE"),
+]
+DataFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-file",
+        exists=True,
+        dir_okay=False,
+        help="A YAML file of answers (name: value); --data wins over it.",
+    ),
 ]
 TemplateOption = Annotated[
     str | None,
@@ -60,72 +109,48 @@ PairwiseOption = Annotated[
 ]
 
 
-def _user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn GeneratorError into a red line and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except GeneratorError as exc:
-            stderr.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-            if exc.hint:
-                stderr.print(f"[yellow]fix:[/] {exc.hint}", highlight=False, soft_wrap=True)
-            raise typer.Exit(USER_ERROR) from exc
-
-    return wrapper
-
-
-def _progress(line: str) -> None:
-    stderr.print(line, markup=False, highlight=False)
-
-
-def _parse_data(pairs: list[str] | None) -> dict[str, Any]:
-    answers: dict[str, Any] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise GeneratorError(
-                f"--data {pair!r} is not NAME=VALUE", hint="write it like --data project_name='My Model'"
-            )
-        answers[name.strip()] = value
-    known = variants_lib.load_questions()
-    unknown = sorted(set(answers) - set(known))
-    if unknown:
-        raise GeneratorError(
-            f"unknown question(s): {', '.join(unknown)}", hint=f"questions are: {', '.join(sorted(known))}"
-        )
-    return answers
+def _summary(dest: Path, answers: dict[str, Any], template: str) -> Table:
+    table = Table(title="About to create", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("destination", str(dest.resolve()))
+    table.add_row("template", template)
+    for name, value in answers.items():
+        table.add_row(name, str(value).lower() if isinstance(value, bool) else str(value))
+    return table
 
 
 @app.command()
-@_user_errors
 def new(
     dest: Annotated[Path, typer.Argument(help="Folder to create the project in (absent or empty).")],
     data: DataOption = None,
+    data_file: DataFileOption = None,
     defaults: Annotated[
-        bool, typer.Option("--defaults", help="Take defaults for unanswered questions.")
+        bool, typer.Option("--defaults", help="Take defaults for unanswered questions; no summary.")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Render into a non-empty folder.")] = False,
     lock: Annotated[bool, typer.Option(help="Run `uv lock` in the new project when uv is present.")] = True,
     template: TemplateOption = None,
 ) -> None:
     """Create a model project (asks the questions unless --defaults)."""
-    answers = _parse_data(data)
+    # Everything that can be refused is refused before a question is asked or a file written.
+    answers = answers_lib.collect(data or (), data_file, questions=variants_lib.load_questions())
     if not defaults and not sys.stdin.isatty():
         raise GeneratorError(
             "no terminal to ask questions on",
             hint=f"run `dsdeploy new {dest} --defaults` (answers with --data NAME=VALUE)",
         )
+    check_destination(dest, overwrite=overwrite)
     source = resolve_source(template)
-    with stderr.status(f"Rendering {dest} ..."):
+    if not defaults:
+        # Copier's prompts own the terminal until the last answer: nothing is drawn over them.
+        answers = answers_lib.ask(source.render_from, answers)
+        stderr.print(_summary(dest, answers, source.record_as))
+        if not typer.confirm("Create the project?", default=True, err=True):
+            raise typer.Exit(1)
+    with progress(stderr, f"Rendering {dest}"):
         project = render_project(
-            dest,
-            answers,
-            template=source.render_from,
-            overwrite=overwrite,
-            ask=not defaults,
-            record_as=source.record_as,
+            dest, answers, template=source.render_from, overwrite=overwrite, record_as=source.record_as
         )
     stderr.print(f"[green]Rendered[/] {project}")
     stderr.print(
@@ -134,20 +159,21 @@ def new(
     for note in source.notes:
         stderr.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if lock:
-        with stderr.status("Locking dependencies with uv ..."):
+        with progress(stderr, "Locking dependencies with uv"):
             locked = lock_project(project)
         stderr.print(
             "[green]Locked[/] uv.lock" if locked else "[yellow]uv not found: run `make lock` later[/]"
         )
-    stdout.print(f"Next: cd {os.path.relpath(project)} && make test serve")
+    stdout.print(f"Next: cd {os.path.relpath(project)} && make test serve", soft_wrap=True)
 
 
 @app.command()
-@_user_errors
 def variants(
     output_format: Annotated[
-        Literal["table", "json", "github"],
-        typer.Option("--format", help="table, json, or a GitHub matrix object."),
+        Literal["table", "ids", "json", "github"],
+        typer.Option(
+            "--format", help="table (fits the terminal), ids (one a line), json, or a GitHub matrix."
+        ),
     ] = "table",
     pairwise: PairwiseOption = False,
 ) -> None:
@@ -158,16 +184,33 @@ def variants(
     elif output_format == "github":
         # Plain write: a GitHub step captures it into $GITHUB_OUTPUT verbatim.
         sys.stdout.write(variants_lib.to_github_matrix(items) + "\n")
+    elif output_format == "ids":
+        sys.stdout.write("".join(f"{item.id}\n" for item in items))
     else:
-        axes = variants_lib.load_axes()
-        table = Table("id", *(axis.name for axis in axes), title=f"{len(items)} variants")
-        for item in items:
-            table.add_row(item.id, *(str(value) for _, value in item.answers))
-        stdout.print(table)
+        stdout.print(_variants_table(items, stdout.width), crop=False)
+
+
+def _variants_table(items: list[variants_lib.Variant], width: int) -> Table | str:
+    """The matrix as a table of whole ids, with as many answer columns as the width allows."""
+    axes = [axis.name for axis in variants_lib.load_axes()]
+    id_width = max((len(item.id) for item in items), default=2)
+    widths = [
+        max(len(name), *(len(str(v)) for _, v in (item.answers[i] for item in items)))
+        for i, name in enumerate(axes)
+    ]
+    shown = fit_columns(id_width, widths, width)
+    if shown is None:  # not even the ids fit a table: one a line, never cut
+        return "\n".join(item.id for item in items)
+    table = Table(title=f"{len(items)} variants", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=id_width)
+    for name in axes[:shown]:
+        table.add_column(name, no_wrap=True)
+    for item in items:
+        table.add_row(item.id, *(str(value) for _, value in item.answers[:shown]))
+    return table
 
 
 @app.command()
-@_user_errors
 def render(
     outdir: Annotated[Path, typer.Argument(help="Folder to render each variant into, as OUTDIR/<id>.")],
     jobs: Annotated[
@@ -189,23 +232,23 @@ def render(
         missing = sorted(set(only) - set(items))
         if missing:
             raise GeneratorError(
-                f"unknown variant id(s): {', '.join(missing)}", hint="see `dsdeploy variants`"
+                f"unknown variant id(s): {', '.join(missing)}", hint="see `dsdeploy variants --format ids`"
             )
         items = {vid: items[vid] for vid in only}
     how = f"copier in {jobs} job(s)" if per_variant else "by dependency"
-    with stderr.status(f"Rendering {len(items)} variants {how} ...") as status:
+    with progress(stderr, f"Rendering {len(items)} variants {how}", total=len(items)) as tracker:
         done = render_many(
             outdir,
             items,
             jobs=jobs,
-            on_done=lambda r: status.update(f"Rendered {r.variant_id} ({r.seconds:.2f} s)"),
+            on_done=lambda r: tracker.advance(r.variant_id),
             by_dependency=not per_variant,
         )
-    stdout.print(json.dumps({"rendered": len(done), "outdir": str(outdir)}))
+    # One plain line: rich would wrap it at the terminal's width.
+    sys.stdout.write(json.dumps({"rendered": len(done), "outdir": str(outdir)}) + "\n")
 
 
 @app.command()
-@_user_errors
 def check(
     project: ProjectArgument,
     security: Annotated[
@@ -218,8 +261,8 @@ def check(
     """Static checks: helm lint, Kubernetes schemas, values schema, security scan, Dockerfile lint."""
     from generator.chart.manifests import check_project
 
-    with stderr.status(f"Checking {project} ..."):
-        rows = check_project(project, security=security)
+    with progress(stderr, f"Checking {project}", total=3 if security else 1) as tracker:
+        rows = check_project(project, security=security, on_progress=tracker.advance)
     style = {Status.PASSED: "green", Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
     for name, group in itertools.groupby(rows, key=lambda r: r.check):
         table = Table(title=name, title_justify="left")
@@ -238,7 +281,6 @@ def check(
 
 
 @app.command("base-image")
-@_user_errors
 def base_image(
     python: Annotated[str, typer.Option("--python", help="Python version the base must carry.")] = "3.12",
     suite: Annotated[
@@ -258,14 +300,14 @@ def base_image(
     # A suite of the user's choice carries its own python3; the recipe's may add an interpreter.
     python_home = recipe.python_home if suite is None else None
     tag = tag or bases.local_base_tag(recipe.python_version)
-    image_id = bases.build_base_image(
-        suite or recipe.suite, tag, mirror=mirror, python_home=python_home, progress=_progress
-    )
+    with progress(stderr, f"Building {tag}") as tracker:
+        image_id = bases.build_base_image(
+            suite or recipe.suite, tag, mirror=mirror, python_home=python_home, progress=tracker.step
+        )
     stdout.print(f"built {tag} ({image_id[:19]}); use: dsdeploy build PROJECT --base-image {tag}")
 
 
 @app.command()
-@_user_errors
 def build(
     project: ProjectArgument,
     tag: Annotated[str | None, typer.Option("--tag", help="Image tag (default: <slug>:dev).")] = None,
@@ -282,14 +324,14 @@ def build(
     from generator.image.build import build_image
 
     tag = tag or f"{read_answers(project)['project_slug']}:dev"
-    result = build_image(project, tag, base, ca_bundle, progress=_progress)
+    with progress(stderr, f"Building {tag}") as tracker:
+        result = build_image(project, tag, base, ca_bundle, progress=tracker.step)
     cached = sum(step.cached for step in result.steps)
     steps = f"{cached}/{len(result.steps)} steps cached"
     stdout.print(f"built {result.tag} on {result.base_image} in {result.seconds:.1f} s ({steps})")
 
 
 @app.command()
-@_user_errors
 def smoke(
     image: Annotated[str, typer.Argument(help="Local image repository:tag.")],
     model_name: Annotated[
@@ -300,7 +342,8 @@ def smoke(
     """Run IMAGE as the chart would, call every route, send bad requests, stop it with SIGTERM."""
     from generator.containers.smoke import smoke_image
 
-    report = smoke_image(image, model_name=model_name, grace=grace, progress=_progress)
+    with progress(stderr, f"Smoke-testing {image}") as tracker:
+        report = smoke_image(image, model_name=model_name, grace=grace, progress=tracker.note)
     stdout.print(report.summary())
     if not report.ok:
         stderr.print(report.logs, markup=False, highlight=False)
@@ -308,7 +351,6 @@ def smoke(
 
 
 @app.command()
-@_user_errors
 def deploy(
     project: ProjectArgument,
     kind: Annotated[bool, typer.Option("--kind", help="Deploy to a local kind cluster.")] = False,
@@ -331,9 +373,10 @@ def deploy(
 
     if not kind:
         raise GeneratorError("no deploy target given", hint="pass --kind")
-    report = deploy_to_kind(
-        project, cluster=cluster, keep=keep, image=image, values=values or (), progress=_progress
-    )
+    with progress(stderr, f"Deploying {project} to kind") as tracker:
+        report = deploy_to_kind(
+            project, cluster=cluster, keep=keep, image=image, values=values or (), progress=tracker.note
+        )
     for name, seconds in report.steps:
         stdout.print(f"{name}: {seconds:.1f} s")
     stdout.print(report.summary())
@@ -342,7 +385,6 @@ def deploy(
 
 
 @app.command()
-@_user_errors
 def podspec(
     project: ProjectArgument,
     image: Annotated[str, typer.Option("--image", help="Local image repository:tag (see dsdeploy build).")],
@@ -356,7 +398,10 @@ def podspec(
     """Run the chart's Deployment with Docker exactly as written; probe it and call infer."""
     from generator.containers.podspec import podspec_smoke
 
-    report = podspec_smoke(project, image, values_set, without_devices=without_devices, progress=_progress)
+    with progress(stderr, f"Running the pod spec of {project} on Docker") as tracker:
+        report = podspec_smoke(
+            project, image, values_set, without_devices=without_devices, progress=tracker.note
+        )
     for note in report.notes:
         stderr.print(f"[yellow]note:[/] {note}")
     stdout.print(report.summary())
@@ -366,7 +411,6 @@ def podspec(
 
 
 @app.command()
-@_user_errors
 def doctor() -> None:
     """Show which tools and engines are present, and so which test tiers can run."""
     findings = doctor_lib.collect()
@@ -381,7 +425,6 @@ def doctor() -> None:
 
 
 @app.command()
-@_user_errors
 def fleet(
     paths: Annotated[
         list[Path], typer.Argument(help="Project checkouts, or folders holding several.", exists=True)
@@ -399,13 +442,15 @@ def fleet(
     """Template release, key answers, releases behind and local changes of many projects."""
     from generator.project import fleet as fleet_lib
 
-    with stderr.status("Reading projects ..."):
-        states = fleet_lib.inspect_fleet(paths)
+    with progress(stderr, "Reading projects") as tracker:
+        states = fleet_lib.inspect_fleet(paths, on_done=lambda s: tracker.advance(s.project))
     results = None
     if update:
-        with stderr.status(f"Updating {len(states)} project(s) one by one ...") as status:
+        with progress(stderr, "Updating projects one by one", total=len(states)) as tracker:
             results = fleet_lib.update_fleet(
-                states, trust=trust, on_done=lambda r: status.update(f"{r.state.project}: {r.outcome.value}")
+                states,
+                trust=trust,
+                on_done=lambda r: tracker.advance(f"{r.state.project}: {r.outcome.value}"),
             )
     if output_format == "json":
         rows = [r.as_json() for r in results] if results is not None else [s.as_json() for s in states]

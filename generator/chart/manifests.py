@@ -232,15 +232,23 @@ class ManifestChecker:
         return rows, rendered
 
     def check_projects(
-        self, projects: Sequence[Path], *, security: bool = True
+        self,
+        projects: Sequence[Path],
+        *,
+        security: bool = True,
+        on_progress: Callable[[str], None] | None = None,
     ) -> dict[Path, list[CheckResult]]:
         """Check many projects, with one checkov run for all of them.
+
+        ``on_progress`` is called with the name of each stage done: a project's chart, then
+        checkov, then hadolint (so ``len(projects) + 2`` calls with ``security``).
 
         Returns:
             Each project's rows in the order: lint, schemas, Helm agreement, bad values, checkov,
             hadolint.
         """
         self.require_helm()
+        report = on_progress or (lambda _stage: None)
         rows: dict[Path, list[CheckResult]] = {}
         targets = []
         for project in projects:
@@ -248,16 +256,23 @@ class ManifestChecker:
             rows[project] = chart_rows
             dockerfile = project / "Dockerfile"
             targets.append(ScanTarget(str(project), rendered, dockerfile if dockerfile.is_file() else None))
+            report(f"helm and schemas: {project.name}")
         if security:
             scans = checkov_scan(targets)
+            report("checkov")
             for project in projects:
                 rows[project] += scans[str(project)]
                 rows[project].append(hadolint(project / "Dockerfile"))
+            report("hadolint")
         return rows
 
 
 def check_project(
-    project: Path, *, security: bool = True, checker: ManifestChecker | None = None
+    project: Path,
+    *,
+    security: bool = True,
+    checker: ManifestChecker | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> list[CheckResult]:
     """Run every static Kubernetes check of a rendered project.
 
@@ -265,6 +280,7 @@ def check_project(
         project: A project rendered from the template (holds ``charts/<slug>/``).
         security: Also run checkov and hadolint.
         checker: A checker to reuse (shares the Helm lookup and loaded schemas); new by default.
+        on_progress: Called with each stage done (see :meth:`ManifestChecker.check_projects`).
 
     Returns:
         One row per check and subject; failed rows carry the first error. A check whose tool is
@@ -274,4 +290,4 @@ def check_project(
         GeneratorError: The project has no chart, or no helm is installed.
     """
     checker = checker or ManifestChecker()
-    return checker.check_projects([project], security=security)[project]
+    return checker.check_projects([project], security=security, on_progress=on_progress)[project]

@@ -166,9 +166,16 @@ def inspect_project(project: Path) -> ProjectState:
     )
 
 
-def inspect_fleet(paths: Iterable[Path]) -> list[ProjectState]:
-    """The state of every project found under ``paths``."""
-    return [inspect_project(project) for project in find_projects(paths)]
+def inspect_fleet(
+    paths: Iterable[Path], *, on_done: Callable[[ProjectState], None] | None = None
+) -> list[ProjectState]:
+    """The state of every project found under ``paths`` (``on_done`` sees each as it is read)."""
+    states = []
+    for project in find_projects(paths):
+        states.append(inspect_project(project))
+        if on_done:
+            on_done(states[-1])
+    return states
 
 
 def _conflicted(project: Path) -> tuple[str, ...]:

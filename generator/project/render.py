@@ -44,6 +44,23 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
+def check_destination(dest: Path, *, overwrite: bool = False) -> Path:
+    """``dest`` made absolute, if a project may be rendered there (absent, empty, or ``overwrite``).
+
+    Raises:
+        GeneratorError: ``dest`` is a file, or a non-empty folder without ``overwrite``.
+    """
+    dest = dest.resolve()
+    if dest.exists() and not dest.is_dir():
+        raise GeneratorError(f"{dest} exists and is not a folder", hint="choose another destination")
+    if dest.exists() and not _is_empty_dir(dest) and not overwrite:
+        raise GeneratorError(
+            f"{dest} is not empty",
+            hint="choose an empty or new folder, or pass --overwrite to render over it",
+        )
+    return dest
+
+
 def render_project(
     dest: Path,
     answers: Mapping[str, Any] | None = None,
@@ -69,14 +86,7 @@ def render_project(
     Raises:
         GeneratorError: The destination is not empty, an answer is invalid, or rendering failed.
     """
-    dest = dest.resolve()
-    if dest.exists() and not dest.is_dir():
-        raise GeneratorError(f"{dest} exists and is not a folder", hint="choose another destination")
-    if dest.exists() and not _is_empty_dir(dest) and not overwrite:
-        raise GeneratorError(
-            f"{dest} is not empty",
-            hint="choose an empty or new folder, or pass --overwrite to render over it",
-        )
+    dest = check_destination(dest, overwrite=overwrite)
     src = str(template or template_root())
     dest.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.rendering-", dir=dest.parent))

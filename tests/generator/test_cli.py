@@ -54,7 +54,7 @@ def test_new_rejects_a_bad_answer_before_writing(tmp_path):
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [("nonsense", "is not NAME=VALUE"), ("colour=blue", "unknown question(s): colour")],
+    [("nonsense", "is not NAME=VALUE"), ("colour=blue", "unknown question 'colour'")],
 )
 def test_new_rejects_malformed_data(tmp_path, data, message):
     result = runner.invoke(app, ["new", str(tmp_path / "x"), "--defaults", "-d", data])
