@@ -218,9 +218,19 @@ def test_ci_lints_and_tests_on_pushes_and_pull_requests(project_for):
     for python in next(axis for axis in load_axes() if axis.name == "python_version").values:
         workflow = project_for(ci_provider="github", python_version=python).workflow("ci.yml")
         assert _triggers(workflow) == {"push": {"branches": ["main"]}, "pull_request": None}
-        assert workflow["env"]["UV_PYTHON"] == python
         runs = [step["run"] for step in workflow["jobs"]["lint-test"]["steps"] if "run" in step]
         assert runs == ["uv sync --locked", "make lint", "make test"]
+
+
+def test_ci_takes_the_pinned_python_and_never_lets_uv_download_one(project_for, steps_using):
+    for python in next(axis for axis in load_axes() if axis.name == "python_version").values:
+        project = project_for(ci_provider="github", python_version=python)
+        workflow = project.workflow("ci.yml")
+        assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
+        assert "UV_PYTHON" not in workflow["env"]
+        [setup] = steps_using(workflow["jobs"]["lint-test"], "actions/setup-python")
+        assert setup["with"] == {"python-version-file": ".python-version"}
+        assert (project.project / ".python-version").read_text(encoding="utf-8") == f"{python}\n"
 
 
 def test_ci_smoke_tests_the_image_read_only_as_non_root(project_for, steps_using):
@@ -250,3 +260,13 @@ def test_ci_smoke_tests_the_image_read_only_as_non_root(project_for, steps_using
 def test_publish_job_runs_in_a_protected_environment(registry, project_for):
     # Registry credentials and cloud trust are scoped to the `publish` environment (README).
     assert _job(_publish(project_for, registry))["environment"] == "publish"
+
+
+def test_ci_checks_the_chart_with_pinned_helm_through_make(project_for, steps_using):
+    job = project_for(ci_provider="github").workflow("ci.yml")["jobs"]["chart"]
+    assert job["permissions"] == {"contents": "read"}
+    [helm] = steps_using(job, "azure/setup-helm")
+    assert helm["with"]["version"].startswith("v3.")
+    [uv] = steps_using(job, "astral-sh/setup-uv")
+    assert uv["with"]["version"]
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make chart-lint"]
