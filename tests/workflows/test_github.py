@@ -220,6 +220,9 @@ def test_ci_lints_and_tests_on_pushes_and_pull_requests(project_for):
         assert _triggers(workflow) == {"push": {"branches": ["main"]}, "pull_request": None}
         runs = [step["run"] for step in workflow["jobs"]["lint-test"]["steps"] if "run" in step]
         assert runs == ["uv sync --locked", "make lint", "make test"]
+        [lint] = [step for step in workflow["jobs"]["lint-test"]["steps"] if step.get("run") == "make lint"]
+        # pre-commit's SKIP: the chart job runs that hook with a pinned Helm.
+        assert lint["env"] == {"SKIP": "chart-lint"}
 
 
 def test_ci_takes_the_pinned_python_and_never_lets_uv_download_one(project_for, steps_using):
