@@ -3,6 +3,7 @@ colour (issue 13)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -142,3 +143,40 @@ def test_make_help_honours_no_color_on_a_terminal(make_project: Path):
     output = _on_a_terminal(make_project, "make help", _make_env(NO_COLOR="1"))
     assert "lock" in output
     assert ESC not in output
+
+
+# --- 6. the devcontainer --------------------------------------------------------------------
+def _stages(dockerfile: str) -> dict[str, str]:
+    """The Dockerfile's named stages: name to the instructions of that stage."""
+    stages: dict[str, str] = {}
+    name = None
+    for line in dockerfile.splitlines():
+        words = line.split()
+        if words[:1] == ["FROM"]:
+            name = words[3] if len(words) >= 4 and words[2].upper() == "AS" else None
+            if name:
+                stages[name] = ""
+        elif name:
+            stages[name] += line + "\n"
+    return stages
+
+
+def test_devcontainer_builds_on_the_dockerfiles_dependency_stage(render):
+    for framework in next(axis for axis in load_axes() if axis.name == "model_framework").values:
+        project = render({"model_framework": framework})
+        folder = project / ".devcontainer"
+        config = json.loads((folder / "devcontainer.json").read_text(encoding="utf-8"))
+        build = config["build"]
+        dockerfile = (folder / build["dockerfile"]).resolve()
+        assert dockerfile == (project / "Dockerfile").resolve()
+        assert (folder / build["context"]).resolve() == project.resolve()
+        stages = _stages(dockerfile.read_text(encoding="utf-8"))
+        assert build["target"] == "deps"
+        deps = stages[build["target"]]
+        # The tools the PATH names are made in that stage: uv's own venv and the project's.
+        assert "python3 -m venv /opt/uv" in deps
+        assert "UV_PROJECT_ENVIRONMENT=/opt/venv" in deps
+        path = config["remoteEnv"]["PATH"].split(":")
+        assert path[:2] == ["/opt/venv/bin", "/opt/uv/bin"]
+        # The dev group (ruff, pytest, pre-commit) on top of the stage's runtime dependencies.
+        assert config["postCreateCommand"].startswith("uv sync && ")
