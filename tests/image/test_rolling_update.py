@@ -393,9 +393,10 @@ def roll_out(
 
 
 def project_version(image: Any) -> str:
-    """The version an image's project declares (what its service reports as model_version)."""
+    """The version an image's project builds with no git and no IMAGE_VERSION (what its service
+    reports as model_version): pyproject.toml's fallback."""
     pyproject = tomllib.loads((image.project / "pyproject.toml").read_text(encoding="utf-8"))
-    return str(pyproject["project"]["version"])
+    return str(pyproject["tool"]["hatch"]["version"]["raw-options"]["fallback_version"])
 
 
 def check_switch(rollout: Rollout, old: str, new: str) -> None:

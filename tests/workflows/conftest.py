@@ -55,6 +55,7 @@ PINS: dict[str, tuple[str, str]] = {
     "azure/login": ("a457da9ea143d694b1b9c7c869ebb04ebe844ef5", "v2.3.0"),
     "sigstore/cosign-installer": ("3454372f43399081ed03b604cb2d021dabca52bb", "v3.8.2"),
     "helm/kind-action": ("a1b0e391336a6ee6713a0583f8c6240d70863de3", "v1.12.0"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
     "azure/setup-helm": ("b9e51907a09c216f16ebe8536097933489208112", "v4.3.0"),
 }
 

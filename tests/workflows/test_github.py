@@ -191,7 +191,7 @@ def test_build_pushes_with_provenance_sbom_and_cache(registry, project_for, step
     assert settings["cache-from"] == "type=gha"
     assert settings["cache-to"] == "type=gha,mode=max"
     assert settings["tags"] == "${{ steps.meta.outputs.tags }}"
-    assert "IMAGE_VERSION=${{ steps.meta.outputs.version }}" in settings["build-args"].splitlines()
+    assert "IMAGE_VERSION=${{ steps.version.outputs.version }}" in settings["build-args"].splitlines()
 
 
 def test_publish_runs_on_main_and_version_tags_only(registry, project_for):
@@ -273,3 +273,26 @@ def test_ci_checks_the_chart_with_pinned_helm_through_make(project_for, steps_us
     [uv] = steps_using(job, "astral-sh/setup-uv")
     assert uv["with"]["version"]
     assert [step["run"] for step in job["steps"] if "run" in step] == ["make chart-lint"]
+
+
+def test_publish_stamps_one_version_from_the_git_tag(project_for, steps_using):
+    job = _job(project_for(ci_provider="github").workflow("publish.yml"))
+    [checkout] = steps_using(job, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0  # the tags setuptools-scm counts from
+    [version] = [step for step in job["steps"] if step.get("id") == "version"]
+    assert "version=$(make --silent version)" in version["run"]
+    [meta] = steps_using(job, "docker/metadata-action")
+    assert meta["with"]["labels"] == "org.opencontainers.image.version=${{ steps.version.outputs.version }}"
+    steps = [step.get("name") or step["uses"].split("@")[0] for step in job["steps"]]
+    assert steps.index("Version") < steps.index("Build and push")
+
+
+def test_publish_packages_the_chart_with_the_tags_version_on_tags_only(project_for, steps_using):
+    job = _job(project_for(ci_provider="github").workflow("publish.yml"))
+    [package] = [step for step in job["steps"] if step.get("name") == "Package the chart"]
+    assert package["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert package["run"] == 'make chart-package CHART_VERSION="${TAG#v}" APP_VERSION="${TAG#v}"'
+    assert package["env"] == {"TAG": "${{ github.ref_name }}"}
+    [upload] = steps_using(job, "actions/upload-artifact")
+    assert upload["if"] == package["if"]
+    assert upload["with"]["path"] == "dist/*.tgz"

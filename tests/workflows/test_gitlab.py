@@ -61,6 +61,7 @@ def test_stages_and_jobs(project_for):
     assert {name: job["stage"] for name, job in jobs.items()} == {
         "test": "test",
         "chart": "test",
+        "chart-package": "push",
         "image-smoke": "build",
         "push": "push",
     }
@@ -116,6 +117,24 @@ def test_the_chart_is_checked_with_pinned_helm_through_make(project_for):
     assert any('"uv==$UV_VERSION"' in line for line in job["before_script"])
 
 
+def test_push_stamps_one_version_from_the_git_tag(project_for):
+    push = _pipeline(project_for)["push"]
+    assert push["variables"]["GIT_DEPTH"] == 0  # the tags setuptools-scm counts from
+    script = "\n".join(push["script"])
+    assert "package_version=$(make --silent version UV=/opt/uv/bin/uv)" in script
+    assert '--build-arg IMAGE_VERSION="$package_version"' in script
+
+
+def test_the_chart_is_packaged_with_the_tags_version_on_tags_only(project_for):
+    job = _pipeline(project_for)["chart-package"]
+    assert job["stage"] == "push"
+    assert job["rules"] == [{"if": "$CI_COMMIT_TAG =~ /^v[0-9]/"}]
+    assert job["script"] == [
+        'make chart-package CHART_VERSION="${CI_COMMIT_TAG#v}" APP_VERSION="${CI_COMMIT_TAG#v}"'
+    ]
+    assert job["artifacts"] == {"paths": ["dist/"]}
+
+
 def test_docker_in_docker_over_tls(project_for):
     docker = _pipeline(project_for)[".docker"]
     [service] = docker["services"]
@@ -157,7 +176,7 @@ def test_cloud_registries_federate_with_the_jobs_id_token(registry, project_for)
         assert set(tokens) == {"SIGSTORE_ID_TOKEN"}
     installs = shlex.split(next(e for e in push["script"] if e.startswith("apk add")))
     packages = set(installs[3:])
-    expected = {"cosign", "jq"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(registry, set())
+    expected = {"cosign", "jq", "make", "python3"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(registry, set())
     assert packages == expected
     if registry == "ecr":
         exports = next(e for e in push["script"] if e.startswith("export "))
