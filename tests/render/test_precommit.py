@@ -162,7 +162,9 @@ def test_make_lint_runs_every_hook_green_on_a_fresh_render(project: Path, hooked
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.hook for fault in FAULTS])
 def test_make_lint_fails_on_the_fault_planted_for_each_hook(fault: Fault, project: Path, hooked):
     fault.plant(project)
-    code, output, results = _make_lint(project, hooked[1])
+    # The chart hook (helm, several seconds) runs for its own fault and in the green run above.
+    env = hooked[1] if fault.hook == "chart-lint" else hooked[1] | {"SKIP": "chart-lint"}
+    code, output, results = _make_lint(project, env)
     assert code != 0, output[-3000:]
     assert results[fault.hook] == "Failed", output[-3000:]
     others = {hook: result for hook, result in results.items() if hook != fault.hook and result == "Failed"}
