@@ -17,7 +17,7 @@ import pytest
 
 from generator.errors import GeneratorError
 from generator.image.build import build_image
-from generator.image.project_image import PreparedImage, lock
+from generator.image.project_image import PreparedImage
 from generator.process import run
 from generator.project.digests import image_axes
 from generator.project.variants import load_axes, pairwise
@@ -112,14 +112,17 @@ def next_version_image(
     """
     project = tmp_path_factory.mktemp("next-version") / default_image.project.name
     shutil.copytree(default_image.project, project)
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8")
-    current = next(line for line in text.splitlines() if line.startswith("version = "))
-    pyproject.write_text(text.replace(current, f'version = "{NEXT_VERSION}"', 1), encoding="utf-8")
-    lock(project)  # the lock file records the project's version too
+    # The version comes from git, which an image build cannot see: CI and `make build` pass it
+    # as IMAGE_VERSION (the package version and the label), as this release does.
     tag = f"{default_image.tag}-next"
     try:
-        result = build_image(project, tag, default_image.result.base_image, ca_bundle.path)
+        result = build_image(
+            project,
+            tag,
+            default_image.result.base_image,
+            ca_bundle.path,
+            build_args={"IMAGE_VERSION": NEXT_VERSION},
+        )
     except GeneratorError as exc:
         pytest.fail(f"building {tag} failed: {exc}")
     yield PreparedImage(project, result)

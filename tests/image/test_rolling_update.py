@@ -28,7 +28,6 @@ import socket
 import subprocess
 import threading
 import time
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -394,9 +393,10 @@ def roll_out(
 
 
 def project_version(image: Any) -> str:
-    """The version an image's project declares (what its service reports as model_version)."""
-    pyproject = tomllib.loads((image.project / "pyproject.toml").read_text(encoding="utf-8"))
-    return str(pyproject["project"]["version"])
+    """The version an image was built with (what its service reports as model_version): its
+    version label, which the same IMAGE_VERSION build arg stamps as the package version."""
+    labels = docker.from_env().images.get(image.tag).labels
+    return str(labels["org.opencontainers.image.version"])
 
 
 def check_switch(rollout: Rollout, old: str, new: str) -> None:

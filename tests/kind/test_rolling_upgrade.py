@@ -103,7 +103,9 @@ print(json.dumps(stats), flush=True)
 
 
 def project_version(project: Path) -> str:
-    return str(tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"])
+    """The version the project builds with no git and no IMAGE_VERSION: pyproject's fallback."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    return str(pyproject["tool"]["hatch"]["version"]["raw-options"]["fallback_version"])
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +121,9 @@ def next_version_image(
     shutil.copytree(default_project, project)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
-    current = f'version = "{project_version(default_project)}"'
+    current = f'fallback_version = "{project_version(default_project)}"'
     assert current in text
-    pyproject.write_text(text.replace(current, f'version = "{NEXT_VERSION}"', 1), encoding="utf-8")
+    pyproject.write_text(text.replace(current, f'fallback_version = "{NEXT_VERSION}"', 1), encoding="utf-8")
     tag = f"{served_image}-next"
     try:
         prepare_image(project, tmp_path_factory.mktemp("next-build"), tag=tag)

@@ -36,11 +36,12 @@ def test_every_executor_runs_the_configured_image(compiled_groups):
 
 
 def test_the_configured_image_is_the_one_the_chart_deploys(compiled_groups):
-    # The chart's image.repository is where CI pushes; its tag defaults to the project version.
+    # The chart's image.repository is where CI pushes; its tag defaults to the chart's appVersion.
     for group in compiled_groups:
         [chart_values] = (group.project / "charts").glob("*/values.yaml")
         repository = yaml.safe_load(chart_values.read_text(encoding="utf-8"))["image"]["repository"]
-        version = _pyproject(group.project)["project"]["version"]
+        chart = yaml.safe_load(chart_values.with_name("Chart.yaml").read_text(encoding="utf-8"))
+        version = chart["appVersion"]
         assert group.config["image"] == f"{repository}:{version}", group.representative
 
 

@@ -44,6 +44,7 @@ REPO_WORKFLOWS = sorted((template_root() / ".github" / "workflows").glob("*.yml"
 # bump them together with the `# vX.Y.Z` comments (Dependabot does this in generated projects).
 PINS: dict[str, tuple[str, str]] = {
     "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "astral-sh/setup-uv": ("e92bafb6253dcd438e0484186d7669ea7a8ca1cc", "v6.4.3"),
     "docker/setup-buildx-action": ("e468171a9de216ec08956ac3ada2f0791b6bd435", "v3.11.1"),
     "docker/login-action": ("184bdaa0721073962dff0199f1fb9940f07167d1", "v3.5.0"),
@@ -55,6 +56,7 @@ PINS: dict[str, tuple[str, str]] = {
     "azure/login": ("a457da9ea143d694b1b9c7c869ebb04ebe844ef5", "v2.3.0"),
     "sigstore/cosign-installer": ("3454372f43399081ed03b604cb2d021dabca52bb", "v3.8.2"),
     "helm/kind-action": ("a1b0e391336a6ee6713a0583f8c6240d70863de3", "v1.12.0"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
     "azure/setup-helm": ("b9e51907a09c216f16ebe8536097933489208112", "v4.3.0"),
 }
 

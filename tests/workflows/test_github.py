@@ -191,7 +191,7 @@ def test_build_pushes_with_provenance_sbom_and_cache(registry, project_for, step
     assert settings["cache-from"] == "type=gha"
     assert settings["cache-to"] == "type=gha,mode=max"
     assert settings["tags"] == "${{ steps.meta.outputs.tags }}"
-    assert "IMAGE_VERSION=${{ steps.meta.outputs.version }}" in settings["build-args"].splitlines()
+    assert "IMAGE_VERSION=${{ steps.version.outputs.version }}" in settings["build-args"].splitlines()
 
 
 def test_publish_runs_on_main_and_version_tags_only(registry, project_for):
@@ -218,9 +218,22 @@ def test_ci_lints_and_tests_on_pushes_and_pull_requests(project_for):
     for python in next(axis for axis in load_axes() if axis.name == "python_version").values:
         workflow = project_for(ci_provider="github", python_version=python).workflow("ci.yml")
         assert _triggers(workflow) == {"push": {"branches": ["main"]}, "pull_request": None}
-        assert workflow["env"]["UV_PYTHON"] == python
         runs = [step["run"] for step in workflow["jobs"]["lint-test"]["steps"] if "run" in step]
         assert runs == ["uv sync --locked", "make lint", "make test"]
+        [lint] = [step for step in workflow["jobs"]["lint-test"]["steps"] if step.get("run") == "make lint"]
+        # pre-commit's SKIP: the chart job runs that hook with a pinned Helm.
+        assert lint["env"] == {"SKIP": "chart-lint"}
+
+
+def test_ci_takes_the_pinned_python_and_never_lets_uv_download_one(project_for, steps_using):
+    for python in next(axis for axis in load_axes() if axis.name == "python_version").values:
+        project = project_for(ci_provider="github", python_version=python)
+        workflow = project.workflow("ci.yml")
+        assert workflow["env"]["UV_PYTHON_DOWNLOADS"] == "never"
+        assert "UV_PYTHON" not in workflow["env"]
+        [setup] = steps_using(workflow["jobs"]["lint-test"], "actions/setup-python")
+        assert setup["with"] == {"python-version-file": ".python-version"}
+        assert (project.project / ".python-version").read_text(encoding="utf-8") == f"{python}\n"
 
 
 def test_ci_smoke_tests_the_image_read_only_as_non_root(project_for, steps_using):
@@ -250,3 +263,36 @@ def test_ci_smoke_tests_the_image_read_only_as_non_root(project_for, steps_using
 def test_publish_job_runs_in_a_protected_environment(registry, project_for):
     # Registry credentials and cloud trust are scoped to the `publish` environment (README).
     assert _job(_publish(project_for, registry))["environment"] == "publish"
+
+
+def test_ci_checks_the_chart_with_pinned_helm_through_make(project_for, steps_using):
+    job = project_for(ci_provider="github").workflow("ci.yml")["jobs"]["chart"]
+    assert job["permissions"] == {"contents": "read"}
+    [helm] = steps_using(job, "azure/setup-helm")
+    assert helm["with"]["version"].startswith("v3.")
+    [uv] = steps_using(job, "astral-sh/setup-uv")
+    assert uv["with"]["version"]
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make chart-lint"]
+
+
+def test_publish_stamps_one_version_from_the_git_tag(project_for, steps_using):
+    job = _job(project_for(ci_provider="github").workflow("publish.yml"))
+    [checkout] = steps_using(job, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0  # the tags setuptools-scm counts from
+    [version] = [step for step in job["steps"] if step.get("id") == "version"]
+    assert "version=$(make --silent version)" in version["run"]
+    [meta] = steps_using(job, "docker/metadata-action")
+    assert meta["with"]["labels"] == "org.opencontainers.image.version=${{ steps.version.outputs.version }}"
+    steps = [step.get("name") or step["uses"].split("@")[0] for step in job["steps"]]
+    assert steps.index("Version") < steps.index("Build and push")
+
+
+def test_publish_packages_the_chart_with_the_tags_version_on_tags_only(project_for, steps_using):
+    job = _job(project_for(ci_provider="github").workflow("publish.yml"))
+    [package] = [step for step in job["steps"] if step.get("name") == "Package the chart"]
+    assert package["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert package["run"] == 'make chart-package CHART_VERSION="${TAG#v}" APP_VERSION="${TAG#v}"'
+    assert package["env"] == {"TAG": "${{ github.ref_name }}"}
+    [upload] = steps_using(job, "actions/upload-artifact")
+    assert upload["if"] == package["if"]
+    assert upload["with"]["path"] == "dist/*.tgz"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from generator.project.variants import load_axes
+from generator.tools import find_python
 
 EXPECTED_HOST = {
     "ghcr": "ghcr.io",
@@ -56,6 +60,8 @@ def test_stages_and_jobs(project_for):
     jobs = {name: job for name, job in pipeline.items() if isinstance(job, dict) and "stage" in job}
     assert {name: job["stage"] for name, job in jobs.items()} == {
         "test": "test",
+        "chart": "test",
+        "chart-package": "push",
         "image-smoke": "build",
         "push": "push",
     }
@@ -79,6 +85,54 @@ def test_tests_run_on_the_projects_python_with_the_lock(project_for):
             "uv run --no-sync ruff format --check .",
             "uv run --no-sync pytest",
         ]
+
+
+def test_tests_refuse_a_job_image_without_the_projects_python(project_for, tmp_path):
+    project = project_for(ci_provider="gitlab")
+    [check] = [line for line in project.gitlab_ci()["test"]["before_script"] if "uv python find" in line]
+    pinned = (project.project / ".python-version").read_text(encoding="utf-8").strip()
+    python = find_python(pinned)
+    if python is None:
+        pytest.skip(f"no Python {pinned} on this machine")
+    # The job image's interpreter first on PATH, uv beside this one.
+    path = os.pathsep.join([str(python.parent), str(Path(sys.executable).parent), os.environ["PATH"]])
+    env = {**os.environ, "PATH": path, "UV_PYTHON_DOWNLOADS": "never"}
+    (tmp_path / ".python-version").write_text(f"{pinned}\n", encoding="utf-8")
+    found = subprocess.run(["sh", "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    (tmp_path / ".python-version").write_text("3.99\n", encoding="utf-8")
+    missing = subprocess.run(["sh", "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert missing.returncode == 1
+    assert "lacks Python 3.99 (.python-version); set test's image to python:3.99-slim" in missing.stdout
+
+
+def test_the_chart_is_checked_with_pinned_helm_through_make(project_for):
+    job = project_for(ci_provider="gitlab").gitlab_ci()["chart"]
+    assert job["stage"] == "test"
+    name, _, tag = job["image"]["name"].partition(":")
+    assert name == "alpine/helm"
+    assert tag.count(".") == 2  # a release, never latest
+    assert job["image"]["entrypoint"] == [""]
+    assert job["script"] == ["make chart-lint UV=/opt/uv/bin/uv"]
+    assert any('"uv==$UV_VERSION"' in line for line in job["before_script"])
+
+
+def test_push_stamps_one_version_from_the_git_tag(project_for):
+    push = _pipeline(project_for)["push"]
+    assert push["variables"]["GIT_DEPTH"] == 0  # the tags setuptools-scm counts from
+    script = "\n".join(push["script"])
+    assert "package_version=$(make --silent version UV=/opt/uv/bin/uv)" in script
+    assert '--build-arg IMAGE_VERSION="$package_version"' in script
+
+
+def test_the_chart_is_packaged_with_the_tags_version_on_tags_only(project_for):
+    job = _pipeline(project_for)["chart-package"]
+    assert job["stage"] == "push"
+    assert job["rules"] == [{"if": "$CI_COMMIT_TAG =~ /^v[0-9]/"}]
+    assert job["script"] == [
+        'make chart-package CHART_VERSION="${CI_COMMIT_TAG#v}" APP_VERSION="${CI_COMMIT_TAG#v}"'
+    ]
+    assert job["artifacts"] == {"paths": ["dist/"]}
 
 
 def test_docker_in_docker_over_tls(project_for):
@@ -122,7 +176,9 @@ def test_cloud_registries_federate_with_the_jobs_id_token(registry, project_for)
         assert set(tokens) == {"SIGSTORE_ID_TOKEN"}
     installs = shlex.split(next(e for e in push["script"] if e.startswith("apk add")))
     packages = set(installs[3:])
-    expected = {"cosign", "jq"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(registry, set())
+    expected = {"cosign", "jq", "make", "python3"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(
+        registry, set()
+    )
     assert packages == expected
     if registry == "ecr":
         exports = next(e for e in push["script"] if e.startswith("export "))
