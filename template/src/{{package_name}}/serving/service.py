@@ -45,7 +45,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from .. import __version__
-from . import listener
+from . import listener, openapi
 from .artifact import Model, load_model
 from .batching import Batcher, Prediction, QueueFullError
 from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
@@ -64,6 +64,7 @@ from .protocol import (
     describe_validation_errors,
     infer_content,
     model_metadata,
+    model_refused,
     predict_content,
 )
 from .settings import Settings
@@ -260,6 +261,10 @@ async def _predict(request: Request, matrix: NDArray[Any], *, proba: bool = Fals
         return await batcher.predict(matrix, proba=proba)
     except QueueFullError as exc:
         raise _overloaded(exc) from None
+    except ValueError as exc:
+        # Checked values the estimator still refuses (a scaler overflowing to infinity): the
+        # request's rows are the problem, and only this request's (the batcher retries alone).
+        raise model_refused(exc) from None
 
 
 def _json(content: Any) -> Response:
@@ -368,16 +373,21 @@ class FastInference:
 
     async def _answer(self, scope: Scope, body: bytes, model: Model) -> dict[str, Any]:
         batcher: Batcher = self.state.batcher
-        if scope["path"] == "/predict":
-            request = NumericPredictRequest.model_validate_json(body)
-            matrix = check_predict(request, model, self.max_rows)
-            scope["route"] = self.predict_route  # as the router would, for the metrics' label
-            return predict_content(await batcher.predict(matrix))
-        infer_request = NumericInferRequest.model_validate_json(body)
-        matrix, wanted = check_infer(infer_request, model, self.max_rows)
-        scope["route"] = self.infer_route
-        prediction = await batcher.predict(matrix, proba="predict_proba" in wanted)
-        return infer_content(infer_request, wanted, prediction, self.model_name)
+        try:
+            if scope["path"] == "/predict":
+                request = NumericPredictRequest.model_validate_json(body)
+                matrix = check_predict(request, model, self.max_rows)
+                scope["route"] = self.predict_route  # as the router would, for the metrics' label
+                return predict_content(await batcher.predict(matrix))
+            infer_request = NumericInferRequest.model_validate_json(body)
+            matrix, wanted = check_infer(infer_request, model, self.max_rows)
+            scope["route"] = self.infer_route
+            prediction = await batcher.predict(matrix, proba="predict_proba" in wanted)
+            return infer_content(infer_request, wanted, prediction, self.model_name)
+        except ValidationError:
+            raise
+        except ValueError as exc:
+            raise model_refused(exc) from None  # the route answers it (and words it) again
 
 
 def _content_type(scope: Scope) -> bytes | None:
@@ -468,6 +478,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     app.state.metrics = ServiceMetrics()
     app.state.model = None
     app.state.shutting_down = False  # set by SIGTERM/SIGINT: readiness turns 503
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if model is not None:
         _install_model(app, model, settings)
     app.include_router(router)
@@ -478,6 +489,19 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with the request bodies the served model takes once it is loaded."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    schema = FastAPI.openapi(app)
+    model: Model | None = app.state.model
+    if model is None:
+        app.openapi_schema = None  # describe the model's bodies as soon as it is loaded
+        return schema
+    settings: Settings = app.state.settings
+    return openapi.for_model(schema, model, settings.model_name, settings.max_rows)
 
 
 def _install_model(app: FastAPI, model: Model, settings: Settings) -> None:
