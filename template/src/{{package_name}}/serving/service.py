@@ -9,6 +9,7 @@ input and calls the model. Bad input always gets a 4xx with ``{"error": "<what i
 * 400 malformed JSON or an invalid ``Content-Length``;
 * 404 unknown model name or route;
 * 413 body larger than ``MAX_REQUEST_BYTES`` or more rows than ``MAX_ROWS``;
+* 431 request headers larger than ``MAX_HEADER_BYTES`` (64 KiB) in all;
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
   non-finite numbers, no rows);
 * 503 (not a client error) while the model is not loaded, or when ``QUEUE_MAX_SIZE`` requests
@@ -46,7 +47,7 @@ from uvicorn.supervisors import Multiprocess
 
 from .. import __version__
 from . import listener, openapi
-from .artifact import Model, load_model
+from .artifact import Model, ModelLoadError, load_model
 from .batching import Batcher, Prediction, QueueFullError
 from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
 from .protocol import (
@@ -72,6 +73,8 @@ from .settings import Settings
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 1  # what a 503 for a full queue tells the client to wait
+# httptools parses headers of any size; past this they are refused (nginx's default is 32 KiB).
+MAX_HEADER_BYTES = 64 * 1024
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 # ---------------------------------------------------------------------------------------------
@@ -87,6 +90,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class BodySizeLimit:
     """ASGI middleware that rejects request bodies over ``max_bytes`` with 413.
+
+    Headers over ``MAX_HEADER_BYTES`` in all are refused first, with 431.
 
     It checks the declared ``Content-Length`` before reading anything, then counts the bytes that
     actually arrive (chunked bodies declare no length, and a declared length can lie). The body
@@ -106,7 +111,12 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        headers = scope.get("headers") or ()
+        if sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
+            error = f"request headers exceed the limit of {MAX_HEADER_BYTES} bytes in all"
+            await self._reject(scope, receive, send, 431, error)
+            return
+        declared = dict(headers).get(b"content-length")
         if declared is not None:
             try:
                 length = int(declared)
@@ -614,6 +624,23 @@ def _serve(config: uvicorn.Config, settings: Settings) -> int:
         The exit status: 0, or uvicorn's start-up failure status when the server never started.
     """
     uvicorn_logger = logging.getLogger("uvicorn.error")
+    try:
+        # Before listening: a missing, truncated or foreign artifact stops the process with one
+        # line saying why (not the lifespan's traceback), and it never reports ready.
+        loaded = load_model(settings.model_path)
+    except ModelLoadError as exc:
+        uvicorn_logger.error("cannot start: ModelLoadError: %s", exc)
+        return STARTUP_FAILURE
+    if config.workers > 1:
+        del loaded  # each worker loads its own; this process only supervises
+    else:
+        _install_model(app, loaded, settings)
+        logger.info(
+            "loaded model %r from %s (%d features)",
+            settings.model_name,
+            settings.model_path,
+            loaded.n_features,
+        )
     try:
         sock = listener.bind(settings.host, settings.port)
     except OSError as exc:
