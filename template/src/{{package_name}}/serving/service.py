@@ -22,6 +22,7 @@ path around FastAPI's routing (``FastInference``); ``/metrics`` serves Prometheu
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -476,6 +477,12 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
                 loaded.n_features,
             )
         _drain_on_exit_signals(app, settings.shutdown_delay)
+        # Everything alive now (the imported libraries, the model) lives as long as the process:
+        # move it out of the collector's reach. Otherwise every full collection walks it all
+        # (125,000 objects, tens of milliseconds with the loop stopped) and the requests in
+        # flight then wait: the p99 at 32 connections was ten times the p50.
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPI(
