@@ -4,7 +4,9 @@ Trains the default project's model once and serves that one file (the bare fitte
 which all three load) with:
 - ours: the generated project's service (`python -m <package>.serve`, its defaults);
 - mlserver: MLServer with its scikit-learn runtime, Open Inference Protocol v2 like ours;
-- bentoml: a BentoML service with one `predict` API taking `{"instances": [[...]]}`.
+- bentoml: a BentoML service with one `predict` API taking `{"instances": [[...]]}`;
+- granian: ours, the same ASGI app, served by granian (Rust HTTP) instead of uvicorn+httptools
+  (`granian --interface asgi <package>.serving.service:app`, access log on like uvicorn's).
 Each runs in a virtual environment of its own that this script creates (cached under
 `.work/bench-venvs/`), with its defaults otherwise (the peers' own adaptive batching is off by
 default and stays off), once per worker count of --workers (default 1 and 2): ours with
@@ -61,12 +63,13 @@ from generator.tools import find_python
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".work" / "bench-venvs"
 CONNECTIONS = (1, 8, 32)
-SERVERS = ("ours", "mlserver", "bentoml")
+SERVERS = ("ours", "granian", "mlserver", "bentoml")
 MODEL_NAME = "iris"
 BATCH_ROWS = 16
 # The peers, pinned: a figure means something only with the version it was measured on.
 MLSERVER = ("mlserver==1.7.1", "mlserver-sklearn==1.7.1")
 BENTOML = ("bentoml==1.4.40",)
+GRANIAN = ("granian==2.8.9",)  # the same app under another ASGI server (Rust HTTP), to compare
 READY_TIMEOUT = 180.0  # seconds for a server to load; imports are slow on a busy machine
 MAX_REQUESTS = 2_000_000  # per wrk run, on top of --duration: both bound a run
 
@@ -372,6 +375,7 @@ def _targets(
     workers: Sequence[int],
     log: Callable[[str], None],
     template: Path | None = None,
+    ours_env: dict[str, str] | None = None,
 ) -> tuple[list[Target], tuple[list[int], list[int]]]:
     project = work / "project"
     answers = default_variant().as_dict()
@@ -430,12 +434,48 @@ def _targets(
                     "MODEL_NAME": MODEL_NAME,
                     "HOST": "127.0.0.1",
                     "WORKERS": str(count),
+                    **(ours_env or {}),
                 },
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
                 (_v2(one), _v2(many)),
                 _v2_labels,
                 lambda port: {"PORT": str(port)},
+            )
+        )
+    if "granian" in servers:
+        granian_venv = _venv("granian", python, [*deps, *GRANIAN], log=log)
+        if install:
+            run([*install, granian_venv / "bin" / "python", project], timeout=600)
+        else:
+            pip = [granian_venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps"]
+            run([*pip, "--force-reinstall", project])
+    for count in workers if "granian" in servers else ():
+        targets.append(
+            Target(
+                f"granian-w{count}",
+                [
+                    str(granian_venv / "bin" / "granian"),
+                    "--interface",
+                    "asgi",
+                    "--no-ws",
+                    "--access-log",
+                    "--workers",
+                    str(count),
+                    f"{package}.serving.service:app",
+                ],
+                project,
+                {
+                    "MODEL_PATH": str(model_file),
+                    "MODEL_NAME": MODEL_NAME,
+                    "GRANIAN_HOST": "127.0.0.1",
+                    **(ours_env or {}),
+                },
+                "/v2/health/ready",
+                f"/v2/models/{MODEL_NAME}/infer",
+                (_v2(one), _v2(many)),
+                _v2_labels,
+                lambda port: {"GRANIAN_PORT": str(port)},
             )
         )
     mlserver_workers = workers if "mlserver" in servers else ()
@@ -629,12 +669,14 @@ def _ratios(title: str, mine: dict[int, Figures], other: dict[int, Figures]) -> 
 def table(results: dict[str, dict[int, Figures]]) -> str:
     """The figures, then ours against each peer at the same worker count, then ours against one worker."""
     lines = [
-        f"{'server':<13}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'cpu ms/req':>12}"
+        f"{'server':<13}{'conn':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99/p50':>9}{'errors':>8}"
+        f"{'cpu ms/req':>12}"
     ]
     for name, by_count in results.items():
         for count, f in by_count.items():
             lines.append(
-                f"{name:<13}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}{f.errors:>8}{f.cpu_ms:>12.3f}"
+                f"{name:<13}{count:>5}{f.rps:>10.0f}{f.p50_ms:>9.2f}{f.p99_ms:>9.2f}"
+                f"{f.p99_ms / f.p50_ms if f.p50_ms else 0:>9.1f}{f.errors:>8}{f.cpu_ms:>12.3f}"
             )
     for name in results:
         server, _, workers = name.rpartition("-w")
@@ -677,6 +719,13 @@ def main() -> None:
     parser.add_argument(
         "--template", type=Path, help="template checkout to render (default: this one), e.g. an older commit"
     )
+    parser.add_argument(
+        "--ours-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for ours (and granian), e.g. ACCESS_LOG=false; repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args()
 
@@ -700,7 +749,8 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dsdeploy-serving-") as tmp:
         work = Path(tmp)
-        targets, expected = _targets(work, python, servers, workers, log, args.template)
+        ours_env = dict(item.split("=", 1) for item in args.ours_env)
+        targets, expected = _targets(work, python, servers, workers, log, args.template, ours_env)
         log(f"load {os.getloadavg()[0]:.2f}; server on CPUs {cpus[0]}, wrk on CPUs {cpus[1]}")
         results = measure(
             targets,

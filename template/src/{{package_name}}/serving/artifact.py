@@ -26,6 +26,12 @@ from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
 DEFAULT_MODEL_PATH = Path("artifacts/model.joblib")
+#: Largest magnitude a number may have: float32's range (rounded down), which XGBoost and
+#: LightGBM read, and which leaves scikit-learn's scalers room before float64 overflows.
+VALUE_LIMIT = 3.4e38
+#: Largest magnitude an integer may have (JavaScript's safe integer): every integer up to it, and
+#: the next, is exact in the float64 that a JSON number becomes.
+INTEGER_LIMIT = 2**53 - 1
 ARTIFACT_FORMAT = 2  # 2: the signature inside; 1 (0.1.0): feature and class names only
 _PACKAGE = __package__.rpartition(".")[0] if __package__ else "<package>"
 
@@ -122,7 +128,7 @@ class Model:
     def _numeric(self, x: Any) -> NDArray[np.float64]:
         try:
             matrix = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             self._mixed(x)  # the value-by-value check names the row, the column and the rule
             raise ValueError(f"features must be numbers in rows of equal length: {exc}") from None
         if matrix.ndim >= 1 and matrix.shape[0] == 0:
@@ -131,13 +137,21 @@ class Model:
             raise self._shape_error(matrix.ndim)
         if matrix.shape[1] != self.n_features:
             raise self._shape_error(2, matrix.shape[1])
-        finite = np.isfinite(matrix)
-        if not finite.all():
-            column = self.feature_names[int(np.argwhere(~finite)[0][1])]
-            raise ValueError(f"column {column!r} must hold finite numbers: NaN or infinity found")
+        within = np.abs(matrix) <= VALUE_LIMIT  # False for NaN and infinity too
+        if not within.all():
+            row, index = (int(i) for i in np.argwhere(~within)[0])
+            column = self.feature_names[index]
+            if not math.isfinite(matrix[row, index]):
+                raise ValueError(f"column {column!r} must hold finite numbers: NaN or infinity found")
+            raise ValueError(
+                f"column {column!r} takes numbers within ±{VALUE_LIMIT:g}: {matrix[row, index]:g} found"
+            )
         for index, column in enumerate(self.signature.columns):
-            if column.kind == "integer" and (matrix[:, index] != np.round(matrix[:, index])).any():
+            values = matrix[:, index]
+            if column.kind == "integer" and (values != np.round(values)).any():
                 raise ValueError(f"column {column.name!r} takes integers: a value with a fraction found")
+            if column.kind == "integer" and (np.abs(values) > INTEGER_LIMIT).any():
+                raise ValueError(f"column {column.name!r} takes integers within ±(2**53 - 1)")
         return np.ascontiguousarray(matrix)
 
     def _mixed(self, x: Any) -> NDArray[Any]:
@@ -209,11 +223,16 @@ class Model:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return abs(value) <= VALUE_LIMIT  # False for NaN and infinity too
+    except OverflowError:  # an integer too large for a float64
+        return False
 
 
 def _is_integer(value: Any) -> bool:
-    return _is_number(value) and float(value).is_integer()
+    return _is_number(value) and float(value).is_integer() and abs(value) <= INTEGER_LIMIT
 
 
 _VALUE_CHECKS: Mapping[str, Callable[[Any], bool]] = {
@@ -223,8 +242,8 @@ _VALUE_CHECKS: Mapping[str, Callable[[Any], bool]] = {
     "string": lambda value: isinstance(value, str),
 }
 _KIND_WORDS = {
-    "number": "finite numbers",
-    "integer": "integers",
+    "number": f"finite numbers within ±{VALUE_LIMIT:g}",
+    "integer": "integers within ±(2**53 - 1)",
     "boolean": "true or false",
     "string": "strings",
 }

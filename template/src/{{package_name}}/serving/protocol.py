@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Discriminator, Field, Strict, Tag
 
 from .. import __version__
-from .artifact import Model
+from .artifact import INTEGER_LIMIT, Model
 from .batching import Prediction
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +257,10 @@ def _check_datatype(tensor: InferInput | NumericInferInput, values: Sequence[Any
             isinstance(v, float) and math.isfinite(v) and not v.is_integer() for v in values
         ):
             raise unprocessable(f"input {tensor.name!r} is {datatype} but its data holds non-integer values")
+        if datatype in INTEGER_DATATYPES and any(abs(v) > INTEGER_LIMIT for v in values):
+            raise unprocessable(
+                f"input {tensor.name!r} is {datatype}: its integers must be within ±(2**53 - 1)"
+            )
     elif datatype == "BOOL" and not all(isinstance(v, bool) for v in values):
         raise unprocessable(f"input {tensor.name!r} is BOOL: its data must be true or false")
     elif datatype == "BYTES" and not all(isinstance(v, str) for v in values):
@@ -308,6 +312,8 @@ def _input_matrix(tensor: InferInput | NumericInferInput, model: Model, max_rows
     _check_datatype(tensor, flat)
     try:
         return model.check_features(np.asarray(flat, dtype=np.float64).reshape(rows, n_features))
+    except OverflowError:
+        raise unprocessable(f"input {tensor.name!r} holds an integer too large for a float64") from None
     except ValueError as exc:
         raise unprocessable(f"input {tensor.name!r}: {exc}") from None
 
@@ -455,10 +461,25 @@ def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, ma
     if lengths != {model.n_features}:
         bad = next(length for length in sorted(lengths) if length != model.n_features)
         raise unprocessable(f"each instance must have {model.n_features} features, got a row of {bad}")
+    if isinstance(body, PredictRequest) and model.signature.numeric:
+        _refuse_booleans(rows, model.feature_names)
     try:
         return model.check_features(rows)
     except ValueError as exc:
         raise unprocessable(f"instances: {exc}") from None
+
+
+def _refuse_booleans(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:
+    """A numeric model's rows hold numbers: JSON true/false is not 1/0 (the fast path never has them)."""
+    for number, row in enumerate(rows):
+        for name, value in zip(names, row, strict=True):
+            if isinstance(value, bool):
+                raise unprocessable(f"instances[{number}]: column {name!r} takes numbers, got {value!r}")
+
+
+def model_refused(exc: ValueError) -> HTTPException:
+    """A 422 for rows the model itself cannot score (its ``predict`` raised ``ValueError``)."""
+    return unprocessable(f"the model cannot score these rows: {exc}")
 
 
 def predict_content(prediction: Prediction) -> dict[str, Any]:
