@@ -1,9 +1,10 @@
-"""Schemas of the Dask Kubernetes operator's custom resources, for offline manifest validation.
+"""Schemas of the custom resources the chart can create, for offline manifest validation.
 
-The CustomResourceDefinitions (DaskJob, DaskCluster, DaskWorkerGroup, DaskAutoscaler) are read
-from the ``dask-kubernetes`` wheel, which ships them install-ready inside the operator's Helm
-chart; :data:`DASK_KUBERNETES_VERSION` is the release they are pinned to (dsdeploy's test extra
-installs exactly that one).
+The Dask operator's CustomResourceDefinitions (DaskJob, DaskCluster, DaskWorkerGroup,
+DaskAutoscaler) are read from the ``dask-kubernetes`` wheel, which ships them install-ready inside
+the operator's Helm chart; :data:`DASK_KUBERNETES_VERSION` is the release they are pinned to
+(dsdeploy's test extra installs exactly that one). KServe's InferenceService CRD ships with this
+package, trimmed to the fields the chart uses (``schemas/``, whose header names the source).
 
 A CRD's ``openAPIV3Schema`` is what the API server checks, but it is lax as a JSON schema: objects
 do not close their properties (the API server drops unknown fields, or with kubectl's default
@@ -28,6 +29,7 @@ from generator.errors import GeneratorError
 DISTRIBUTION = "dask-kubernetes"
 DASK_KUBERNETES_VERSION = "2026.3.0"
 API_GROUP = "kubernetes.dask.org"
+KSERVE_CRD = "inferenceservices.serving.kserve.io.trimmed.yaml"
 INSTALL_HINT = f"pip install '{DISTRIBUTION}=={DASK_KUBERNETES_VERSION}' (or pip install 'dsdeploy[test]')"
 # Inside the wheel: the operator's Helm chart, and the CRDs in the chart's crds/ folder.
 _CHART = ("operator", "deployment", "helm", "dask-kubernetes-operator")
@@ -178,13 +180,55 @@ def crd_schemas(crds: Iterable[Mapping[str, Any]] | None = None) -> dict[tuple[s
     return found
 
 
+@functools.cache
+def kserve_crds() -> tuple[dict[str, Any], ...]:
+    """KServe's InferenceService CRD, as bundled with this package (trimmed, see its header)."""
+    text = resources.files("generator.chart").joinpath("schemas", KSERVE_CRD).read_text(encoding="utf-8")
+    return tuple(doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict))
+
+
+def kserve_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`crd_schemas` of the bundled KServe CRD (no wheel needed: it ships with dsdeploy)."""
+    return crd_schemas(kserve_crds())
+
+
 def installed_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """:func:`crd_schemas` of the installed operator, or nothing when it is not installed.
+    """KServe's schemas, and the Dask operator's when its wheel is installed.
 
     Checkers use this so that charts without Dask resources are checked without the wheel; a
     Dask manifest checked without it is reported as having no schema.
     """
-    return dict(_installed_schemas()) if installed_version() is not None else {}
+    dask = dict(_installed_schemas()) if installed_version() is not None else {}
+    return {**kserve_schemas(), **dask}
+
+
+def list_map_problems(schema: Mapping[str, Any], doc: Any, path: str = "") -> list[str]:
+    """Duplicate keys in lists the CRD declares ``x-kubernetes-list-type: map`` (e.g. env names).
+
+    JSON Schema cannot say "unique by these keys"; the API server refuses such duplicates.
+    """
+    problems: list[str] = []
+    if isinstance(doc, dict):
+        for key, child in doc.items():
+            child_schema = schema.get("properties", {}).get(key)
+            if isinstance(child_schema, Mapping):
+                problems += list_map_problems(child_schema, child, f"{path}.{key}")
+    elif isinstance(doc, list):
+        items = schema.get("items", {})
+        if schema.get("x-kubernetes-list-type") == "map":
+            keys = schema.get("x-kubernetes-list-map-keys", [])
+            seen: set[tuple[Any, ...]] = set()
+            for item in doc:
+                # A key with a default (protocol: TCP) counts with it, as the API server applies it.
+                defaults = {k: items.get("properties", {}).get(k, {}).get("default") for k in keys}
+                ident = tuple(item.get(k, defaults[k]) for k in keys)
+                if ident in seen:
+                    entry = dict(zip(keys, ident, strict=True))
+                    problems.append(f"{path.lstrip('.')}: duplicate entry {entry}")
+                seen.add(ident)
+        for index, item in enumerate(doc):
+            problems += list_map_problems(items, item, f"{path}[{index}]")
+    return problems
 
 
 @functools.cache

@@ -24,6 +24,7 @@ import jsonschema.protocols
 from packaging.version import Version
 from referencing import Registry, Resource
 
+from generator.chart.crds import list_map_problems
 from generator.errors import GeneratorError
 
 _SCHEMA_ROOT = "kubernetes-json-schema"
@@ -118,7 +119,10 @@ class KubernetesSchemas:
             return [SchemaProblem(resource, "-", "", "manifest has no apiVersion or kind")]
         crd = self._crds.get((str(document["apiVersion"]), str(document["kind"])))
         if crd is not None:
-            return [_problem(resource, "crd", error) for error in _first_error(crd, document)]
+            found = [_problem(resource, "crd", error) for error in _first_error(crd, document)]
+            # Duplicate map keys (two env entries of one name) pass JSON Schema; the API server refuses them.
+            duplicates = list_map_problems(crd.schema, document)
+            return found + [SchemaProblem(resource, "crd", "", problem) for problem in duplicates]
         problems: list[SchemaProblem] = []
         for version, minor in zip(self.versions, self.minor_versions, strict=True):
             validator = _validator(version, self.strict, _schema_file(document))

@@ -30,9 +30,13 @@ def scans(
     return found
 
 
-def test_checkov_finds_no_failed_check_in_any_values_set(scans: dict[str, list[Finding]]) -> None:
+def test_checkov_finds_no_failed_check_in_any_values_set(
+    scans: dict[str, list[Finding]], default_chart: Chart
+) -> None:
     chart = scans["chart"]
-    assert {finding.file for finding in chart} == {"default.yaml", "full.yaml", "minimal.yaml"}
+    # Every values set the chart ships was scanned (default, full, minimal, kserve, ...).
+    assert {finding.file for finding in chart} == {f"{name}.yaml" for name in default_chart.values_sets}
+    assert {"default.yaml", "full.yaml", "minimal.yaml", "kserve.yaml"} <= {finding.file for finding in chart}
     assert sum(finding.outcome == "passed" for finding in chart) > 100
     assert [f"{f.check_id} {f.resource} ({f.file})" for f in chart if f.outcome == "failed"] == []
 

@@ -9,6 +9,7 @@ with its defaults on the project folder, hadolint with its defaults, ``helm lint
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -98,3 +99,25 @@ def test_schema_validation_without_a_namespace(project: Path) -> None:
         result = _run(["kubernetes-validate", "--strict", "--quiet", "-k", version, manifests], project)
 
         assert result.returncode == 0, f"Kubernetes {version}: {result.stdout}{result.stderr}"
+
+
+def test_dsdeploy_check_validates_the_inferenceservice_against_kserves_crd(
+    default_project: Path, tmp_path: Path
+) -> None:
+    # A field KServe does not know, planted in the chart's InferenceService (ci/kserve-values.yaml
+    # switches it on): the API server would refuse it at install; `check` must say so first.
+    project = tmp_path / "project"
+    shutil.copytree(default_project, project, ignore=shutil.ignore_patterns(".venv"))
+    [template] = project.glob("charts/*/templates/inferenceservice.yaml")
+    text = template.read_text(encoding="utf-8")
+    planted = text.replace(
+        "      - name: kserve-container\n", "      - name: kserve-container\n        livenesProbe: {}\n", 1
+    )
+    assert planted != text, "the InferenceService template no longer names its container kserve-container"
+    template.write_text(planted, encoding="utf-8")
+
+    result = CliRunner().invoke(app, ["check", str(project), "--no-security"])
+
+    assert result.exit_code == 1, result.output
+    assert "InferenceService" in result.output, result.output
+    assert "livenesProbe" in result.output, result.output

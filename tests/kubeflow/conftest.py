@@ -13,15 +13,16 @@ import functools
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
+from generator.chart.crds import kserve_crds, kserve_schemas
+from generator.chart.kube_schemas import KubernetesSchemas
 from generator.errors import GeneratorError
 from generator.image.build import BuildResult, choose_base_image, project_python_version
 from generator.image.project_image import PreparedImage
@@ -32,7 +33,6 @@ from generator.project.variants import load_axes
 from generator.tools import find_python
 
 HERE = Path(__file__).resolve().parent
-CRD = HERE / "schemas" / "inferenceservices.serving.kserve.io.trimmed.yaml"
 LOCAL_RUN = HERE / "kfp_local_run.py"
 CONFIG = Path("deploy/kubeflow/config.yaml")
 # What a compile depends on: the package source and the pipeline config (image, defaults).
@@ -142,77 +142,21 @@ def compiled_groups(
 # --- KServe CRD ---------------------------------------------------------------------------------
 
 
-def strict_schema(node: Any) -> Any:
-    """The CRD's OpenAPI schema as a JSON schema that refuses unknown fields.
-
-    The API server drops unknown fields of a structural schema, and `kubectl apply` (strict field
-    validation) refuses them; either way a misspelt field does not do what the chart meant, so
-    every object that lists its properties is closed, unless the CRD keeps unknown fields.
-    """
-    if isinstance(node, list):
-        return [strict_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: strict_schema(value) for key, value in node.items()}
-    if (
-        "properties" in node
-        and "additionalProperties" not in node
-        and not node.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
-def list_map_problems(schema: Mapping[str, Any], doc: Any, path: str = "") -> list[str]:
-    """Duplicate keys in lists the CRD declares ``x-kubernetes-list-type: map`` (e.g. env names).
-
-    JSON schema cannot say "unique by these keys"; the API server refuses such duplicates.
-    """
-    problems: list[str] = []
-    if isinstance(doc, dict):
-        for key, child in doc.items():
-            child_schema = schema.get("properties", {}).get(key)
-            if isinstance(child_schema, Mapping):
-                problems += list_map_problems(child_schema, child, f"{path}.{key}")
-    elif isinstance(doc, list):
-        items = schema.get("items", {})
-        if schema.get("x-kubernetes-list-type") == "map":
-            keys = schema.get("x-kubernetes-list-map-keys", [])
-            seen: set[tuple[Any, ...]] = set()
-            for item in doc:
-                # Keys with a default (protocol: TCP) count with that default, as the server applies it.
-                ident = tuple(
-                    item.get(k, items.get("properties", {}).get(k, {}).get("default")) for k in keys
-                )
-                if ident in seen:
-                    problems.append(f"{path}: duplicate entry {dict(zip(keys, ident, strict=True))}")
-                seen.add(ident)
-        for index, item in enumerate(doc):
-            problems += list_map_problems(items, item, f"{path}[{index}]")
-    return problems
-
-
 @dataclass(frozen=True)
 class CrdValidator:
-    """Validates InferenceService manifests against the (trimmed) KServe CRD, strictly."""
+    """InferenceService manifests checked as `dsdeploy check` checks them (the bundled KServe CRD)."""
 
-    schema: Mapping[str, Any]
+    schemas: KubernetesSchemas
 
     def problems(self, manifest: Manifest) -> list[str]:
-        validator = jsonschema.Draft7Validator(self.schema)
-        found = [
-            f"{'.'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
-            for error in validator.iter_errors(manifest)
-        ]
-        return found + list_map_problems(self.schema, manifest)
+        return [str(problem) for problem in self.schemas.validate(manifest)]
 
 
 @pytest.fixture(scope="session")
 def isvc_validator() -> CrdValidator:
-    crd = yaml.safe_load(CRD.read_text(encoding="utf-8"))
+    [crd] = kserve_crds()
     assert crd["spec"]["group"] == "serving.kserve.io"
-    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
-    return CrdValidator(strict_schema(version["schema"]["openAPIV3Schema"]))
+    return CrdValidator(KubernetesSchemas(crd_schemas=kserve_schemas()))
 
 
 # --- Docker: image and local runs ---------------------------------------------------------------

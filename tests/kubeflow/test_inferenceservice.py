@@ -1,7 +1,8 @@
 """The chart's optional KServe InferenceService: off by default, valid against KServe's CRD when on.
 
-Validation is offline, against a trimmed copy of the InferenceService CRD (see its header in
-schemas/ for the source and version), with unknown fields refused.
+Validation is offline and as `dsdeploy check` does it, against the trimmed copy of the
+InferenceService CRD in generator/chart/schemas/ (its header names the source and version), with
+unknown fields refused.
 """
 
 from __future__ import annotations
