@@ -29,7 +29,6 @@ from generator.cluster.kube import (
     service_target,
     wait_rollout,
 )
-from generator.containers.engine import docker_client
 from generator.containers.v2_client import image_example, infer_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.errors import GeneratorError
@@ -57,7 +56,7 @@ def _model_name(clients: Clients, plan: DeployPlan) -> str:
                 if variable.name == "MODEL_NAME" and variable.value:
                     return str(variable.value)
     # The spec names no model: the service then uses the name the image was labelled with.
-    return model_name_of(docker_client(), str(plan.image))
+    return model_name_of(str(plan.image))
 
 
 def call_service(clients: Clients, plan: DeployPlan, model_name: str) -> CheckResult:

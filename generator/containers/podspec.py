@@ -37,6 +37,7 @@ from generator.containers.podspec_translate import translate
 from generator.containers.probes import SETTLE_SECONDS
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
+from generator.image.inspect import image_config
 from generator.process import ProgressFn, ignore_progress
 from generator.results import CheckedReport, CheckResult, checked
 
@@ -211,7 +212,7 @@ def podspec_smoke(
         progress(f"note: {note}")
     try:
         client = docker_client()
-        image_user = str(client.images.get(str(ref)).attrs["Config"].get("User") or "")
+        image_user = str(image_config(str(ref)).get("User") or "")
     except docker.errors.DockerException as exc:
         raise GeneratorError(f"cannot inspect {ref}: {exc}", hint="build it first (dsdeploy build)") from exc
     service_checks, infer_port = service_ports(deployment, services, run)

@@ -12,7 +12,7 @@ import http.client
 from typing import Any
 
 from generator.containers.container_run import ContainerRun
-from generator.containers.engine import HTTP_TIMEOUT, docker_client
+from generator.containers.engine import HTTP_TIMEOUT
 from generator.containers.v2_client import Example, image_example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
 from generator.results import CheckResult, checked
@@ -83,7 +83,7 @@ class ServiceCalls:
         if self.infer_port is None or self.infer_port not in host:
             return [checked(INFER, False, "no Service port to call")]
         if self._expected is None:
-            name = model_name_of(docker_client(), self.image, self.run.env_value("MODEL_NAME"))
+            name = model_name_of(self.image, self.run.env_value("MODEL_NAME"))
             self._expected = (name, image_example(self.image))
         name, example = self._expected
         return infer_calls(host[self.infer_port], name, example)

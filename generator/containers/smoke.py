@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from generator.containers.engine import ContainerExited, docker_client, http, running, wait_ready
+from generator.containers.engine import ContainerExited, http, running, wait_ready
 from generator.containers.v2_client import Example, image_example, infer_answer, predict_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.process import ProgressFn, ignore_progress
@@ -116,7 +116,7 @@ def smoke_image(
     Raises:
         GeneratorError: The engine cannot be reached, or the container never became ready.
     """
-    model_name = model_name_of(docker_client(), image, model_name)
+    model_name = model_name_of(image, model_name)
     progress(f"reading the model's example request in {image}")
     example = image_example(image)
     started = time.monotonic()

@@ -21,6 +21,7 @@ import docker.errors
 
 from generator.containers.engine import docker_client, hardened_run_options
 from generator.errors import GeneratorError
+from generator.image.inspect import image_config
 
 #: The image label that names the model when the pod spec sets no ``MODEL_NAME``.
 TITLE_LABEL = "org.opencontainers.image.title"
@@ -165,7 +166,7 @@ def example_in_image(client: docker.DockerClient, image: str, run_options: Mappi
     return Example.from_signature(json.loads(output))
 
 
-def model_name(client: docker.DockerClient, image: str, declared: str | None = None) -> str:
+def model_name(image: str, declared: str | None = None) -> str:
     """The name in the v2 routes: the spec's ``MODEL_NAME`` when set, else the image's title label.
 
     This is the service's own rule (its default model name is the project slug, which the image
@@ -176,12 +177,7 @@ def model_name(client: docker.DockerClient, image: str, declared: str | None = N
     """
     if declared:
         return declared
-    try:
-        labels = client.images.get(image).labels or {}
-    except docker.errors.ImageNotFound:
-        raise GeneratorError(
-            f"no image {image} here", hint="build it first: dsdeploy build PROJECT --tag " + image
-        ) from None
+    labels = image_config(image).get("Labels") or {}
     if not labels.get(TITLE_LABEL):
         raise GeneratorError(
             f"{image} has no {TITLE_LABEL} label and no MODEL_NAME is set",

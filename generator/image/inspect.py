@@ -1,63 +1,74 @@
 """What the local engine can tell about an image: present, pullable, size, config, layers, history.
 
-:func:`find_in_layers` reads every layer, so a secret a build wrote and removed is still found.
+Asked through the Docker SDK, the same client the container checks use (builds alone go through
+the CLI, for BuildKit's secrets and cache mounts). :func:`find_in_layers` reads every layer, so
+a secret a build wrote and removed is still found.
 """
 
 from __future__ import annotations
 
-import json
 import tarfile
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from generator.errors import CommandTimedOut, ToolMissing
-from generator.process import run
-from generator.tools import require
+import docker
+import docker.errors
+import docker.models.images
+
+from generator.containers.engine import docker_client
+from generator.errors import GeneratorError
 
 # Seconds to wait for a registry pull before deciding it cannot be reached.
 PULL_TIMEOUT = 120
 
 
+def _image(image: str) -> docker.models.images.Image:
+    try:
+        return docker_client().images.get(image)
+    except docker.errors.ImageNotFound:
+        hint = "build it first: dsdeploy build PROJECT"
+        raise GeneratorError(f"no image {image} here", hint=hint) from None
+
+
 def image_exists(image: str) -> bool:
-    """Whether ``image`` is in the local engine's image store."""
-    return (
-        run([require("docker"), "image", "inspect", "--format", "{{.Id}}", image], check=False).returncode
-        == 0
-    )
+    """Whether ``image`` is in the local engine's image store (no engine: it is not)."""
+    try:
+        docker_client().images.get(image)
+    except (docker.errors.DockerException, GeneratorError):
+        return False
+    return True
 
 
 def can_pull(image: str, *, timeout: float = PULL_TIMEOUT) -> bool:
     """Try to pull ``image``; a registry that cannot be reached (or is slow past ``timeout``) is a no."""
     try:
-        return (
-            run([require("docker"), "pull", "--quiet", image], check=False, timeout=timeout).returncode == 0
-        )
-    except (ToolMissing, CommandTimedOut):
+        docker.from_env(timeout=int(timeout)).images.pull(image)
+    except (docker.errors.DockerException, OSError):
+        # OSError covers the HTTP layer's timeouts and refused connections.
         return False
+    return True
 
 
 def image_size(image: str) -> int:
     """Bytes the image takes uncompressed (all its layers, the base included)."""
-    return int(run([require("docker"), "image", "inspect", "--format", "{{.Size}}", image]).stdout.strip())
+    return int(_image(image).attrs["Size"])
 
 
-def image_config(image: str) -> dict[str, object]:
+def image_config(image: str) -> dict[str, Any]:
     """The image's ``Config`` (User, Env, Labels, Cmd, ...) as the engine reports it."""
-    output = run([require("docker"), "image", "inspect", "--format", "{{json .Config}}", image]).stdout
-    return dict(json.loads(output))
+    return dict(_image(image).attrs["Config"] or {})
 
 
 def image_layers(image: str) -> tuple[str, ...]:
     """The digests of the image's filesystem layers, base first."""
-    output = run([require("docker"), "image", "inspect", "--format", "{{json .RootFS.Layers}}", image]).stdout
-    return tuple(json.loads(output))
+    return tuple(_image(image).attrs["RootFS"]["Layers"])
 
 
 def image_history(image: str) -> tuple[str, ...]:
     """The ``created_by`` line of every layer, base first."""
-    output = run([require("docker"), "history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).stdout
-    return tuple(reversed(output.splitlines()))
+    return tuple(str(step.get("CreatedBy") or "") for step in reversed(_image(image).history()))
 
 
 def find_in_layers(image: str, needles: Iterable[bytes], paths: Iterable[str] = ()) -> tuple[str, ...]:
@@ -79,7 +90,9 @@ def find_in_layers(image: str, needles: Iterable[bytes], paths: Iterable[str] = 
     hits: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dsdeploy-save-") as scratch:
         archive = Path(scratch) / "image.tar"
-        run([require("docker"), "save", "--output", archive, image], timeout=600)
+        with archive.open("wb") as out:
+            for chunk in _image(image).save(named=True):
+                out.write(chunk)
         with tarfile.open(archive) as outer:
             for member in outer:
                 if not member.isfile() or member.name.endswith((".json", "repositories")):
