@@ -101,28 +101,11 @@ def test_make_exports_no_interpreter_downloads_to_uv(make_project: Path, tmp_pat
         f'include {make_project / "Makefile"}\nshow-downloads:\n\t@echo "$$UV_PYTHON_DOWNLOADS"\n',
         encoding="utf-8",
     )
-    env = _make_env()
-    done = subprocess.run(
-        ["make", "-s", "-f", str(makefile), "show-downloads"],
-        cwd=make_project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.strip() == "never"
-    env["UV_PYTHON_DOWNLOADS"] = "automatic"
-    done = subprocess.run(
-        ["make", "-s", "-f", str(makefile), "show-downloads"],
-        cwd=make_project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.strip() == "automatic"
+    for chosen, seen in ((None, "never"), ("automatic", "automatic")):
+        env = _make_env(**({"UV_PYTHON_DOWNLOADS": chosen} if chosen else {}))
+        done = _make(make_project, "-s", "-f", str(makefile), "show-downloads", env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == seen
 
 
 # --- 7. colour only on a terminal ------------------------------------------------------------
