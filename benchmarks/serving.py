@@ -639,6 +639,16 @@ def _measure_one(
             )
 
 
+def python_and_wrk(parser: argparse.ArgumentParser, version: str) -> str:
+    """The interpreter of ``version`` for the environments; stops with the fix if it or wrk is missing."""
+    python = find_python(version)
+    if python is None:
+        parser.error(f"no Python {version} found (on PATH or under pyenv)")
+    if shutil.which("wrk") is None:
+        parser.error("wrk is needed: apt-get install -y wrk (Debian/Ubuntu)")
+    return python
+
+
 def default_cpus() -> tuple[str | None, str | None]:
     """Server and wrk CPU lists: the last CPU for wrk, the others for the server.
 
@@ -737,11 +747,7 @@ def main() -> None:
     workers = [int(count) for count in args.workers.split(",")]
     server_cpus, client_cpus = default_cpus()
     cpus = (args.server_cpus or server_cpus, args.client_cpus or client_cpus)
-    python = find_python(args.python)
-    if python is None:
-        parser.error(f"no Python {args.python} found (on PATH or under pyenv)")
-    if shutil.which("wrk") is None:
-        parser.error("wrk is needed: apt-get install -y wrk (Debian/Ubuntu)")
+    python = python_and_wrk(parser, args.python)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

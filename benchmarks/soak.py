@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,8 +24,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serving
-
-from generator.tools import find_python
 
 
 def rss_mib(pid: int) -> float:
@@ -67,11 +64,7 @@ def main() -> None:
     parser.add_argument("--max-growth", type=float, default=10.0, help="percent RSS growth that fails")
     parser.add_argument("--python", default="3.12", help="Python version of the environment (default 3.12)")
     args = parser.parse_args()
-    python = find_python(args.python)
-    if python is None:
-        parser.error(f"no Python {args.python} found (on PATH or under pyenv)")
-    if shutil.which("wrk") is None:
-        parser.error("wrk is needed: apt-get install -y wrk (Debian/Ubuntu)")
+    python = serving.python_and_wrk(parser, args.python)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
