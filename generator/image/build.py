@@ -125,6 +125,7 @@ def build_image(
     *,
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
     no_cache: bool = False,
     timeout: float = 1800,
 ) -> BuildResult:
@@ -140,6 +141,7 @@ def build_image(
         progress: Receives BuildKit's plain progress lines.
         dockerfile: Another Dockerfile to build the same context with (benchmarks).
         build_args: More build args.
+        target: The Dockerfile stage to build (e.g. ``notebook``); the last one when omitted.
         no_cache: Run every step, using no cached layer (cache mounts still serve downloads).
         timeout: Seconds allowed for the build.
 
@@ -188,6 +190,8 @@ def build_image(
             command += ["--secret", f"id=ca_bundle,src={ca_bundle.resolve()}"]
         if dockerfile is not None:
             command += ["--file", dockerfile]
+        if target is not None:
+            command += ["--target", target]
         if no_cache:
             command.append("--no-cache")
         started = time.monotonic()

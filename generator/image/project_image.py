@@ -88,6 +88,7 @@ def prepare_image(
     tag: str | None = None,
     relock: bool = True,
     dockerfile: Path | None = None,
+    target: str | None = None,
     progress: ProgressFn = ignore_progress,
 ) -> PreparedImage:
     """Copy ``project`` into ``workdir``, lock it, and build its image on a suitable base.
@@ -102,6 +103,7 @@ def prepare_image(
         relock: Lock the copy; off, the project's own ``uv.lock`` is built as the user locked it
             (``dsdeploy deploy``), and no local interpreter is needed.
         dockerfile: Another Dockerfile to build the same context with (benchmarks).
+        target: The Dockerfile stage to build (``notebook``); the service image when omitted.
         progress: Receives BuildKit's plain progress lines.
 
     Raises:
@@ -123,5 +125,7 @@ def prepare_image(
     if relock:
         lock(copy)
     tag = tag or image_tag(copy, repository)
-    result = build_image(copy, tag, base, ca_bundle or system_ca_bundle(), progress, dockerfile=dockerfile)
+    result = build_image(
+        copy, tag, base, ca_bundle or system_ca_bundle(), progress, dockerfile=dockerfile, target=target
+    )
     return PreparedImage(copy, result)

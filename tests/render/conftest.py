@@ -6,11 +6,12 @@ together, a few at a time, the first time a test asks for one: a project's check
 their time starting servers and waiting on them, so two cores carry more than one run at once.
 
 Every distinct project runs its lint and its tests. The tests marked ``server`` (they start the
-real service in processes: about two minutes of a project's run on this machine) exercise
-serving code that is the same in every variant: they run in the projects of a cover of the
-axes that change a project's code or dependencies in which every value occurs (every Python,
-every framework, with and without Kubeflow and Dask: three projects), and the other projects
-run ``-m "not server"``. Whole suites in all 36 projects take 40 minutes here; in a pairwise
+real service in processes: about two minutes of a project's run on this machine) and
+``notebook`` (a kernel runs notebooks/: 5-30 s) exercise code that varies only with those
+axes: they run in the projects of a cover of the axes that change a project's code or
+dependencies in which every value occurs (every Python, every framework, with and without
+Kubeflow and Dask: three projects), and the other projects run ``-m "not server and not
+notebook"``. Whole suites in all 36 projects take 40 minutes here; in a pairwise
 cover (9 projects) 25 minutes of the 45 the whole CI run may take.
 """
 
@@ -34,7 +35,7 @@ from generator.tools import find_python
 PARALLEL_RUNS = max(2, os.cpu_count() or 1)
 #: The answers that change a project's code or dependencies (and so its own test run).
 PROJECT_AXIS_NAMES = ("python_version", "model_framework", "with_kubeflow", "with_dask")
-QUICK = ("-m", "not server")
+QUICK = ("-m", "not server and not notebook")
 
 
 def whole_suite_answers() -> list[dict[str, object]]:

@@ -3,6 +3,7 @@ render, and each hook fails on a fault planted for it, alone among the hooks (is
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -49,6 +50,16 @@ def _append(relative: str, text: str) -> Callable[[Path], None]:
     return plant
 
 
+def _notebook_with_outputs(project: Path) -> None:
+    """The example notebook as Jupyter saves it after a run: execution counts and outputs."""
+    path = project / "notebooks" / "example.ipynb"
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
+    cell["execution_count"] = 1
+    cell["outputs"] = [{"name": "stdout", "output_type": "stream", "text": ["150 rows\n"]}]
+    path.write_text(json.dumps(notebook, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def _values_typo(project: Path) -> None:
     [chart] = (project / "charts").iterdir()
     _append(str((chart / "values.yaml").relative_to(project)), "replicaCont: 2\n")(project)
@@ -81,6 +92,12 @@ FAULTS = (
         "a rejected copier hunk (Makefile.rej)",
         _write("Makefile.rej", "@@ -1 +1 @@\n"),
         "Makefile.rej",
+    ),
+    Fault(
+        "nbstripout",
+        "a notebook saved with its outputs",
+        _notebook_with_outputs,
+        "files were modified by this hook",
     ),
     Fault("chart-lint", "a typo in the chart's values.yaml", _values_typo, "replicaCont"),
 )

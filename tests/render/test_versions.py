@@ -112,3 +112,22 @@ def test_the_released_chart_carries_the_tags_version(scratch: Path):
         [member] = [m for m in archive.getmembers() if m.name.endswith("/Chart.yaml")]
         chart = yaml.safe_load(archive.extractfile(member).read())  # type: ignore[union-attr]
     assert (chart["version"], chart["appVersion"]) == ("1.2.3", "1.2.3")
+
+
+def test_a_chart_packaged_between_tags_is_a_semver_pre_release(scratch: Path):
+    # `make chart-package` with its defaults after a release: Helm refuses a PEP 440 dev version.
+    if which("helm") is None:
+        pytest.skip("no helm on PATH")
+    _git(scratch, "tag", "v1.2.3")
+    (scratch / "NOTES.md").write_text("after the release\n", encoding="utf-8")
+    _git(scratch, "add", "NOTES.md")
+    _git(scratch, "commit", "--quiet", "--message", "after the release")
+    _run(scratch, "make", "chart-package")
+    [package] = (scratch / "dist").glob("*.tgz")
+    with tarfile.open(package) as archive:
+        [member] = [m for m in archive.getmembers() if m.name.endswith("/Chart.yaml")]
+        chart = yaml.safe_load(archive.extractfile(member).read())  # type: ignore[union-attr]
+    sha = re.escape(_version(scratch).rsplit("+", 1)[1])
+    assert re.fullmatch(rf"1\.2\.4-dev\.1\+{sha}", chart["version"]), chart["version"]
+    # The image tag the chart deploys by default: what `make build`/`push` tag it.
+    assert chart["appVersion"] == _version(scratch).replace("+", "-")
