@@ -22,6 +22,8 @@ INSTALL_HINTS: dict[str, str] = {
     "debootstrap": "apt-get install debootstrap",
     "helm3": "run scripts/setup-k8s-tools.sh (Helm 3 as `helm3`, to test both majors)",
     "checkov": "run scripts/setup-k8s-tools.sh, or `uv tool install checkov` (its pins clash with ours)",
+    "prometheus": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
+    "promtool": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
 }
 
 

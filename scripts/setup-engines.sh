@@ -10,12 +10,33 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 "$here/setup-docker.sh"
 "$here/setup-k8s-tools.sh"
-# The CLI's terminal tests (tests/generator/test_cli_terminal.py) drive dsdeploy in tmux; they
-# skip without it, so a failed install warns rather than stops the run.
-if ! command -v tmux >/dev/null 2>&1; then
-  echo "setup-engines: apt-get install tmux" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends tmux >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends tmux >/dev/null; } \
-    || echo "setup-engines: tmux did not install; the terminal tests will skip" >&2
+export DEBIAN_FRONTEND=noninteractive
+
+# apt_tier_tool COMMAND PACKAGE TESTS: install PACKAGE from Debian unless COMMAND is on PATH.
+# The tiers that need these tools skip without them, so a failed install warns rather than
+# stops the run.
+apt_tier_tool() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "setup-engines: apt-get install $2" >&2
+  apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null; } \
+    || echo "setup-engines: $2 did not install; $3 will skip" >&2
+}
+
+# The CLI's terminal tests (tests/generator/test_cli_terminal.py) drive dsdeploy in tmux.
+apt_tier_tool tmux tmux "the terminal tests"
+# The browser tier (tests/browser) drives Debian's Chromium headless.
+apt_tier_tool chromium chromium "the browser tests"
+# The monitoring tier (tests/monitoring) runs its own Prometheus process on a free port and checks
+# the chart's rules with promtool; Debian's `prometheus` package ships both binaries. Its
+# maintainer scripts would start a system service: a policy-rc.d that answers 101 ("action
+# forbidden") keeps it stopped, unless the machine already has one (Debian's container images do).
+if ! command -v promtool >/dev/null 2>&1; then
+  policy=/usr/sbin/policy-rc.d
+  planted=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && planted=1
+  fi
+  apt_tier_tool promtool prometheus "the monitoring tests"
+  if [ -n "$planted" ]; then rm -f "$policy"; fi
 fi

@@ -3,8 +3,9 @@
 The Dask operator's CustomResourceDefinitions (DaskJob, DaskCluster, DaskWorkerGroup,
 DaskAutoscaler) are read from the ``dask-kubernetes`` wheel, which ships them install-ready inside
 the operator's Helm chart; :data:`DASK_KUBERNETES_VERSION` is the release they are pinned to
-(dsdeploy's test extra installs exactly that one). KServe's InferenceService CRD ships with this
-package, trimmed to the fields the chart uses (``schemas/``, whose header names the source).
+(dsdeploy's test extra installs exactly that one). KServe's InferenceService CRD, the Gateway
+API's HTTPRoute CRD and the Prometheus Operator's PrometheusRule CRD ship with this package,
+trimmed (``schemas/``; each header names its source and what was left out).
 
 A CRD's ``openAPIV3Schema`` is what the API server checks, but it is lax as a JSON schema: objects
 do not close their properties (the API server drops unknown fields, or with kubectl's default
@@ -30,6 +31,8 @@ DISTRIBUTION = "dask-kubernetes"
 DASK_KUBERNETES_VERSION = "2026.3.0"
 API_GROUP = "kubernetes.dask.org"
 KSERVE_CRD = "inferenceservices.serving.kserve.io.trimmed.yaml"
+GATEWAY_CRD = "httproutes.gateway.networking.k8s.io.trimmed.yaml"
+PROMETHEUS_RULE_CRD = "prometheusrules.monitoring.coreos.com.trimmed.yaml"
 INSTALL_HINT = f"pip install '{DISTRIBUTION}=={DASK_KUBERNETES_VERSION}' (or pip install 'dsdeploy[test]')"
 # Inside the wheel: the operator's Helm chart, and the CRDs in the chart's crds/ folder.
 _CHART = ("operator", "deployment", "helm", "dask-kubernetes-operator")
@@ -181,10 +184,15 @@ def crd_schemas(crds: Iterable[Mapping[str, Any]] | None = None) -> dict[tuple[s
 
 
 @functools.cache
-def kserve_crds() -> tuple[dict[str, Any], ...]:
-    """KServe's InferenceService CRD, as bundled with this package (trimmed, see its header)."""
-    text = resources.files("generator.chart").joinpath("schemas", KSERVE_CRD).read_text(encoding="utf-8")
+def bundled_crds(filename: str) -> tuple[dict[str, Any], ...]:
+    """A CRD file bundled with this package under ``schemas/`` (trimmed, see its header)."""
+    text = resources.files("generator.chart").joinpath("schemas", filename).read_text(encoding="utf-8")
     return tuple(doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict))
+
+
+def kserve_crds() -> tuple[dict[str, Any], ...]:
+    """KServe's InferenceService CRD, as bundled with this package."""
+    return bundled_crds(KSERVE_CRD)
 
 
 def kserve_schemas() -> dict[tuple[str, str], dict[str, Any]]:
@@ -192,14 +200,29 @@ def kserve_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     return crd_schemas(kserve_crds())
 
 
+def gateway_crds() -> tuple[dict[str, Any], ...]:
+    """The Gateway API's HTTPRoute CRD (v1), as bundled with this package (trimmed, see its header)."""
+    return bundled_crds(GATEWAY_CRD)
+
+
+def gateway_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`crd_schemas` of the bundled HTTPRoute CRD (``gateway.networking.k8s.io/v1``)."""
+    return crd_schemas(gateway_crds())
+
+
+def prometheus_rule_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """:func:`crd_schemas` of the bundled PrometheusRule CRD (monitoring.coreos.com/v1)."""
+    return crd_schemas(bundled_crds(PROMETHEUS_RULE_CRD))
+
+
 def installed_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """KServe's schemas, and the Dask operator's when its wheel is installed.
+    """The bundled schemas (KServe, HTTPRoute, PrometheusRule), and Dask's when its wheel is installed.
 
     Checkers use this so that charts without Dask resources are checked without the wheel; a
     Dask manifest checked without it is reported as having no schema.
     """
     dask = dict(_installed_schemas()) if installed_version() is not None else {}
-    return {**kserve_schemas(), **dask}
+    return {**kserve_schemas(), **gateway_schemas(), **prometheus_rule_schemas(), **dask}
 
 
 def list_map_problems(schema: Mapping[str, Any], doc: Any, path: str = "") -> list[str]:

@@ -124,3 +124,22 @@ def render_with(
         )
 
     return render
+
+
+@pytest.fixture
+def refusal(
+    helm4: Helm, checker: ManifestChecker, default_chart: Chart, tmp_path: Path
+) -> Callable[[dict[str, Any]], str]:
+    """``refusal(values)``: Helm 4's error when the values schema refuses ``values`` on the default
+    chart (the test fails if Helm accepts them)."""
+
+    def refuse(values: dict[str, Any]) -> str:
+        path = tmp_path / "bad.yaml"
+        path.write_text(json.dumps(values), encoding="utf-8")
+        code, _, stderr = helm4.template(
+            default_chart.name, default_chart.path, namespace=checker.namespace, values=[path], check=False
+        )
+        assert code != 0, f"the values schema accepted {values}"
+        return stderr
+
+    return refuse

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from generator.chart.bad_values import schema_error_lines
-from generator.chart.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas, kserve_schemas
+from generator.chart.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas, installed_crd_schemas
 from generator.chart.helm import Chart, Helm, find_helms
 from generator.chart.kube_schemas import KubernetesSchemas
 from generator.chart.manifests import SCHEMAS, ManifestChecker
@@ -40,7 +40,8 @@ def checker() -> ManifestChecker:
     """A checker with the Dask CRDs loaded explicitly (a missing wheel fails here, with the fix)."""
     if not _helms():
         pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
-    schemas = KubernetesSchemas(crd_schemas={**kserve_schemas(), **crd_schemas()})
+    # Every CRD the chart can use (KServe, HTTPRoute, PrometheusRule), and Dask's from its wheel.
+    schemas = KubernetesSchemas(crd_schemas={**installed_crd_schemas(), **crd_schemas()})
     return ManifestChecker(helms=_helms(), schemas=schemas)
 
 

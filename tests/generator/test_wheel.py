@@ -47,7 +47,13 @@ def test_installed_wheel_renders_a_project_from_any_folder(tmp_path):
     assert "--template GIT-URL" in done.stderr  # says how to become updatable
     listed = json.loads(_run([dsdeploy, "variants", "--format", "json"], elsewhere, env).stdout)
     assert len(listed) > 1
-    # `dsdeploy check` validates an InferenceService against the KServe CRD the wheel carries.
-    show = "from generator.chart.crds import kserve_schemas; print(*kserve_schemas())"
+    # `dsdeploy check` validates an InferenceService, an HTTPRoute and a PrometheusRule against the
+    # CRDs the wheel carries.
+    show = (
+        "from generator.chart.crds import gateway_schemas, kserve_schemas, prometheus_rule_schemas;"
+        " print(*kserve_schemas(), *gateway_schemas(), *prometheus_rule_schemas())"
+    )
     kinds = _run([venv / "bin" / "python", "-c", show], elsewhere, env).stdout
     assert "InferenceService" in kinds
+    assert "HTTPRoute" in kinds
+    assert "PrometheusRule" in kinds

@@ -59,17 +59,35 @@ def questions_at(repo: Path, ref: str) -> set[str]:
     return {key for key, value in data.items() if not key.startswith("_") and isinstance(value, dict)}
 
 
+def old_choices() -> dict[str, set[Any]]:
+    """The values each choice question of 0.1.0 offered (none when this checkout lacks its commit:
+    ``template_repo`` then fails with the fix)."""
+    command = ["git", "show", f"{OLD_COMMIT}:copier.yml"]
+    shown = subprocess.run(command, cwd=template_root(), capture_output=True, text=True, check=False)
+    if shown.returncode != 0:
+        return {}
+    questions = yaml.safe_load(shown.stdout)
+    return {
+        name: set(q["choices"].values() if isinstance(q["choices"], dict) else q["choices"])
+        for name, q in questions.items()
+        if isinstance(q, dict) and "choices" in q
+    }
+
+
 def covering_variants() -> list[Variant]:
     """The first variants of the pairwise cover that together hold every deployment option
     (Kubeflow x Dask) and every CI provider."""
     wanted = {("kf", kf, dask) for kf in (False, True) for dask in (False, True)}
     wanted |= {("ci", ci) for ci in ("github", "gitlab", "none")}
     chosen: list[Variant] = []
-    # A 0.1.0 project is a scikit-learn one: questions added since keep their defaults.
+    # A 0.1.0 project is a scikit-learn one: questions added since keep their defaults, and
+    # choices added since (registry `other`) are not answers 0.1.0 could take.
+    choices = old_choices()
     sklearn = [
         v
         for v in variants("pairwise") + variants("full")
         if v.as_dict().get("model_framework", "sklearn") == "sklearn"
+        and all(value in choices.get(name, {value}) for name, value in v.as_dict().items())
     ]
     for item in sklearn:
         answers = item.as_dict()

@@ -19,6 +19,7 @@ EXPECTED_IMAGE = {
     "gar": "us-central1-docker.pkg.dev/my-gcp-project/containers/my-model",
     "acr": "mymodelsregistry.azurecr.io/my-model",
     "gitlab": "registry.gitlab.com/my-org/my-model",
+    "other": "registry.example.com/my-org/my-model",
 }
 
 # How each registry logs in: the actions used in order, and the expressions that carry secrets.
@@ -29,6 +30,7 @@ LOGIN_ACTIONS = {
     "gar": ["google-github-actions/auth", "docker/login-action"],
     "acr": ["azure/login"],
     "gitlab": ["docker/login-action"],
+    "other": ["docker/login-action"],
 }
 CLOUD_OIDC = {"ecr", "gar", "acr"}
 
@@ -95,6 +97,10 @@ def test_login_is_the_registrys_documented_one(registry, project_for, steps_usin
     elif registry == "gitlab":
         [login] = steps_using(job, "docker/login-action")
         assert login["with"]["password"] == "${{ secrets.GITLAB_DEPLOY_TOKEN }}"
+    elif registry == "other":
+        [login] = steps_using(job, "docker/login-action")
+        assert login["with"]["username"] == "${{ vars.REGISTRY_USERNAME }}"
+        assert login["with"]["password"] == "${{ secrets.REGISTRY_PASSWORD }}"
     elif registry == "ecr":
         [aws] = steps_using(job, "aws-actions/configure-aws-credentials")
         assert aws["with"] == {
@@ -116,7 +122,7 @@ def test_login_is_the_registrys_documented_one(registry, project_for, steps_usin
         acr_login = next(step for step in job["steps"] if "az acr login" in step.get("run", ""))
         assert shlex.split(acr_login["run"]) == ["az", "acr", "login", "--name", "$ACR_NAME"]
         assert _publish(project_for, registry)["env"]["ACR_NAME"] == "mymodelsregistry"
-    if registry in {"ghcr", "dockerhub", "gitlab", "gar"}:
+    if registry in {"ghcr", "dockerhub", "gitlab", "gar", "other"}:
         [login] = steps_using(job, "docker/login-action")
         assert login["with"]["registry"] == "${{ env.REGISTRY }}"
 
@@ -141,7 +147,12 @@ def _expressions(node) -> list[str]:
 def test_cloud_logins_use_oidc_and_no_stored_secret(registry, project_for):
     workflow = _publish(project_for, registry)
     secrets = {name for text in _expressions(workflow) for name in re.findall(r"secrets\.(\w+)", text)}
-    expected = {"ghcr": {"GITHUB_TOKEN"}, "dockerhub": {"DOCKERHUB_TOKEN"}, "gitlab": {"GITLAB_DEPLOY_TOKEN"}}
+    expected = {
+        "ghcr": {"GITHUB_TOKEN"},
+        "dockerhub": {"DOCKERHUB_TOKEN"},
+        "gitlab": {"GITLAB_DEPLOY_TOKEN"},
+        "other": {"REGISTRY_PASSWORD"},
+    }
     assert secrets == expected.get(registry, set())
     if registry in CLOUD_OIDC:
         assert _job(workflow)["permissions"]["id-token"] == "write"

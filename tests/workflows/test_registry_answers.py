@@ -21,6 +21,15 @@ PROJECT = "gcp_project_id must be a Google Cloud project id"
 LOCATION = "gar_location must be an Artifact Registry location"
 REPOSITORY = "gar_repository must be an Artifact Registry repository id"
 ACR = "acr_name must be an Azure Container Registry name: 5 to 50 letters and digits"
+OTHER = "registry_namespace must be a repository path in lowercase"
+SCHEME = 'registry_host must be a host name without a scheme: drop "https://", e.g. "quay.io".'
+PATH = 'registry_host must be a host name without a path: put "org/ml" in registry_namespace'
+HOST = 'registry_host must be a lowercase host name, optionally with ":<port>"'
+PORT = "registry_host's port must be a number from 1 to 65535"
+NOT_A_HOST = (
+    "registry_host must contain a '.' or a port "
+    '(Docker would read "harbor" as a Docker Hub namespace): e.g. "harbor.example.com" or "harbor:5000".'
+)
 
 HOSTILE = [
     ({"registry": "ghcr", "registry_namespace": "My-Org"}, "registry_namespace", GHCR),
@@ -53,6 +62,22 @@ HOSTILE = [
     ({"registry": "acr", "acr_name": "reg"}, "acr_name", ACR),
     ({"registry": "acr", "acr_name": "my-registry"}, "acr_name", ACR),
     ({"registry": "acr", "acr_name": "a" * 51}, "acr_name", ACR),
+    ({"registry": "other", "registry_host": "https://quay.io"}, "registry_host", SCHEME),
+    ({"registry": "other", "registry_host": "quay.io/org/ml"}, "registry_host", PATH),
+    ({"registry": "other", "registry_host": "Quay.io"}, "registry_host", HOST),
+    ({"registry": "other", "registry_host": "harbor..example.com"}, "registry_host", HOST),
+    ({"registry": "other", "registry_host": "-harbor.example.com"}, "registry_host", HOST),
+    ({"registry": "other", "registry_host": "quay.io\n"}, "registry_host", HOST),
+    ({"registry": "other", "registry_host": ""}, "registry_host", HOST),
+    ({"registry": "other", "registry_host": "registry.local:"}, "registry_host", PORT),
+    ({"registry": "other", "registry_host": "registry.local:0"}, "registry_host", PORT),
+    ({"registry": "other", "registry_host": "registry.local:65536"}, "registry_host", PORT),
+    ({"registry": "other", "registry_host": "registry.local:50a"}, "registry_host", PORT),
+    ({"registry": "other", "registry_host": "harbor"}, "registry_host", NOT_A_HOST),
+    ({"registry": "other", "registry_namespace": "My-Org"}, "registry_namespace", OTHER),
+    ({"registry": "other", "registry_namespace": "org//ml"}, "registry_namespace", OTHER),
+    ({"registry": "other", "registry_namespace": "/org"}, "registry_namespace", OTHER),
+    ({"registry": "other", "registry_namespace": ""}, "registry_namespace", OTHER),
 ]
 
 
@@ -96,6 +121,18 @@ IMAGES = [
         "europe-docker.pkg.dev/acme-ml-prod/serving/my-model",
     ),
     ({"registry": "acr", "acr_name": "AcmeModels01"}, "acmemodels01.azurecr.io/my-model"),
+    (
+        {"registry": "other", "registry_host": "quay.io", "registry_namespace": "acme"},
+        "quay.io/acme/my-model",
+    ),
+    (
+        {"registry": "other", "registry_host": "harbor.example.com:8443", "registry_namespace": "ml/serving"},
+        "harbor.example.com:8443/ml/serving/my-model",
+    ),
+    (
+        {"registry": "other", "registry_host": "localhost:5000", "registry_namespace": "team"},
+        "localhost:5000/team/my-model",
+    ),
 ]
 
 
@@ -119,6 +156,7 @@ RECORDED = {
     "ecr": {"aws_account_id", "aws_region"},
     "gar": {"gcp_project_id", "gar_location", "gar_repository"},
     "acr": {"acr_name"},
+    "other": {"registry_host", "registry_namespace"},
 }
 ALL_SPECIFIC = set().union(*RECORDED.values())
 

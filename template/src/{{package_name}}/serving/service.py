@@ -17,6 +17,7 @@ input and calls the model. Bad input always gets a 4xx with ``{"error": "<what i
 
 Concurrent requests share model calls (``batching``); well-formed inference requests take a fast
 path around FastAPI's routing (``FastInference``); ``/metrics`` serves Prometheus metrics.
+``/docs`` renders offline (``docs``); ``/`` is the model page (``page``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from .. import __version__
-from . import listener, openapi
+from . import docs, listener, openapi, page
 from .artifact import Model, ModelLoadError, load_model
 from .batching import Batcher, Prediction, QueueFullError
 from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
@@ -490,6 +491,9 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
         version=__version__,
         description="Open Inference Protocol (v2) and a simple /predict route for the model.",
         lifespan=lifespan,
+        # FastAPI's pages load their scripts from CDNs: `docs` serves Swagger UI's offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
@@ -499,6 +503,9 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     if model is not None:
         _install_model(app, model, settings)
     app.include_router(router)
+    docs.install(app)
+    if settings.model_page:
+        app.include_router(page.router(settings))
     app.add_middleware(FastInference, service=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     # Added last, so outermost: it also times and counts the requests the body limit refuses.

@@ -99,6 +99,8 @@ class Settings:
             (``SHUTDOWN_DELAY``, default 0), during which the server keeps answering while
             readiness is 503, so load balancers drop it before it stops accepting connections.
             For hosts without a preStop hook; the grace period must cover it too.
+        model_page: Serve the model page at ``/`` (``MODEL_PAGE``, default true): a form built
+            from the signature that calls the service from the browser. Off: ``/`` is a 404.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -115,6 +117,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
     shutdown_delay: float = DEFAULT_SHUTDOWN_DELAY
+    model_page: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -163,4 +166,5 @@ class Settings:
             shutdown_delay=_float_env(
                 env, "SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=3_600
             ),
+            model_page=_bool_env(env, "MODEL_PAGE", cls.model_page),
         )
