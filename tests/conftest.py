@@ -27,6 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from project_runs import MatrixRuns, PlannedRun, ProjectRuns, matrix_plan
+from swaps import SWAPS, make_swapped
 
 from generator.errors import GeneratorError
 from generator.image.project_image import (
@@ -36,6 +38,7 @@ from generator.image.project_image import (
     system_ca_bundle,
 )
 from generator.process import run
+from generator.project.checks import ProjectRun
 from generator.project.digests import build_digest
 from generator.project.render import read_answers, render_project
 from generator.project.render_by_dependency import DependencyRenderer
@@ -178,6 +181,81 @@ def matrix_projects(tmp_path_factory: pytest.TempPathFactory, matrix_render: Mat
         vid: write_tree(tree, matrix_render.store, outdir / vid, link_dir=pieces)
         for vid, tree in matrix_render.trees.items()
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Projects' own runs: started with the session, read by tests ordered last (tests/project_runs.py)
+# ---------------------------------------------------------------------------------------------
+
+#: The fixtures that read the matrix's runs, and the swaps'.
+MATRIX_RUN_READERS = frozenset({"checked_project", "matrix_runs"})
+SWAP_RUN_READERS = frozenset({"swap_run"})
+
+
+def _reads(item: pytest.Item, readers: frozenset[str]) -> bool:
+    return not readers.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Readers of project runs go last (stable otherwise): the runs go on beside the rest."""
+    items.sort(key=lambda item: _reads(item, MATRIX_RUN_READERS | SWAP_RUN_READERS))
+
+
+@pytest.fixture(scope="session")
+def project_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectRuns]:
+    """The pool the projects' own runs go on."""
+    runs = ProjectRuns(tmp_path_factory.mktemp("project-runs"))
+    yield runs
+    runs.close()
+
+
+@pytest.fixture(scope="session")
+def matrix_runs(project_runs: ProjectRuns, matrix_projects: dict[str, Path]) -> MatrixRuns:
+    """The distinct matrix projects' own lint and test runs (started here if not yet)."""
+    keys, planned = matrix_plan(matrix_projects)
+    project_runs.start(planned)
+    return MatrixRuns(project_runs, keys)
+
+
+@pytest.fixture(scope="session")
+def swapped(render: RenderFn, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``swapped(id)``: the project of swap ``id`` (tests/swaps.py), rendered and edited once."""
+    made: dict[str, Path] = {}
+
+    def _swapped(swap_id: str) -> Path:
+        if swap_id not in made:
+            made[swap_id] = make_swapped(render, tmp_path_factory.mktemp(f"swap-{swap_id}"), swap_id)
+        return made[swap_id]
+
+    return _swapped
+
+
+@pytest.fixture(scope="session")
+def swap_runs(
+    project_runs: ProjectRuns, swapped: Callable[[str], Path]
+) -> Callable[[str], ProjectRun | None]:
+    """``swap_runs(id)``: swap ``id``'s project's own whole run (every swap started here if not yet)."""
+    project_runs.start([PlannedRun(f"swap-{swap_id}", swapped(swap_id)) for swap_id in SWAPS])
+    return lambda swap_id: project_runs.result(f"swap-{swap_id}")
+
+
+@pytest.fixture
+def swap_run(swap_runs: Callable[[str], ProjectRun | None], swap_id: str) -> ProjectRun:
+    """The run of the test's swap; skips without an interpreter of its Python."""
+    outcome = swap_runs(swap_id)
+    if outcome is None:
+        pytest.skip(f"no Python interpreter here for swap {swap_id}'s python_version (pyenv or PATH)")
+    return outcome
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_project_runs(request: pytest.FixtureRequest) -> None:
+    """At the first test, start the runs that the selected tests will read (none for a quick -k)."""
+    items = request.session.items
+    if any(_reads(item, SWAP_RUN_READERS) for item in items):
+        request.getfixturevalue("swap_runs")
+    if any(_reads(item, MATRIX_RUN_READERS) for item in items):
+        request.getfixturevalue("matrix_runs")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,11 +34,11 @@ print(json.dumps(sorted(n for n in names if n.isidentifier() and n.isascii())))
 """
 
 
-def test_package_name_refuses_every_module_a_generated_project_imports(project_runs):
+def test_package_name_refuses_every_module_a_generated_project_imports(matrix_runs):
     questions = yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))
     listed = set(questions["dependency_module_names"]["default"])
     missing: dict[str, str] = {}
-    for project in project_runs.environments():
+    for project in matrix_runs.environments():
         own = str(read_answers(project)["package_name"])
         names = json.loads(run([project / ".venv/bin/python", "-c", TOP_LEVEL]).stdout)
         for name in set(names) - listed - {own, f"_editable_impl_{own}"}:

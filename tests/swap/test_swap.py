@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from generator.containers.podspec import podspec_smoke
 from generator.containers.smoke import smoke_image
 from generator.process import run
-from generator.project.checks import run_project_checks
 from generator.project.render import read_answers
-from generator.tools import find_python
 
 
-def test_swapped_project_passes_its_own_lint_and_tests(swapped, swap_id, swap, tmp_path):
-    project = swapped(swap_id)
-    version = str(read_answers(project)["python_version"])
-    python = find_python(version)
-    if python is None:
-        pytest.skip(f"no Python {version} interpreter here (pyenv or PATH)")
-    outcome = run_project_checks(project, python)
+def test_swapped_project_passes_its_own_lint_and_tests(swap_run, swap, tmp_path):
+    # The run (uv sync, ruff, pytest) started with the session, on a copy of the swapped project.
+    outcome = swap_run
     assert outcome.failed_step is None, f"{outcome.failed_step} failed:\n{outcome.output[-4000:]}"
     # The tests passed for the new model, not the old one: training writes the new signature.
+    project = Path(outcome.representative_path)
     package = read_answers(project)["package_name"]
     run([project / ".venv/bin/python", "-m", f"{package}.train", "--output", tmp_path], cwd=project)
     signature = json.loads((tmp_path / "signature.json").read_text(encoding="utf-8"))

@@ -1,0 +1,153 @@
+"""The swaps: a user makes the project theirs, in the places its README names.
+
+Each swap renders one variant, then edits only user-owned places as the generated README's
+"Change the model" says: ``load_dataset`` in ``train.py`` (other data: another feature count,
+class count, a regression target, a DataFrame with a category column), ``build_estimator`` in
+``model.py``, and a dependency added the way ``uv add`` adds it. Together the swaps cover every
+``model_framework``, a regression and a mixed-type table.
+
+The swap tier (tests/swap) tests them; tests/conftest.py makes them (``swapped``) and starts
+their own runs with the session (tests/project_runs.py).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Swap:
+    """One user's change of model.
+
+    Attributes:
+        answers: The variant rendered (non-default answers only).
+        imports: Import lines the new ``load_dataset`` needs, replacing the iris import.
+        load_dataset: The new body of ``load_dataset`` (after its ``def`` line).
+        model_py: The new ``model.py``, whole.
+        dependencies: Requirements added to ``[project] dependencies``.
+        task: The task the new model's signature must say.
+        columns: The kinds of its columns, in order.
+    """
+
+    answers: dict[str, str]
+    imports: str
+    load_dataset: str
+    model_py: str
+    task: str
+    columns: tuple[str, ...]
+    dependencies: tuple[str, ...] = field(default=())
+
+
+SWAPS = {
+    # scikit-learn: 13 features, 3 other classes, another estimator.
+    "sklearn-wine-forest": Swap(
+        answers={"project_name": "Wine Quality", "package_name": "wine_app"},
+        imports="from sklearn.datasets import load_wine",
+        load_dataset="""    wine = load_wine()
+    return Dataset(
+        x=np.asarray(wine.data, dtype=np.float64),
+        y=np.asarray(wine.target, dtype=np.int64),
+        feature_names=tuple(wine.feature_names),
+        class_names=tuple(str(name) for name in wine.target_names),
+    )
+""",
+        model_py="""from sklearn.ensemble import RandomForestClassifier
+
+
+def build_estimator(random_state=0):
+    return RandomForestClassifier(n_estimators=50, random_state=random_state, n_jobs=1)
+""",
+        task="classification",
+        columns=("number",) * 13,
+    ),
+    # XGBoost: a regression (continuous target, FP64 answers, no probabilities).
+    "xgboost-diabetes-regression": Swap(
+        # The longest slug the chart allows (53), a package name unlike it, another author.
+        answers={
+            "model_framework": "xgboost",
+            "project_slug": "blood-sugar-levels-regression-service-for-the-clinics",
+            "package_name": "sugar",
+            "author_name": "Zoë Ångström",
+            "author_email": "zoe@example.org",
+            "description": 'Predicts "sugar" levels: a regression, with quotes and a colon',
+        },
+        imports="from sklearn.datasets import load_diabetes",
+        load_dataset="""    diabetes = load_diabetes()
+    names = tuple(diabetes.feature_names)
+    return Dataset(x=np.asarray(diabetes.data), y=np.asarray(diabetes.target), feature_names=names)
+""",
+        model_py="""from xgboost import XGBRegressor
+
+
+def build_estimator(random_state=0):
+    return XGBRegressor(n_estimators=80, max_depth=3, learning_rate=0.1, random_state=random_state, n_jobs=1)
+""",
+        task="regression",
+        columns=("number",) * 10,
+    ),
+    # LightGBM: a pandas DataFrame with named columns, a category (string) and an integer column.
+    "lightgbm-mixed-table": Swap(
+        answers={
+            "model_framework": "lightgbm",
+            "python_version": "3.13",
+            "project_name": "Qualité des Iris №2",
+        },
+        imports="import pandas as pd\nfrom sklearn.datasets import load_iris",
+        load_dataset="""    iris = load_iris(as_frame=True)
+    table = iris.data.rename(columns=lambda name: name.removesuffix(" (cm)").replace(" ", "_"))
+    table["size"] = pd.cut(table["petal_length"], [0, 2, 5, 10], labels=["small", "medium", "large"])
+    table["batch"] = np.arange(len(table)) % 3
+    return Dataset(x=table, y=iris.target.to_numpy(), class_names=tuple(str(n) for n in iris.target_names))
+""",
+        model_py="""from lightgbm import LGBMClassifier
+
+
+def build_estimator(random_state=0):
+    # LightGBM takes the pandas category column as it is.
+    return LGBMClassifier(n_estimators=40, num_leaves=7, random_state=random_state, n_jobs=1, verbose=-1)
+""",
+        task="classification",
+        columns=("number",) * 4 + ("string", "integer"),
+        dependencies=("pandas>=2.2",),
+    ),
+}
+
+
+def apply_swap(project: Path, swap: Swap) -> None:
+    """Edit ``project`` as the user would: train.py's data, model.py, and a dependency."""
+    [package] = [p for p in (project / "src").iterdir() if (p / "train.py").is_file()]
+    train = package / "train.py"
+    text = train.read_text(encoding="utf-8")
+    # Where a careful user (or `make format`) puts them: plain imports after numpy's, the
+    # sklearn data import in place of iris's.
+    lines = swap.imports.splitlines()
+    plain = "".join(f"{line}\n" for line in lines if line.startswith("import "))
+    data_import = "\n".join(line for line in lines if line.startswith("from "))
+    text = text.replace("import numpy as np\n", "import numpy as np\n" + plain, 1)
+    text = text.replace("from sklearn.datasets import load_iris", data_import)
+    start = text.index("def load_dataset() -> Dataset:")
+    body_start = text.index('    """', start)
+    body_start = text.index('"""', text.index('"""', body_start) + 3) + 4  # after the docstring
+    end = text.index("def evaluate(")
+    text = text[:body_start] + swap.load_dataset + "\n\n" + text[end:]
+    train.write_text(text, encoding="utf-8")
+    (package / "model.py").write_text(swap.model_py, encoding="utf-8")
+    if swap.dependencies:
+        pyproject = project / "pyproject.toml"
+        text = pyproject.read_text(encoding="utf-8")
+        added = "".join(f'    "{requirement}",\n' for requirement in swap.dependencies)
+        text = re.sub(r"(dependencies = \[\n)", lambda m: m.group(1) + added, text, count=1)
+        pyproject.write_text(text, encoding="utf-8")
+
+
+def make_swapped(render: Callable[[dict[str, str]], Path], folder: Path, swap_id: str) -> Path:
+    """Render swap ``swap_id``'s variant into ``folder``/project and edit it as its user would."""
+    swap = SWAPS[swap_id]
+    project = folder / "project"
+    shutil.copytree(render(swap.answers), project)
+    apply_swap(project, swap)
+    return project
