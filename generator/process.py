@@ -10,8 +10,10 @@ each output line reaches it as it arrives, so users see them move.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import subprocess
 import threading
 from collections import deque
@@ -81,23 +83,44 @@ def run(
             raise ValueError("input_text cannot be sent to a streamed command")
         return _stream(args, progress=progress, cwd=cwd, env=env, timeout=timeout, check=check)
     try:
-        result = subprocess.run(
+        process = subprocess.Popen(
             args,
             cwd=cwd,
             env=_environment(env),
-            capture_output=True,
+            stdin=subprocess.PIPE if input_text is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            input=input_text,
-            check=False,
+            process_group=0,
         )
     except FileNotFoundError as exc:
         raise ToolMissing(args[0]) from exc
+    try:
+        stdout, stderr = process.communicate(input_text, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        _kill_group(process)
         raise CommandTimedOut(shlex.join(args), timeout) from exc
+    except BaseException:
+        _kill_group(process)
+        raise
+    result = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise CommandFailed(shlex.join(args), result.returncode, _tail(result.stderr or result.stdout))
     return result
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """Kill the command and what it started: its own process group (``process_group=0``).
+
+    Killing only the command would leave its children running: a timed-out ``uv run pytest``
+    left pytest and the servers it started loading the machine for many minutes.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def _stream(
@@ -120,6 +143,7 @@ def _stream(
             text=True,
             errors="replace",
             bufsize=1,
+            process_group=0,
         )
     except FileNotFoundError as exc:
         raise ToolMissing(args[0]) from exc
@@ -128,7 +152,8 @@ def _stream(
 
     def _kill() -> None:
         timed_out.set()
-        process.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     timer = threading.Timer(timeout, _kill)
     timer.start()
@@ -144,8 +169,9 @@ def _stream(
         returncode = process.wait()
     finally:
         timer.cancel()
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # interrupted: stop it and what it started
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         if process.stdout is not None:
             process.stdout.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +68,32 @@ def test_a_command_past_its_timeout_is_command_timed_out(stream):
     assert "did not finish within 1 s" in str(caught.value)
     if stream:
         assert "started" in caught.value.output  # the streamed tail says how far it got
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["captured", "streamed"])
+def test_a_timed_out_command_takes_what_it_started_with_it(stream, tmp_path):
+    # As `uv run pytest` starts pytest, which starts servers: the child must not outlive the timeout.
+    pid_file = tmp_path / "child.pid"
+    child = "import time; time.sleep(60)"
+    parent = (
+        f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', {child!r}]); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid)); print('started', flush=True); time.sleep(60)"
+    )
+    with pytest.raises(CommandTimedOut):
+        run([PY, "-c", parent], timeout=2, progress=_progress(stream))
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"the command's child {pid} outlived its timeout"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie is dead, waiting for its parent (init) to reap it
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["captured", "streamed"])
