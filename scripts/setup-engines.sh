@@ -27,16 +27,18 @@ apt_tier_tool() {
 apt_tier_tool tmux tmux "the terminal tests"
 # The browser tier (tests/browser) drives Debian's Chromium headless.
 apt_tier_tool chromium chromium "the browser tests"
-# The monitoring tier (tests/monitoring) runs its own Prometheus process on a free port and checks
-# the chart's rules with promtool; Debian's `prometheus` package ships both binaries. Its
-# maintainer scripts would start a system service: a policy-rc.d that answers 101 ("action
-# forbidden") keeps it stopped, unless the machine already has one (Debian's container images do).
-if ! command -v promtool >/dev/null 2>&1; then
-  policy=/usr/sbin/policy-rc.d
-  planted=""
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && planted=1
-  fi
-  apt_tier_tool promtool prometheus "the monitoring tests"
-  if [ -n "$planted" ]; then rm -f "$policy"; fi
+# The chart push test (tests/chart/test_chart_push.py) runs Debian's registry (the CNCF
+# distribution) with htpasswd auth (apache2-utils); the monitoring tier (tests/monitoring) runs
+# Prometheus and checks the chart's rules with promtool (both in Debian's `prometheus`). Each test
+# starts its own process on a free port, but the packages' maintainer scripts would start system
+# services: a policy-rc.d that answers 101 ("action forbidden") keeps them stopped, unless the
+# machine already has one (Debian's container images do).
+policy=/usr/sbin/policy-rc.d
+planted=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && planted=1
 fi
+apt_tier_tool docker-registry docker-registry "the chart push test"
+apt_tier_tool htpasswd apache2-utils "the chart push test"
+apt_tier_tool promtool prometheus "the monitoring tests"
+if [ -n "$planted" ]; then rm -f "$policy"; fi

@@ -11,7 +11,13 @@ from generator.cli import app
 from generator.project.variants import load_questions
 
 runner = CliRunner()
-HIDDEN = ("python_keywords", "stdlib_module_names", "dependency_module_names", "image_repository")
+HIDDEN = (
+    "python_keywords",
+    "stdlib_module_names",
+    "dependency_module_names",
+    "image_repository",
+    "chart_repository",
+)
 
 
 def _new(tmp_path, *args):

@@ -47,6 +47,7 @@ PINS: dict[str, tuple[str, str]] = {
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "astral-sh/setup-uv": ("e92bafb6253dcd438e0484186d7669ea7a8ca1cc", "v6.4.3"),
     "docker/setup-buildx-action": ("e468171a9de216ec08956ac3ada2f0791b6bd435", "v3.11.1"),
+    "docker/setup-qemu-action": ("29109295f81e9208d7d86ff1c6c12d2833863392", "v3.6.0"),
     "docker/login-action": ("184bdaa0721073962dff0199f1fb9940f07167d1", "v3.5.0"),
     "docker/metadata-action": ("c1e51972afc2121e065aed6d45c65596fe445f3f", "v5.8.0"),
     "docker/build-push-action": ("263435318d21b8e681c14492fe198d362a7d2c83", "v6.18.0"),
@@ -160,9 +161,9 @@ class CiFiles:
         return _load_yaml(self.project / ".github" / "workflows" / name)  # type: ignore[no-any-return]
 
     def gitlab_ci(self) -> Workflow:
-        """The parsed ``.gitlab-ci.yml``; read-only."""
+        """The parsed ``.gitlab-ci.yml`` as GitLab reads it (scripts flattened); read-only."""
         assert self.gitlab is not None, f"{self.project} has no .gitlab-ci.yml"
-        return _load_yaml(self.gitlab)  # type: ignore[no-any-return]
+        return _load_gitlab_ci(self.gitlab)  # type: ignore[no-any-return]
 
     def answers(self) -> dict[str, Any]:
         """The answers recorded in the project's ``.copier-answers.yml``."""
@@ -321,6 +322,22 @@ def zizmor() -> Callable[[list[Path]], list[Finding]]:
 @functools.cache
 def _load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _flat(entries: list[Any]) -> list[str]:
+    return [line for entry in entries for line in (_flat(entry) if isinstance(entry, list) else [entry])]
+
+
+@functools.cache
+def _load_gitlab_ci(path: Path) -> Any:
+    # A script's YAML anchor (`- *registry-login`) is a list inside the list: GitLab flattens it.
+    pipeline = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for job in pipeline.values():
+        if isinstance(job, dict):
+            for key in ("before_script", "script", "after_script"):
+                if isinstance(job.get(key), list):
+                    job[key] = _flat(job[key])
+    return pipeline
 
 
 def _uses_with_comments(path: Path) -> list[tuple[str, str]]:

@@ -219,7 +219,7 @@ def test_signing_is_keyless_by_digest_behind_a_toggle(registry, project_for, ste
     sign = next(step for step in job["steps"] if step.get("run", "").startswith("cosign sign"))
     for step in (install, sign):
         assert step["if"] == "env.SIGN_IMAGE == 'true'"
-    assert shlex.split(sign["run"]) == ["cosign", "sign", "--yes", "${IMAGE}@${DIGEST}"]
+    assert shlex.split(sign["run"]) == ["cosign", "sign", "--yes", "--recursive", "${IMAGE}@${DIGEST}"]
     assert sign["env"] == {"DIGEST": "${{ steps.build.outputs.digest }}"}
     assert job["permissions"]["id-token"] == "write"
 
@@ -307,3 +307,72 @@ def test_publish_packages_the_chart_with_the_tags_version_on_tags_only(project_f
     [upload] = steps_using(job, "actions/upload-artifact")
     assert upload["if"] == package["if"]
     assert upload["with"]["path"] == "dist/*.tgz"
+
+
+# The chart's OCI repository for each registry: beside the image under charts/ (under the
+# project's own path on GitLab), none on Docker Hub (no nested repositories). Spelled out.
+EXPECTED_CHART_REPOSITORY = {
+    "ghcr": "ghcr.io/my-org/charts",
+    "dockerhub": None,
+    "ecr": "123456789012.dkr.ecr.us-east-1.amazonaws.com/charts",
+    "gar": "us-central1-docker.pkg.dev/my-gcp-project/containers/charts",
+    "acr": "mymodelsregistry.azurecr.io/charts",
+    "gitlab": "registry.gitlab.com/my-org/my-model/charts",
+    "other": "registry.example.com/my-org/charts",
+}
+
+
+def test_images_are_built_for_amd64_and_arm64_under_pinned_qemu(registry, project_for, steps_using):
+    workflow = _publish(project_for, registry)
+    assert workflow["env"]["PLATFORMS"] == "linux/amd64,linux/arm64"
+    job = _job(workflow)
+    [qemu] = steps_using(job, "docker/setup-qemu-action")
+    assert qemu["with"]["platforms"] == "arm64"
+    assert re.fullmatch(r"tonistiigi/binfmt:qemu-v[0-9.]+@sha256:[0-9a-f]{64}", qemu["with"]["image"])
+    [build] = steps_using(job, "docker/build-push-action")
+    assert build["with"]["platforms"] == "${{ env.PLATFORMS }}"
+    steps = [step.get("name") or step["uses"].split("@")[0] for step in job["steps"]]
+    assert steps.index("docker/setup-qemu-action") < steps.index("docker/setup-buildx-action")
+    assert steps.index("docker/setup-buildx-action") < steps.index("Build and push")
+
+
+def test_version_tags_push_the_chart_beside_the_image_and_sign_it(registry, project_for, tmp_path):
+    workflow = _publish(project_for, registry)
+    job = _job(workflow)
+    named = {step.get("name"): step for step in job["steps"]}
+    expected = EXPECTED_CHART_REPOSITORY[registry]
+    if expected is None:
+        assert "CHART_REPOSITORY" not in workflow["env"]
+        assert not {"Push the chart", "Sign the chart (keyless)"} & set(named)
+        return
+    assert workflow["env"]["CHART_REPOSITORY"] == expected
+    assert f"{expected}/my-model" != workflow["env"]["IMAGE"]  # chart and image tags never meet
+    push, sign = named["Push the chart"], named["Sign the chart (keyless)"]
+    assert push["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert sign["if"] == "startsWith(github.ref, 'refs/tags/v') && env.SIGN_IMAGE == 'true'"
+    steps = list(named)
+    assert (
+        steps.index("Package the chart")
+        < steps.index("Push the chart")
+        < steps.index("Sign the chart (keyless)")
+    )
+    assert steps.index("Sign the image (keyless)") < steps.index(
+        "Sign the chart (keyless)"
+    )  # cosign is installed
+    # Run the push step with stand-in make and cosign: it hands on the digest Helm prints.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").write_text(
+        '#!/bin/sh\necho "$@" > "$RECORD.make"\n'
+        'echo "Pushed: x/my-model:1.2.3" >&2\necho "Digest: sha256:abc" >&2\n'
+    )
+    (bin_dir / "make").chmod(0o755)
+    output = tmp_path / "output"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RECORD": str(tmp_path / "record"), "TAG": "v1.2.3"}
+    subprocess.run(["bash", "-e", "-c", push["run"]], env={**env, "GITHUB_OUTPUT": str(output)}, check=True)
+    assert (tmp_path / "record.make").read_text() == "--silent chart-push CHART_VERSION=1.2.3\n"
+    assert output.read_text() == "digest=sha256:abc\n"
+    assert shlex.split(sign["run"]) == ["cosign", "sign", "--yes", "${CHART_REPOSITORY}/my-model@${DIGEST}"]
+    assert sign["env"] == {"DIGEST": "${{ steps.chart.outputs.digest }}"}
+    # Helm reads the login Docker got: the chart goes to the image's registry host.
+    assert expected.split("/")[0] == workflow["env"]["REGISTRY"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -51,9 +52,11 @@ def _commands(entry: str) -> list[list[str]]:
     return [command for command in commands if command]
 
 
-def _docker_logins(script: list[str]) -> list[list[str]]:
-    """The `docker login` commands of a job script, as argument lists."""
-    return [command for entry in script for command in _commands(entry) if command[:2] == ["docker", "login"]]
+def _logins(job: dict, script: list[str] | None = None) -> list[list[str]]:
+    """The login commands of a job's script, as argument lists, with the job's LOGIN put in."""
+    login = shlex.split(job["variables"]["LOGIN"])
+    commands = [command for entry in script or job["script"] for command in _commands(entry)]
+    return [[*login, *command[1:]] for command in commands if command[:1] == ["$LOGIN"]]
 
 
 def test_stages_and_jobs(project_for):
@@ -128,9 +131,10 @@ def test_the_chart_is_packaged_with_the_tags_version_on_tags_only(project_for):
     job = _pipeline(project_for)["chart-package"]
     assert job["stage"] == "push"
     assert job["rules"] == [{"if": "$CI_COMMIT_TAG =~ /^v[0-9]/"}]
-    assert job["script"] == [
-        'make chart-package CHART_VERSION="${CI_COMMIT_TAG#v}" APP_VERSION="${CI_COMMIT_TAG#v}"'
-    ]
+    assert (
+        job["script"][0]
+        == 'make chart-package CHART_VERSION="${CI_COMMIT_TAG#v}" APP_VERSION="${CI_COMMIT_TAG#v}"'
+    )
     assert job["artifacts"] == {"paths": ["dist/"]}
 
 
@@ -155,14 +159,14 @@ def test_the_image_is_named_by_the_registry(registry, project_for):
 
 def test_login_reads_the_registrys_credentials(registry, project_for):
     push = _pipeline(project_for, registry)["push"]
-    [login] = _docker_logins(push["script"])
-    assert login[2] == "$REGISTRY"
+    [login] = _logins(push)
+    assert login[:3] == ["docker", "login", "$REGISTRY"]
     user, password = LOGIN_VARIABLES[registry]
     assert login[login.index("--username") + 1] == user
     assert "--password-stdin" in login
     if password is not None:
-        entry = next(entry for entry in push["script"] if login in _commands(entry))
-        assert _commands(entry) == [["echo", password], login]
+        entry = next(entry for entry in push["script"] if entry.startswith("echo") and "$LOGIN" in entry)
+        assert _commands(entry)[0] == ["echo", password]
 
 
 def test_cloud_registries_federate_with_the_jobs_id_token(registry, project_for):
@@ -190,7 +194,7 @@ def test_push_builds_with_attestations_and_registry_cache(project_for):
     build = next(e for e in push["script"] if e.startswith("docker buildx build"))
     words = shlex.split(build)
     assert {"--push", "--provenance=true", "--sbom=true"} <= set(words)
-    assert words[words.index("--platform") + 1] == "linux/amd64"
+    assert words[words.index("--platform") + 1] == "$PLATFORMS"
     assert words[words.index("--cache-from") + 1] == "type=registry,ref=$IMAGE:buildcache"
     assert words[-1] == "."
 
@@ -207,7 +211,7 @@ def test_signing_is_keyless_by_digest_behind_a_toggle(project_for, tmp_path: Pat
     (tmp_path / "build.json").write_text('{"containerimage.digest": "sha256:abc"}')
     record = tmp_path / "record"
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RECORD": str(record), "IMAGE": "reg/x"}
-    for toggle, expected in (("true", "sign --yes reg/x@sha256:abc\n"), ("false", None)):
+    for toggle, expected in (("true", "sign --yes --recursive reg/x@sha256:abc\n"), ("false", None)):
         record.unlink(missing_ok=True)
         subprocess.run(["sh", "-e", "-c", sign], cwd=tmp_path, env={**env, "SIGN_IMAGE": toggle}, check=True)
         assert (record.read_text() if record.exists() else None) == expected
@@ -228,3 +232,48 @@ def test_smoke_test_runs_the_image_read_only_as_non_root(project_for):
     assert check[:5] == ["docker", "exec", "smoke", "python", "-m"]
     assert check[5].endswith(".serving.smoke")
     assert check[6] == "http://127.0.0.1:8080"
+
+
+def test_images_are_built_for_amd64_and_arm64_under_pinned_qemu(project_for):
+    pipeline = _pipeline(project_for)
+    assert pipeline["variables"]["PLATFORMS"] == "linux/amd64,linux/arm64"
+    setup = pipeline["push"]["before_script"]
+    [binfmt] = [shlex.split(entry) for entry in setup if "tonistiigi/binfmt" in entry]
+    assert binfmt[:4] == ["docker", "run", "--privileged", "--rm"]
+    assert re.fullmatch(r"tonistiigi/binfmt:qemu-v[0-9.]+@sha256:[0-9a-f]{64}", binfmt[4])
+    assert binfmt[5:] == ["--install", "arm64"]
+    builder = next(i for i, entry in enumerate(setup) if entry.startswith("docker buildx create"))
+    assert setup.index(" ".join(binfmt)) < builder  # the builder starts with QEMU registered
+
+
+def test_version_tags_push_the_chart_with_the_images_login_and_sign_it(registry, project_for, tmp_path):
+    pipeline = _pipeline(project_for, registry)
+    job, push = pipeline["chart-package"], pipeline["push"]
+    if registry == "dockerhub":  # no nested repositories: the chart stays a job artifact
+        assert "CHART_REPOSITORY" not in pipeline["variables"]
+        assert len(job["script"]) == 1
+        return
+    github = project_for(registry=registry, ci_provider="github").workflow("publish.yml")
+    assert pipeline["variables"]["CHART_REPOSITORY"] == github["env"]["CHART_REPOSITORY"]
+    # The same login as the image's, with Helm's command; the ID tokens it needs.
+    [login] = _logins(job)
+    assert login[:3] == ["helm", "registry", "login"]
+    [image_login] = _logins(push)
+    assert login[3:] == image_login[2:]
+    assert job["id_tokens"] == push["id_tokens"]
+    assert job["script"].index("set -o pipefail") < min(
+        i for i, entry in enumerate(job["script"]) if "$LOGIN" in entry
+    )
+    # Run the push-and-sign entry with stand-in make and cosign.
+    entry = next(entry for entry in job["script"] if "chart-push" in entry)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").write_text('#!/bin/sh\necho "$@" > "$RECORD.make"\necho "Digest: sha256:abc" >&2\n')
+    (bin_dir / "cosign").write_text('#!/bin/sh\necho "$@" > "$RECORD.cosign"\n')
+    for tool in ("make", "cosign"):
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RECORD": str(tmp_path / "record"), "CI_COMMIT_TAG": "v1.2.3"}
+    env |= {"SIGN_IMAGE": "true", "CHART_REPOSITORY": "reg/charts"}
+    subprocess.run(["sh", "-e", "-c", entry], env=env, check=True)
+    assert (tmp_path / "record.make").read_text() == "--silent chart-push CHART_VERSION=1.2.3\n"
+    assert (tmp_path / "record.cosign").read_text() == "sign --yes reg/charts/my-model@sha256:abc\n"
