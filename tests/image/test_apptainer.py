@@ -23,7 +23,7 @@ import pytest
 
 from generator.containers.batch import parse_summary
 from generator.containers.engine import http
-from generator.containers.v2_client import Example, image_example, infer_answer
+from generator.containers.v2_client import Example, infer_answer
 from generator.image.project_image import PreparedImage
 from generator.process import run
 from generator.project.render import read_answers
@@ -41,14 +41,19 @@ USERNS = ["--userns"] if os.geteuid() == 0 else []
 
 @dataclass(frozen=True)
 class Sif:
-    """A project's SIF, made by its ``make sif``, and the image it was made from."""
+    """A project's SIF, made by its ``make sif``, the image it was made from and its model's example."""
 
     path: Path
     image: PreparedImage
+    example: Example
 
     @property
     def answers(self) -> dict[str, object]:
         return dict(read_answers(self.image.project))
+
+
+def apptainer(*arguments: str | Path) -> list[str | Path]:
+    return [require("apptainer"), *arguments]
 
 
 def make_sif(image: PreparedImage, folder: Path) -> Sif:
@@ -56,7 +61,11 @@ def make_sif(image: PreparedImage, folder: Path) -> Sif:
     sif = folder / "image.sif"
     # Only the SIF path is written: the locked project copy is shared with other tests.
     run([require("make"), "-C", image.project, "sif", f"IMAGE={image.tag}", f"SIF={sif}"], timeout=1200)
-    return Sif(sif, image)
+    # The signature beside the image's MODEL_PATH, read from the SIF itself: the Docker image may
+    # be gone by then (another test session on the same engine removes the tags it did not keep).
+    script = 'cat "$(dirname "$MODEL_PATH")/signature.json"'
+    signature = run(apptainer("exec", "--containall", *USERNS, sif, "sh", "-c", script)).stdout
+    return Sif(sif, image, Example.from_signature(json.loads(signature)))
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +80,6 @@ def dask_sif(
     render: RenderFn, image_of: Callable[[Path], PreparedImage], tmp_path_factory: pytest.TempPathFactory
 ) -> Sif:
     return make_sif(image_of(render({"with_dask": True})), tmp_path_factory.mktemp("sif-dask"))
-
-
-def apptainer(*arguments: str | Path) -> list[str | Path]:
-    return [require("apptainer"), *arguments]
 
 
 def _free_port() -> int:
@@ -136,7 +141,7 @@ def served(default_sif: Sif, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def test_sif_serves_the_model_own_example_on_the_v2_infer_route(default_sif: Sif, served: Served) -> None:
-    example = image_example(default_sif.image.tag)
+    example = default_sif.example
     name = default_sif.answers["project_slug"]
 
     status, body = http("POST", f"{served.url}/v2/models/{name}/infer", example.infer_body())
@@ -181,7 +186,7 @@ def _value(text: str) -> object:
 
 
 def test_sif_runs_the_batch_job_on_a_local_dask_cluster(dask_sif: Sif, tmp_path: Path) -> None:
-    example = image_example(dask_sif.image.tag)
+    example = dask_sif.example
     data, scratch = tmp_path / "data", tmp_path / "tmp"
     data.mkdir()
     scratch.mkdir()
