@@ -24,6 +24,7 @@ INSTALL_HINTS: dict[str, str] = {
     "checkov": "run scripts/setup-k8s-tools.sh, or `uv tool install checkov` (its pins clash with ours)",
     "prometheus": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
     "promtool": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
+    "apptainer": "run scripts/setup-engines.sh, or install Apptainer (https://apptainer.org/docs/admin/main/installation.html)",
 }
 
 

@@ -42,3 +42,9 @@ apt_tier_tool docker-registry docker-registry "the chart push test"
 apt_tier_tool htpasswd apache2-utils "the chart push test"
 apt_tier_tool promtool prometheus "the monitoring tests"
 if [ -n "$planted" ]; then rm -f "$policy"; fi
+# The apptainer tier (tests/image/test_apptainer.py) turns images into SIF files and runs them.
+# Debian's apptainer 1.4.5 (sid) needs glibc 2.38, so on bookworm it does not install and the tier
+# skips (installing it with `-t sid` would pull sid's libc6 and base-files onto the host).
+# squashfuse lets an unprivileged apptainer mount a SIF instead of unpacking it.
+apt_tier_tool apptainer apptainer "the apptainer tests"
+apt_tier_tool squashfuse_ll squashfuse "apptainer's SIF mounts (it unpacks instead)"

@@ -1,8 +1,8 @@
 """Shared fixtures and tier gating for the whole suite.
 
-Tiers are markers. Tests marked ``docker``, ``kind``, ``browser`` or ``prometheus`` skip, with a
-one-line reason, where the engine they need cannot run here; nothing is deselected by default, so
-the README's test command runs everything this machine can run.
+Tiers are markers. Tests marked ``docker``, ``kind``, ``browser``, ``prometheus`` or ``apptainer``
+skip, with a one-line reason, where the engine they need cannot run here; nothing is deselected
+by default, so the README's test command runs everything this machine can run.
 """
 
 from __future__ import annotations
@@ -101,6 +101,22 @@ def prometheus_unavailable_reason() -> str | None:
     return f"{' and '.join(absent)} not installed ({install_hint(absent[0])})" if absent else None
 
 
+@functools.cache
+def apptainer_unavailable_reason() -> str | None:
+    """Why the apptainer tier cannot run here (not installed, or ``apptainer version`` fails), or None."""
+    from generator.tools import install_hint, which
+
+    apptainer = which("apptainer")
+    if apptainer is None:
+        return f"apptainer not installed ({install_hint('apptainer')})"
+    # An install whose binary cannot start (e.g. built for a newer libc) is no tier to run.
+    result = run([apptainer, "version"], check=False, timeout=60)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"apptainer cannot run here: {last}"
+    return None
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("docker") or item.get_closest_marker("kind"):
         reason = docker_unavailable_reason()
@@ -112,6 +128,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(reason)
     if item.get_closest_marker("prometheus"):
         reason = prometheus_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+    if item.get_closest_marker("apptainer"):
+        reason = apptainer_unavailable_reason()
         if reason:
             pytest.skip(reason)
 
