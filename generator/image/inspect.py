@@ -24,9 +24,9 @@ from generator.errors import GeneratorError
 PULL_TIMEOUT = 120
 
 
-def _image(image: str) -> docker.models.images.Image:
+def _image(image: str, client: docker.DockerClient | None = None) -> docker.models.images.Image:
     try:
-        return docker_client().images.get(image)
+        return (client or docker_client()).images.get(image)
     except docker.errors.ImageNotFound:
         hint = "build it first: dsdeploy build PROJECT"
         raise GeneratorError(f"no image {image} here", hint=hint) from None
@@ -56,9 +56,9 @@ def image_size(image: str) -> int:
     return int(_image(image).attrs["Size"])
 
 
-def image_config(image: str) -> dict[str, Any]:
-    """The image's ``Config`` (User, Env, Labels, Cmd, ...) as the engine reports it."""
-    return dict(_image(image).attrs["Config"] or {})
+def image_config(image: str, client: docker.DockerClient | None = None) -> dict[str, Any]:
+    """The image's ``Config`` (User, Env, Labels, Cmd, ...) as the engine reports it (``client``: Docker)."""
+    return dict(_image(image, client).attrs["Config"] or {})
 
 
 def image_layers(image: str) -> tuple[str, ...]:
