@@ -81,24 +81,25 @@ def podman_service() -> Iterator[docker.DockerClient]:
     with tempfile.TemporaryDirectory(prefix="dsdeploy-podman-") as scratch:
         socket = Path(scratch) / "podman.sock"
         # --time=0: no idle timeout; this process stops the service itself.
-        service = subprocess.Popen(
+        # The context closes the stderr pipe once the service has stopped.
+        with subprocess.Popen(
             [podman, "system", "service", "--time=0", f"unix://{socket}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-        )
-        try:
-            client = _wait_for_service(service, socket)
+        ) as service:
             try:
-                yield client
+                client = _wait_for_service(service, socket)
+                try:
+                    yield client
+                finally:
+                    client.close()
             finally:
-                client.close()
-        finally:
-            service.terminate()
-            try:
-                service.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+                service.terminate()
+                try:
+                    service.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    service.kill()
+                    service.wait()
 
 
 def _wait_for_service(service: subprocess.Popen[bytes], socket: Path) -> docker.DockerClient:
