@@ -23,7 +23,7 @@ from generator.containers.v2_client import image_example, infer_answer, model_na
 from generator.errors import GeneratorError
 from generator.image.base_image import local_base_tag
 from generator.image.build import project_python_version
-from generator.image.inspect import image_exists
+from generator.image.inspect import find_in_layers, image_exists
 from generator.image.project_image import PreparedImage, prepare_image
 from generator.process import run
 from generator.tools import require
@@ -101,3 +101,11 @@ def test_podman_image_answers_v2_infer_hardened(podman_image: PreparedImage):
 def test_dsdeploy_smoke_passes_on_podman(podman_image: PreparedImage):
     report = smoke_image(podman_image.tag, engine="podman")
     assert report.ok, report.summary()
+
+
+def test_the_ca_bundle_reaches_no_layer_of_the_podman_image(podman_image: PreparedImage, ca_bundle: Any):
+    # The build's bundle carries this session's canary: a copy in any layer (even one deleted
+    # later) would carry it too. Podman mounts secrets under /run/secrets like BuildKit.
+    with engine_client("podman") as client:
+        hits = find_in_layers(podman_image.tag, [ca_bundle.canary], ["run/secrets/ca_bundle"], client)
+    assert hits == ()
