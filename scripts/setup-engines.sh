@@ -27,6 +27,30 @@ apt_tier_tool() {
 apt_tier_tool tmux tmux "the terminal tests"
 # The browser tier (tests/browser) drives Debian's Chromium headless.
 apt_tier_tool chromium chromium "the browser tests"
+# The podman tier (tests/image/test_podman.py) builds and runs the default image with Podman
+# (bookworm: podman 4.3 with buildah 1.28). It copies the local base image from Docker itself.
+apt_tier_tool podman podman "the podman tests"
+# Rootful Podman raises the container's open-files and process limits to its own maxima, which
+# a host without CAP_SYS_RESOURCE (some sandboxes and CI runners) refuses ("error setting rlimit").
+# There, a containers.conf drop-in caps them at this shell's hard limits. Probed with a local base.
+probe_base=dsdeploy-base:3.12
+ulimits_conf=/etc/containers/containers.conf.d/50-dsdeploy-ulimits.conf
+if command -v podman >/dev/null 2>&1 && [ ! -e "$ulimits_conf" ] \
+  && docker image inspect "$probe_base" >/dev/null 2>&1; then
+  podman image exists "$probe_base" || docker save "$probe_base" | podman load -q >/dev/null 2>&1 || true
+  probe=$(podman run --rm "$probe_base" true 2>&1) || true
+  if [[ "$probe" == *"error setting rlimit"* ]]; then
+    nofile=$(ulimit -Hn)
+    nproc=$(ulimit -Hu)
+    # The process limit that passes here sits below the hard one; 32768 is ample for a build.
+    if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
+    mkdir -p "$(dirname "$ulimits_conf")"
+    printf '# Written by dsdeploy scripts/setup-engines.sh: this host refuses higher limits.\n[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+      "$nofile" "$nofile" "$nproc" "$nproc" >"$ulimits_conf"
+    podman run --rm "$probe_base" true >/dev/null 2>&1 \
+      || echo "setup-engines: podman still cannot run containers; the podman tests will skip" >&2
+  fi
+fi
 # The monitoring tier (tests/monitoring) runs its own Prometheus process on a free port and checks
 # the chart's rules with promtool; Debian's `prometheus` package ships both binaries. Its
 # maintainer scripts would start a system service: a policy-rc.d that answers 101 ("action
