@@ -139,8 +139,10 @@ def parse_podman_steps(lines: Iterable[str]) -> tuple[BuildStep, ...]:
 
 def _build_command(engine: Engine, tag: str, iidfile: Path) -> list[str | Path]:
     if engine == "podman":
-        # Podman stores the image locally already; no --load needed.
-        return [require("podman"), "build", "--tag", tag, "--iidfile", iidfile]
+        # Podman stores the image locally already; no --load needed. No layer cache: before
+        # Podman 4.4 (buildah 1.29) a RUN bind-mounting a cached stage sees stale or missing
+        # files (buildah issues 4375, 4522). Downloads still come from the cache mounts.
+        return [require("podman"), "build", "--no-cache", "--tag", tag, "--iidfile", iidfile]
     return [require("docker"), "buildx", "build", "--progress=plain", "--tag", tag, "--iidfile", iidfile]
 
 
@@ -173,7 +175,8 @@ def build_image(
         target: The Dockerfile stage to build (e.g. ``notebook``); the last one when omitted.
         no_cache: Run every step, using no cached layer (cache mounts still serve downloads).
         timeout: Seconds allowed for the build.
-        engine: ``docker`` (``docker buildx build --load``) or ``podman`` (``podman build``).
+        engine: ``docker`` (``docker buildx build --load``) or ``podman`` (``podman build``,
+            always without its layer cache: see :func:`_build_command`).
 
     Returns:
         The image's id, base, wall time and steps.
@@ -216,7 +219,7 @@ def build_image(
             command += ["--file", dockerfile]
         if target is not None:
             command += ["--target", target]
-        if no_cache:
+        if no_cache and engine == "docker":
             command.append("--no-cache")
         started = time.monotonic()
         lines = run([*command, project], progress=progress, timeout=timeout).stdout.splitlines()
