@@ -37,11 +37,12 @@ def check_engine(engine: str) -> Engine:
     Raises:
         GeneratorError: Neither docker nor podman.
     """
-    if engine not in ENGINES:
-        raise GeneratorError(
-            f"unknown container engine {engine!r}", hint="use --engine docker or --engine podman"
-        )
-    return engine  # type: ignore[return-value]
+    for choice in ENGINES:
+        if engine == choice:
+            return choice
+    raise GeneratorError(
+        f"unknown container engine {engine!r}", hint="use --engine docker or --engine podman"
+    )
 
 
 def podman_image_exists(image: str) -> bool:
