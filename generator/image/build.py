@@ -195,11 +195,7 @@ def build_image(
         version = project_python_version(project)
         base_image = choose_base_image(version, engine=engine)
         if base_image is None:
-            raise GeneratorError(
-                f"no base image for Python {version} in {engine}'s store: {official_base(version)} "
-                f"cannot be pulled and {local_base_tag(version)} does not exist",
-                hint=_base_hint(engine, version),
-            )
+            raise GeneratorError(_no_base(engine, version), hint=_base_hint(engine, version))
     if ca_bundle is not None and not ca_bundle.is_file():
         raise GeneratorError(
             f"CA bundle {ca_bundle} is not a file",
@@ -227,6 +223,13 @@ def build_image(
         image_id = iidfile.read_text(encoding="utf-8").strip()
     steps = parse_podman_steps(lines) if engine == "podman" else parse_steps(lines)
     return BuildResult(tag, image_id, base_image, seconds, steps)
+
+
+def _no_base(engine: Engine, version: str) -> str:
+    official, local = official_base(version), local_base_tag(version)
+    if engine == "podman":
+        return f"no base image for Python {version} in Podman's store: neither {official} nor {local}"
+    return f"no base image for Python {version}: {official} cannot be pulled and {local} does not exist"
 
 
 def _base_hint(engine: Engine, version: str) -> str:

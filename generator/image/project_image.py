@@ -116,10 +116,14 @@ def prepare_image(
     version = project_python_version(project)
     base = base_image or choose_base_image(version, engine=engine)
     if base is None:
-        copy_hint = f", then docker save dsdeploy-base:{version} | podman load" if engine == "podman" else ""
+        if engine == "podman":
+            missing = f"in Podman's store: neither python:{version}-slim nor dsdeploy-base:{version}"
+            copy_hint = f", then docker save dsdeploy-base:{version} | podman load"
+        else:
+            missing = f": python:{version}-slim cannot be pulled and dsdeploy-base:{version} is absent"
+            copy_hint = ""
         raise ImagePrerequisiteMissing(
-            f"no base image for Python {version} in {engine}'s store: python:{version}-slim cannot be "
-            f"pulled and dsdeploy-base:{version} is absent",
+            f"no base image for Python {version}{missing}",
             hint=f"dsdeploy base-image {version} (or scripts/setup-docker.sh){copy_hint}",
         )
     copy = workdir / project.name

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from generator.cli import app
 from generator.containers.engine import RUN_AS_UID, http, running, wait_ready
 from generator.containers.engines import copy_image_to_podman, engine_client, podman_image_exists
-from generator.containers.smoke import smoke_image
 from generator.containers.v2_client import image_example, infer_answer, model_name
 from generator.errors import GeneratorError
 from generator.image.base_image import local_base_tag
@@ -100,8 +101,12 @@ def test_podman_image_answers_v2_infer_hardened(podman_image: PreparedImage):
 
 
 def test_dsdeploy_smoke_passes_on_podman(podman_image: PreparedImage):
-    report = smoke_image(podman_image.tag, engine="podman")
-    assert report.ok, report.summary()
+    # The CLI as a user runs it: every route, bad requests, SIGTERM, through Podman's API.
+    result = CliRunner().invoke(app, ["smoke", podman_image.tag, "--engine", "podman"])
+    assert result.exit_code == 0, result.output
+    assert f"{podman_image.tag}: " in result.output
+    assert "checks passed" in result.output
+    assert "FAIL" not in result.output
 
 
 def test_the_ca_bundle_reaches_no_layer_of_the_podman_image(podman_image: PreparedImage, ca_bundle: Any):
