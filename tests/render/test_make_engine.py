@@ -92,6 +92,12 @@ def test_an_unknown_engine_is_refused_naming_the_choices(default_project: Path):
     )
 
 
+def test_an_engine_meant_for_other_tools_leaves_other_targets_alone(default_project: Path):
+    # Only image targets read CONTAINER_ENGINE: `make test` runs whatever the environment says.
+    commands = _commands(default_project, "test", "CONTAINER_ENGINE=nerdctl")
+    assert _one(commands, "uv", "run", "pytest")
+
+
 def test_deploy_refuses_podman_and_says_what_to_do(default_project: Path):
     done = subprocess.run(
         ["make", "--no-print-directory", "deploy", "CONTAINER_ENGINE=podman", *FIXED],
