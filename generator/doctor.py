@@ -12,6 +12,7 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 _VERSION_ARGS: dict[str, list[str]] = {
     "uv": ["--version"],
     "docker": ["--version"],
+    "podman": ["--version"],
     "helm": ["version", "--short"],
     "helm3": ["version", "--short"],
     "kind": ["version"],
@@ -73,6 +74,7 @@ def tiers(findings: list[Finding]) -> dict[str, str]:
     result = {"render": "runs" if have["uv"] else "runs; project tests need uv"}
     result["static"] = "runs" if have["helm"] else "skips: helm missing"
     result["docker"] = "runs" if have["docker engine"] else "skips: no Docker engine"
+    result["podman"] = "runs where podman can start containers" if have["podman"] else "skips: podman missing"
     if not have["docker engine"] or not have["kind"]:
         result["kind"] = "skips: kind or a Docker engine missing"
     else:

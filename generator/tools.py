@@ -15,6 +15,7 @@ from generator.errors import ToolMissing
 INSTALL_HINTS: dict[str, str] = {
     "uv": "pip install uv",
     "docker": "install Docker (Debian: apt-get install docker.io) or run scripts/setup-engines.sh",
+    "podman": "install Podman (Debian: apt-get install podman) or run scripts/setup-engines.sh",
     "helm": "run scripts/setup-k8s-tools.sh, or install Helm 3 or 4 (https://helm.sh/docs/intro/install/)",
     "kind": "run scripts/setup-k8s-tools.sh, or install kind (https://kind.sigs.k8s.io/)",
     "kubectl": "install kubectl or run scripts/setup-engines.sh",

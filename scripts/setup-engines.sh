@@ -27,6 +27,24 @@ apt_tier_tool() {
 apt_tier_tool tmux tmux "the terminal tests"
 # The browser tier (tests/browser) drives Debian's Chromium headless.
 apt_tier_tool chromium chromium "the browser tests"
+# The podman tier (tests/image/test_podman.py) builds and runs the default image with Podman
+# (bookworm: podman 4.3 with buildah 1.28). It copies the local base image from Docker itself.
+apt_tier_tool podman podman "the podman tests"
+# Rootful Podman raises the container's open-files and process limits to its own maxima, which
+# a host without CAP_SYS_RESOURCE (some sandboxes and CI runners) refuses ("error setting rlimit").
+# There, a containers.conf drop-in caps them at this shell's hard limits. The capability is read
+# from /proc (bit 24 of CapEff), so no image is needed to find out.
+ulimits_conf=/etc/containers/containers.conf.d/50-dsdeploy-ulimits.conf
+capabilities=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
+if command -v podman >/dev/null 2>&1 && [ ! -e "$ulimits_conf" ] && ! (( (0x$capabilities >> 24) & 1 )); then
+  nofile=$(ulimit -Hn)
+  nproc=$(ulimit -Hu)
+  # The process limit that passes here sits below the hard one; 32768 is ample for a build.
+  if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
+  mkdir -p "$(dirname "$ulimits_conf")"
+  printf '# Written by dsdeploy scripts/setup-engines.sh: this host lacks CAP_SYS_RESOURCE.\n[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+    "$nofile" "$nofile" "$nproc" "$nproc" >"$ulimits_conf"
+fi
 # The chart push test (tests/chart/test_chart_push.py) runs Debian's registry (the CNCF
 # distribution) with htpasswd auth (apache2-utils); the monitoring tier (tests/monitoring) runs
 # Prometheus and checks the chart's rules with promtool (both in Debian's `prometheus`). Each test

@@ -1,8 +1,8 @@
 """Shared fixtures and tier gating for the whole suite.
 
-Tiers are markers. Tests marked ``docker``, ``kind``, ``browser``, ``prometheus`` or ``apptainer``
-skip, with a one-line reason, where the engine they need cannot run here; nothing is deselected
-by default, so the README's test command runs everything this machine can run.
+Tiers are markers. Tests marked ``docker``, ``kind``, ``browser``, ``prometheus``, ``podman`` or
+``apptainer`` skip, with a one-line reason, where the engine they need cannot run here; nothing
+is deselected by default, so the README's test command runs everything this machine can run.
 """
 
 from __future__ import annotations
@@ -117,6 +117,20 @@ def apptainer_unavailable_reason() -> str | None:
     return None
 
 
+@functools.cache
+def podman_unavailable_reason() -> str | None:
+    """Why the podman tier cannot run here (no ``podman``, or ``podman info`` fails), or None."""
+    from generator.tools import which
+
+    podman = which("podman")
+    if podman is None:
+        return "podman not installed (apt-get install podman, or run scripts/setup-engines.sh)"
+    info = run([podman, "info", "--format", "{{.Store.GraphDriverName}}"], check=False, timeout=60)
+    if info.returncode != 0:
+        return f"`podman info` fails: {(info.stderr.strip().splitlines() or ['no output'])[-1]}"
+    return None
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("docker") or item.get_closest_marker("kind"):
         reason = docker_unavailable_reason()
@@ -132,6 +146,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(reason)
     if item.get_closest_marker("apptainer"):
         reason = apptainer_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+    if item.get_closest_marker("podman"):
+        reason = podman_unavailable_reason()
         if reason:
             pytest.skip(reason)
 

@@ -18,11 +18,17 @@ from generator.cli._app import (
     stdout,
 )
 from generator.console import progress
+from generator.containers.engines import Engine
 from generator.errors import GeneratorError
 from generator.project.render import (
     read_answers,
 )
 from generator.results import Status
+
+EngineOption = Annotated[
+    Engine,
+    typer.Option("--engine", help="Container engine that builds or runs the image: docker or podman."),
+]
 
 
 @app.command()
@@ -96,13 +102,14 @@ def build(
         Path | None,
         typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA bundle of a TLS-inspecting proxy."),
     ] = None,
+    engine: EngineOption = "docker",
 ) -> None:
-    """Build a rendered project's image with BuildKit (the CA bundle goes in as a build secret)."""
+    """Build a rendered project's image with BuildKit or Podman (the CA bundle goes in as a build secret)."""
     from generator.image.build import build_image
 
     tag = tag or f"{read_answers(project)['project_slug']}:dev"
-    with progress(stderr, f"Building {tag}") as tracker:
-        result = build_image(project, tag, base, ca_bundle, progress=tracker.step)
+    with progress(stderr, f"Building {tag} with {engine}") as tracker:
+        result = build_image(project, tag, base, ca_bundle, progress=tracker.step, engine=engine)
     cached = sum(step.cached for step in result.steps)
     steps = f"{cached}/{len(result.steps)} steps cached"
     stdout.print(f"built {result.tag} on {result.base_image} in {result.seconds:.1f} s ({steps})")
@@ -115,12 +122,13 @@ def smoke(
         str | None, typer.Option("--model-name", help="Default: the image's MODEL_NAME.")
     ] = None,
     grace: Annotated[float, typer.Option("--grace", help="Seconds allowed between SIGTERM and exit.")] = 10.0,
+    engine: EngineOption = "docker",
 ) -> None:
     """Run IMAGE as the chart would, call every route, send bad requests, stop it with SIGTERM."""
     from generator.containers.smoke import smoke_image
 
     with progress(stderr, f"Smoke-testing {image}") as tracker:
-        report = smoke_image(image, model_name=model_name, grace=grace, progress=tracker.note)
+        report = smoke_image(image, model_name=model_name, grace=grace, progress=tracker.note, engine=engine)
     stdout.print(report.summary())
     if not report.ok:
         stderr.print(report.logs, markup=False, highlight=False)

@@ -122,8 +122,12 @@ def hardened_run_options() -> dict[str, Any]:
 
 
 @contextmanager
-def running(image: str, *, environment: dict[str, str] | None = None) -> Iterator[tuple[Container, str]]:
+def running(
+    image: str, *, environment: dict[str, str] | None = None, client: docker.DockerClient | None = None
+) -> Iterator[tuple[Container, str]]:
     """Start ``image`` hardened, published on a free localhost port; always remove it.
+
+    ``client`` is the engine's (default: Docker's; Podman's through its Docker-compatible API).
 
     Yields:
         The container and the service's base URL (``http://127.0.0.1:PORT``).
@@ -132,7 +136,7 @@ def running(image: str, *, environment: dict[str, str] | None = None) -> Iterato
         GeneratorError: The image cannot be started.
         ContainerExited: It exited before the engine published its port.
     """
-    client = docker_client()
+    client = client or docker_client()
     try:
         container = client.containers.run(
             image,

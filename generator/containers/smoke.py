@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import docker
+
 from generator.containers.engine import ContainerExited, http, running, wait_ready
+from generator.containers.engines import Engine, check_engine, engine_client
 from generator.containers.v2_client import Example, image_example, infer_answer, predict_answer
 from generator.containers.v2_client import model_name as model_name_of
 from generator.process import ProgressFn, ignore_progress
@@ -98,6 +101,7 @@ def smoke_image(
     grace: float = 10.0,
     ready_timeout: float = 60.0,
     progress: ProgressFn = ignore_progress,
+    engine: Engine = "docker",
 ) -> SmokeReport:
     """Run ``image`` as the chart would, call every route, and stop it with SIGTERM.
 
@@ -108,6 +112,8 @@ def smoke_image(
             terminationGracePeriodSeconds plays this part); it must exit 0 within them.
         ready_timeout: Seconds allowed from start to ready.
         progress: Receives one line per check.
+        engine: ``docker``, or ``podman`` (through its Docker-compatible API, on a service this
+            run starts and stops).
 
     Returns:
         The report; ``report.ok`` says whether every check passed. A container that exits
@@ -116,12 +122,24 @@ def smoke_image(
     Raises:
         GeneratorError: The engine cannot be reached, or the container never became ready.
     """
-    model_name = model_name_of(image, model_name)
+    with engine_client(check_engine(engine)) as client:
+        return _smoke(image, model_name, grace, ready_timeout, progress, client)
+
+
+def _smoke(
+    image: str,
+    model_name: str | None,
+    grace: float,
+    ready_timeout: float,
+    progress: ProgressFn,
+    client: docker.DockerClient,
+) -> SmokeReport:
+    model_name = model_name_of(image, model_name, client)
     progress(f"reading the model's example request in {image}")
-    example = image_example(image)
+    example = image_example(image, client)
     started = time.monotonic()
     try:
-        with running(image) as (container, base_url):
+        with running(image, client=client) as (container, base_url):
             ready = wait_ready(container, base_url, timeout=ready_timeout, started=started)
             progress(f"ready after {ready:.2f} s at {base_url}")
             checks = _service_checks(base_url, model_name, example)

@@ -166,7 +166,7 @@ def example_in_image(client: docker.DockerClient, image: str, run_options: Mappi
     return Example.from_signature(json.loads(output))
 
 
-def model_name(image: str, declared: str | None = None) -> str:
+def model_name(image: str, declared: str | None = None, client: docker.DockerClient | None = None) -> str:
     """The name in the v2 routes: the spec's ``MODEL_NAME`` when set, else the image's title label.
 
     This is the service's own rule (its default model name is the project slug, which the image
@@ -177,7 +177,7 @@ def model_name(image: str, declared: str | None = None) -> str:
     """
     if declared:
         return declared
-    labels = image_config(image).get("Labels") or {}
+    labels = image_config(image, client).get("Labels") or {}
     if not labels.get(TITLE_LABEL):
         raise GeneratorError(
             f"{image} has no {TITLE_LABEL} label and no MODEL_NAME is set",
@@ -186,6 +186,9 @@ def model_name(image: str, declared: str | None = None) -> str:
     return str(labels[TITLE_LABEL])
 
 
-def image_example(image: str) -> Example:
-    """The example request of the model in ``image`` and the model's own answers to it."""
-    return example_in_image(docker_client(), image, hardened_run_options())
+def image_example(image: str, client: docker.DockerClient | None = None) -> Example:
+    """The example request of the model in ``image`` and the model's own answers to it.
+
+    ``client`` is the engine's (default: Docker's).
+    """
+    return example_in_image(client or docker_client(), image, hardened_run_options())

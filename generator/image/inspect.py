@@ -24,9 +24,9 @@ from generator.errors import GeneratorError
 PULL_TIMEOUT = 120
 
 
-def _image(image: str) -> docker.models.images.Image:
+def _image(image: str, client: docker.DockerClient | None = None) -> docker.models.images.Image:
     try:
-        return docker_client().images.get(image)
+        return (client or docker_client()).images.get(image)
     except docker.errors.ImageNotFound:
         hint = "build it first: dsdeploy build PROJECT"
         raise GeneratorError(f"no image {image} here", hint=hint) from None
@@ -56,9 +56,9 @@ def image_size(image: str) -> int:
     return int(_image(image).attrs["Size"])
 
 
-def image_config(image: str) -> dict[str, Any]:
-    """The image's ``Config`` (User, Env, Labels, Cmd, ...) as the engine reports it."""
-    return dict(_image(image).attrs["Config"] or {})
+def image_config(image: str, client: docker.DockerClient | None = None) -> dict[str, Any]:
+    """The image's ``Config`` (User, Env, Labels, Cmd, ...) as the engine reports it (``client``: Docker)."""
+    return dict(_image(image, client).attrs["Config"] or {})
 
 
 def image_layers(image: str) -> tuple[str, ...]:
@@ -71,7 +71,12 @@ def image_history(image: str) -> tuple[str, ...]:
     return tuple(str(step.get("CreatedBy") or "") for step in reversed(_image(image).history()))
 
 
-def find_in_layers(image: str, needles: Iterable[bytes], paths: Iterable[str] = ()) -> tuple[str, ...]:
+def find_in_layers(
+    image: str,
+    needles: Iterable[bytes],
+    paths: Iterable[str] = (),
+    client: docker.DockerClient | None = None,
+) -> tuple[str, ...]:
     """Files in any layer of ``image`` whose content contains a needle or whose path is listed.
 
     Exports the image with ``docker save`` and reads every layer, so a file deleted by a later
@@ -81,6 +86,7 @@ def find_in_layers(image: str, needles: Iterable[bytes], paths: Iterable[str] = 
         image: Image reference.
         needles: Byte strings that must appear nowhere.
         paths: Paths (relative, like ``run/secrets/ca_bundle``) that must exist in no layer.
+        client: The engine's client (default: Docker's; Podman's API exports the same archive).
 
     Returns:
         ``layer:path`` of every hit; empty when the image is clean.
@@ -91,7 +97,7 @@ def find_in_layers(image: str, needles: Iterable[bytes], paths: Iterable[str] = 
     with tempfile.TemporaryDirectory(prefix="dsdeploy-save-") as scratch:
         archive = Path(scratch) / "image.tar"
         with archive.open("wb") as out:
-            for chunk in _image(image).save(named=True):
+            for chunk in _image(image, client).save(named=True):
                 out.write(chunk)
         with tarfile.open(archive) as outer:
             for member in outer:

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.containers.engines import Engine
 from generator.errors import GeneratorError
 from generator.image.build import BuildResult, build_image, choose_base_image, project_python_version
 from generator.process import ProgressFn, ignore_progress, run
@@ -90,6 +91,7 @@ def prepare_image(
     dockerfile: Path | None = None,
     target: str | None = None,
     progress: ProgressFn = ignore_progress,
+    engine: Engine = "docker",
 ) -> PreparedImage:
     """Copy ``project`` into ``workdir``, lock it, and build its image on a suitable base.
 
@@ -105,18 +107,24 @@ def prepare_image(
         dockerfile: Another Dockerfile to build the same context with (benchmarks).
         target: The Dockerfile stage to build (``notebook``); the service image when omitted.
         progress: Receives BuildKit's plain progress lines.
+        engine: Build with ``docker`` (BuildKit) or ``podman``; the base is looked for in its store.
 
     Raises:
         ImagePrerequisiteMissing: No base image or interpreter for the project's Python here.
         GeneratorError: The build failed (the message carries BuildKit's output tail).
     """
     version = project_python_version(project)
-    base = base_image or choose_base_image(version)
+    base = base_image or choose_base_image(version, engine=engine)
     if base is None:
+        if engine == "podman":
+            missing = f"in Podman's store: neither python:{version}-slim nor dsdeploy-base:{version}"
+            copy_hint = f", then docker save dsdeploy-base:{version} | podman load"
+        else:
+            missing = f": python:{version}-slim cannot be pulled and dsdeploy-base:{version} is absent"
+            copy_hint = ""
         raise ImagePrerequisiteMissing(
-            f"no base image for Python {version}: python:{version}-slim cannot be pulled and "
-            f"dsdeploy-base:{version} is absent",
-            hint=f"dsdeploy base-image {version} (or scripts/setup-docker.sh)",
+            f"no base image for Python {version}{missing}",
+            hint=f"dsdeploy base-image {version} (or scripts/setup-docker.sh){copy_hint}",
         )
     copy = workdir / project.name
     # A user's checkout may hold a virtualenv and history; the build context (an allowlist in
@@ -126,6 +134,13 @@ def prepare_image(
         lock(copy)
     tag = tag or image_tag(copy, repository)
     result = build_image(
-        copy, tag, base, ca_bundle or system_ca_bundle(), progress, dockerfile=dockerfile, target=target
+        copy,
+        tag,
+        base,
+        ca_bundle or system_ca_bundle(),
+        progress,
+        dockerfile=dockerfile,
+        target=target,
+        engine=engine,
     )
     return PreparedImage(copy, result)
