@@ -131,27 +131,23 @@ def podman_unavailable_reason() -> str | None:
     return None
 
 
+#: Each tier marker and why its engine cannot run here (None: it can). ``kind`` needs Docker too.
+TIER_GATES: dict[str, tuple[Callable[[], str | None], ...]] = {
+    "docker": (docker_unavailable_reason,),
+    "kind": (docker_unavailable_reason, kind_unavailable_reason),
+    "prometheus": (prometheus_unavailable_reason,),
+    "apptainer": (apptainer_unavailable_reason,),
+    "podman": (podman_unavailable_reason,),
+}
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("docker") or item.get_closest_marker("kind"):
-        reason = docker_unavailable_reason()
-        if reason:
-            pytest.skip(reason)
-    if item.get_closest_marker("kind"):
-        reason = kind_unavailable_reason()
-        if reason:
-            pytest.skip(reason)
-    if item.get_closest_marker("prometheus"):
-        reason = prometheus_unavailable_reason()
-        if reason:
-            pytest.skip(reason)
-    if item.get_closest_marker("apptainer"):
-        reason = apptainer_unavailable_reason()
-        if reason:
-            pytest.skip(reason)
-    if item.get_closest_marker("podman"):
-        reason = podman_unavailable_reason()
-        if reason:
-            pytest.skip(reason)
+    for marker, gates in TIER_GATES.items():
+        if item.get_closest_marker(marker):
+            for gate in gates:
+                reason = gate()
+                if reason:
+                    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -445,19 +441,37 @@ def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeFn]
         process.wait(timeout=60)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
-    """Wait for 200 from readiness; a loaded CI machine imports numpy and scikit-learn slowly."""
+def _wait_ready(
+    url: str, process: subprocess.Popen[bytes], seconds: float = 180, log: Path | None = None
+) -> None:
+    """Wait for 200 from readiness; a loaded CI machine imports numpy and scikit-learn slowly.
+
+    A failure names the exit code or the deadline, and ends with the tail of ``log`` if given.
+    """
     deadline = time.monotonic() + seconds
     while True:
         try:
             with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5):
                 return
         except OSError:
+            tail = f":\n{log.read_text(errors='replace')[-3000:]}" if log is not None and log.exists() else ""
             if process.poll() is not None:
-                pytest.fail(f"the service at {url} exited during start-up (code {process.returncode})")
+                pytest.fail(f"the service at {url} exited during start-up (code {process.returncode}){tail}")
             if time.monotonic() > deadline:
-                pytest.fail(f"the service at {url} was not ready within {seconds:g} s")
+                pytest.fail(f"the service at {url} was not ready within {seconds:g} s{tail}")
             time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a TCP port on 127.0.0.1 that is free when asked."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def wait_ready() -> Callable[..., None]:
+    """``wait_ready(url, process, seconds=180, log=None)``: until ``url``'s readiness answers 200."""
+    return _wait_ready
 
 
 # ---------------------------------------------------------------------------------------------

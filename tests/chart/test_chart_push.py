@@ -11,12 +11,11 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,8 @@ USER, PASSWORD = "ci", "not-a-secret"
 VERSION = "1.2.3"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def registry(tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]) -> Iterator[str]:
     """``host:port`` of a local registry that wants USER's password; stopped after the module."""
     missing = [tool for tool in ("docker-registry", "htpasswd", "make") if which(tool) is None]
     if missing:
@@ -48,7 +41,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True
     ).stdout
     (root / "htpasswd").write_text(htpasswd, encoding="utf-8")
-    host = f"127.0.0.1:{_free_port()}"
+    host = f"127.0.0.1:{free_port()}"
     config = {
         "version": 0.1,
         "storage": {"filesystem": {"rootdirectory": str(root / "data")}},

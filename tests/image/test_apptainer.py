@@ -13,8 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,14 +80,6 @@ def dask_sif(
     return make_sif(image_of(render({"with_dask": True})), tmp_path_factory.mktemp("sif-dask"))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Served:
     """The service running from a SIF: its base URL and the host folder bound at ``/tmp``."""
@@ -99,12 +89,17 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(default_sif: Sif, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(
+    default_sif: Sif,
+    tmp_path_factory: pytest.TempPathFactory,
+    free_port: Callable[[], int],
+    wait_ready: Callable[..., None],
+) -> Iterator[Served]:
     """The service started from the SIF with the README's command, once; stopped at the end."""
     folder = tmp_path_factory.mktemp("served-sif")
     scratch = folder / "tmp"
     scratch.mkdir()
-    port = _free_port()
+    port = free_port()
     log = folder / "apptainer.log"
     # Two workers, as on a node: the service then writes its metrics files under /tmp.
     command = apptainer(
@@ -117,19 +112,7 @@ def served(default_sif: Sif, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v2/health/ready", timeout=5):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"apptainer run exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"the service in the SIF was not ready within 180 s:\n{log.read_text()[-3000:]}"
-                    )
-                time.sleep(0.5)
+        wait_ready(url, process, 180, log)
         yield Served(url, scratch)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
