@@ -1,9 +1,9 @@
 """Generated projects' own runs (uv sync, ruff, pytest), started when the session starts.
 
-A project's run is mostly waiting: on uv, on its servers starting, on their answers. The session
-itself is one thread and leaves the second core idle, so the runs go on worker threads of their
-own from the first test on, beside the other tiers; tests/conftest.py orders the tests that read
-a run last, so by then most runs are done. Two kinds of project run here:
+The session itself is one thread and left the second core idle most of a CI run, so the runs go
+on a pool of their own from the first test on, beside the other tiers, one per core the session
+does not use; tests/conftest.py orders the tests that read a run last, so by then most runs are
+done. Two kinds of project run here:
 
 - the render tier's matrix: every distinct project (variants whose code and dependencies render
   identically share one run). The tests marked ``server`` (they start the real service in
@@ -33,8 +33,10 @@ from generator.project.render import read_answers
 from generator.project.variants import each_value, load_axes
 from generator.tools import find_python
 
-#: Project runs at once: one per core (more makes the projects' own server-start deadlines race).
-PARALLEL_RUNS = max(2, os.cpu_count() or 1)
+#: Project runs at once: one per core the session leaves (at least one). A whole suite is itself
+#: several busy processes (servers with two workers, load generators); two runs beside the
+#: session on two cores slowed all three so much that the CI run took longer, not shorter.
+PARALLEL_RUNS = max(1, (os.cpu_count() or 1) - 1)
 #: The answers that change a project's code or dependencies (and so its own test run).
 PROJECT_AXIS_NAMES = ("python_version", "model_framework", "with_kubeflow", "with_dask")
 QUICK = ("-m", "not server and not notebook")
