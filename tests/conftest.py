@@ -218,7 +218,7 @@ def matrix_projects(tmp_path_factory: pytest.TempPathFactory, matrix_render: Mat
 
 
 # ---------------------------------------------------------------------------------------------
-# Projects' own runs: started with the session, read by tests ordered last (tests/project_runs.py)
+# Projects' own runs: queued together at the first reader, readers ordered last (tests/project_runs.py)
 # ---------------------------------------------------------------------------------------------
 
 #: The fixtures that read the matrix's runs, and the swaps'.
@@ -231,7 +231,7 @@ def _reads(item: pytest.Item, readers: frozenset[str]) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Readers of project runs go last (stable otherwise): the runs go on beside the rest."""
+    """Readers of project runs go last (stable otherwise): every run then starts at once."""
     items.sort(key=lambda item: _reads(item, MATRIX_RUN_READERS | SWAP_RUN_READERS))
 
 
@@ -244,11 +244,9 @@ def project_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProjectRu
 
 
 @pytest.fixture(scope="session")
-def matrix_runs(project_runs: ProjectRuns, matrix_projects: dict[str, Path]) -> MatrixRuns:
-    """The distinct matrix projects' own lint and test runs (started here if not yet)."""
-    keys, planned = matrix_plan(matrix_projects)
-    project_runs.start(planned)
-    return MatrixRuns(project_runs, keys)
+def matrix_planned(matrix_projects: dict[str, Path]) -> tuple[dict[str, str], list[PlannedRun]]:
+    """The matrix's distinct projects' runs, and each variant id's run key."""
+    return matrix_plan(matrix_projects)
 
 
 @pytest.fixture(scope="session")
@@ -265,12 +263,35 @@ def swapped(render: RenderFn, tmp_path_factory: pytest.TempPathFactory) -> Calla
 
 
 @pytest.fixture(scope="session")
-def swap_runs(
-    project_runs: ProjectRuns, swapped: Callable[[str], Path]
-) -> Callable[[str], ProjectRun | None]:
-    """``swap_runs(id)``: swap ``id``'s project's own whole run (every swap started here if not yet)."""
-    project_runs.start([PlannedRun(f"swap-{swap_id}", swapped(swap_id)) for swap_id in SWAPS])
-    return lambda swap_id: project_runs.result(f"swap-{swap_id}")
+def queued_runs(request: pytest.FixtureRequest, project_runs: ProjectRuns) -> ProjectRuns:
+    """At the first test that reads a run, every run the selected tests read, queued together.
+
+    The matrix's and the swaps' runs share the pool, so neither waits for the other; a -k or -m
+    selection without a reader of one kind starts none of that kind.
+    """
+    items = request.session.items
+    planned: list[PlannedRun] = []
+    if any(_reads(item, SWAP_RUN_READERS) for item in items):
+        swapped = request.getfixturevalue("swapped")
+        planned += [PlannedRun(f"swap-{swap_id}", swapped(swap_id)) for swap_id in SWAPS]
+    if any(_reads(item, MATRIX_RUN_READERS) for item in items):
+        planned += request.getfixturevalue("matrix_planned")[1]
+    project_runs.start(planned)
+    return project_runs
+
+
+@pytest.fixture(scope="session")
+def matrix_runs(
+    queued_runs: ProjectRuns, matrix_planned: tuple[dict[str, str], list[PlannedRun]]
+) -> MatrixRuns:
+    """The distinct matrix projects' own lint and test runs."""
+    return MatrixRuns(queued_runs, matrix_planned[0])
+
+
+@pytest.fixture(scope="session")
+def swap_runs(queued_runs: ProjectRuns) -> Callable[[str], ProjectRun | None]:
+    """``swap_runs(id)``: swap ``id``'s project's own whole run."""
+    return lambda swap_id: queued_runs.result(f"swap-{swap_id}")
 
 
 @pytest.fixture
@@ -280,16 +301,6 @@ def swap_run(swap_runs: Callable[[str], ProjectRun | None], swap_id: str) -> Pro
     if outcome is None:
         pytest.skip(f"no Python interpreter here for swap {swap_id}'s python_version (pyenv or PATH)")
     return outcome
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _start_project_runs(request: pytest.FixtureRequest) -> None:
-    """At the first test, start the runs that the selected tests will read (none for a quick -k)."""
-    items = request.session.items
-    if any(_reads(item, SWAP_RUN_READERS) for item in items):
-        request.getfixturevalue("swap_runs")
-    if any(_reads(item, MATRIX_RUN_READERS) for item in items):
-        request.getfixturevalue("matrix_runs")
 
 
 # ---------------------------------------------------------------------------------------------

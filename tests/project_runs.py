@@ -1,9 +1,10 @@
-"""Generated projects' own runs (uv sync, ruff, pytest), started when the session starts.
+"""Generated projects' own runs (uv sync, ruff, pytest), on a pool of their own.
 
-The session itself is one thread and left the second core idle most of a CI run, so the runs go
-on a pool of their own from the first test on, beside the other tiers, one per core the session
-does not use; tests/conftest.py orders the tests that read a run last, so by then most runs are
-done. Two kinds of project run here:
+They start together at the first test that reads one (tests/conftest.py orders those tests last),
+two at a time on two cores, while the session waits. Started with the session instead, beside the
+other tiers, they made the CI run longer, not shorter: a whole suite is itself several busy
+processes (servers with two workers, load generators, a server start per test), and beside the
+session each one took four times as long. Two kinds of project run here:
 
 - the render tier's matrix: every distinct project (variants whose code and dependencies render
   identically share one run). The tests marked ``server`` (they start the real service in
@@ -13,7 +14,8 @@ done. Two kinds of project run here:
   every value occurs (every Python, every framework, with and without Kubeflow and Dask: three
   projects), and the other projects run ``-m "not server and not notebook"``. Whole suites in
   all 36 projects took 40 minutes here;
-- the swap tier's projects, edited as their users would (tests/swaps.py): whole suites.
+- the swap tier's projects, edited as their users would (tests/swaps.py): whole suites, in the
+  same pool, so they no longer run one after another in the session.
 
 Whole suites are queued first: they are the longest, so the pool ends with the quick runs.
 """
@@ -33,10 +35,8 @@ from generator.project.render import read_answers
 from generator.project.variants import each_value, load_axes
 from generator.tools import find_python
 
-#: Project runs at once: one per core the session leaves (at least one). A whole suite is itself
-#: several busy processes (servers with two workers, load generators); two runs beside the
-#: session on two cores slowed all three so much that the CI run took longer, not shorter.
-PARALLEL_RUNS = max(1, (os.cpu_count() or 1) - 1)
+#: Project runs at once: one per core (more makes the projects' own server-start deadlines race).
+PARALLEL_RUNS = max(2, os.cpu_count() or 1)
 #: The answers that change a project's code or dependencies (and so its own test run).
 PROJECT_AXIS_NAMES = ("python_version", "model_framework", "with_kubeflow", "with_dask")
 QUICK = ("-m", "not server and not notebook")
