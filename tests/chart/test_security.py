@@ -16,14 +16,19 @@ JUSTIFIED_SKIPS = {"CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_8", "CKV_K8S_9", "CKV2_K
 def scans(
     checker: ManifestChecker, default_chart: Chart, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, list[Finding]]:
-    """One checkov run: the chart as rendered from every values set, and a weakened copy."""
+    """One checkov run: the chart as rendered from every values set, a weakened copy, and a
+    target holding the chart's ``default`` manifests again beside a file of its own."""
     _, rendered = checker.validate(default_chart)
     weakened = rendered["default"].replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")
     assert weakened != rendered["default"]
     dockerfile = tmp_path_factory.mktemp("weak") / "Dockerfile"
     dockerfile.write_text("FROM python:latest\nUSER 10001\nHEALTHCHECK CMD true\n", encoding="utf-8")
     found = checkov_findings(
-        [ScanTarget("chart", rendered), ScanTarget("weak", {"default": weakened}, dockerfile)]
+        [
+            ScanTarget("chart", rendered),
+            ScanTarget("weak", {"default": weakened}, dockerfile),
+            ScanTarget("sharing", {"default": rendered["default"], "weak": weakened}),
+        ]
     )
     if found is None:
         pytest.skip("checkov is not installed (run scripts/setup-k8s-tools.sh)")
@@ -64,3 +69,16 @@ def test_checkov_reports_planted_failures_per_target(scans: dict[str, list[Findi
         "CKV_K8S_22 Deployment.models.my-model",
         "CKV_DOCKER_7 Dockerfile.FROM",
     }
+
+
+def test_a_file_two_targets_hold_is_scanned_once_and_reported_to_both(scans: dict[str, list[Finding]]) -> None:
+    def keyed(findings: list[Finding], file: str) -> list[tuple[str, str, str]]:
+        return sorted((f.check_id, f.outcome, f.resource) for f in findings if f.file == file)
+
+    shared = keyed(scans["sharing"], "default.yaml")
+    assert len(shared) > 100
+    assert shared == keyed(scans["chart"], "default.yaml")
+    # Its own file (the weakened manifests, under another name) is reported to it alone.
+    assert ("CKV_K8S_22", "failed", "Deployment.models.my-model") in keyed(scans["sharing"], "weak.yaml")
+    assert keyed(scans["chart"], "weak.yaml") == []
+    assert ("CKV_K8S_22", "failed", "Deployment.models.my-model") not in keyed(scans["chart"], "default.yaml")
