@@ -16,7 +16,6 @@ as an isolated tool (``uv tool install``).
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

@@ -71,7 +71,7 @@ def test_checkov_reports_planted_failures_per_target(scans: dict[str, list[Findi
     }
 
 
-def test_a_file_two_targets_hold_is_scanned_once_and_reported_to_both(scans: dict[str, list[Finding]]) -> None:
+def test_a_file_two_targets_hold_is_scanned_once_for_both(scans: dict[str, list[Finding]]) -> None:
     def keyed(findings: list[Finding], file: str) -> list[tuple[str, str, str]]:
         return sorted((f.check_id, f.outcome, f.resource) for f in findings if f.file == file)
 
