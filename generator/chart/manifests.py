@@ -19,16 +19,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from generator.chart.bad_values import BAD_VALUES, BadValues, schema_error_lines
 from generator.chart.crds import installed_crd_schemas
-from generator.chart.helm import Chart, Helm, find_helms
+from generator.chart.helm import Chart, Helm, find_helms, parse_manifests
 from generator.chart.kube_schemas import KubernetesSchemas, kind_and_name
 from generator.chart.security import ScanTarget, checkov_scan, hadolint
 from generator.errors import GeneratorError
@@ -160,7 +158,7 @@ class ManifestChecker:
                 rows.append(failed(SCHEMAS, name, f"helm template failed: {_last_line(stderr)}"))
                 continue
             rendered[name] = text
-            documents = [doc for doc in yaml.safe_load_all(text) if doc]
+            documents = parse_manifests(text)
             problems = self.schemas.validate_all(documents)
             if problems:
                 rows.append(failed(SCHEMAS, name, f"{len(problems)} problems; first: {problems[0]}"))
@@ -169,8 +167,11 @@ class ManifestChecker:
                 rows.append(passed(SCHEMAS, name, f"{len(documents)} manifests valid on {versions}: {kinds}"))
         return rows, rendered
 
-    def helms_agree(self, chart: Chart) -> list[CheckResult]:
-        """Each older Helm renders the same objects as the newest (both majors are supported)."""
+    def helms_agree(self, chart: Chart, rendered: Mapping[str, str] | None = None) -> list[CheckResult]:
+        """Each older Helm renders the same objects as the newest (both majors are supported).
+
+        ``rendered``: the newest Helm's output by values set, when :meth:`validate` has it already.
+        """
         if len(self.helms) < 2:
             return [
                 skipped(HELM_AGREE, chart.name, f"needs helm (4) and helm3 on PATH ({install_hint('helm')})")
@@ -180,7 +181,11 @@ class ManifestChecker:
             other, name = job
             subject = f"{other.label} {name}"
             try:
-                same = self.render(chart, name) == self.render(chart, name, helm=other)
+                if rendered and name in rendered:
+                    newest = parse_manifests(rendered[name])
+                else:
+                    newest = self.render(chart, name)
+                same = newest == self.render(chart, name, helm=other)
             except GeneratorError as exc:
                 return failed(HELM_AGREE, subject, _last_line(exc.message))
             return (
@@ -228,7 +233,8 @@ class ManifestChecker:
     def check_chart(self, chart: Chart) -> tuple[list[CheckResult], dict[str, str]]:
         """Every helm-based check of one chart; also returns the rendered YAML by values set."""
         validated, rendered = self.validate(chart)
-        rows = self.lint(chart) + validated + self.helms_agree(chart) + self.schema_rejections(chart)
+        agreed = self.helms_agree(chart, rendered)
+        rows = self.lint(chart) + validated + agreed + self.schema_rejections(chart)
         return rows, rendered
 
     def check_projects(
