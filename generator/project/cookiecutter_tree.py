@@ -55,7 +55,9 @@ Files = dict[str, tuple[bytes, int]]
 def _probe(template: Path) -> Worker:
     # HACK: copier has no public API for its parsed settings and Jinja environment; the worker
     # of a pretend copy holds both (render_by_dependency.py relies on the same names).
-    return Worker(src_path=str(template), dst_path=template / ".probe", defaults=True, quiet=True, pretend=True)
+    return Worker(
+        src_path=str(template), dst_path=template / ".probe", defaults=True, quiet=True, pretend=True
+    )
 
 
 def _rename(questions: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
@@ -145,10 +147,11 @@ def _pre_gen_hook(questions: Mapping[str, Mapping[str, Any]]) -> bytes:
         if q.get("when") is False and q.get("type") == "yaml"
     }
     payload = json.dumps({"checks": checks, "data": data}, indent=1, ensure_ascii=True)
-    if "'''" in payload:
-        raise GeneratorError("a validator holds ''' and cannot be embedded in the pre-gen hook")
+    if '"""' in payload:  # JSON escapes every quote: cannot happen, but would end the string
+        raise GeneratorError('a validator holds """ and cannot be embedded in the pre-gen hook')
     source = (_HOOKS / "pre_gen_project.py").read_text(encoding="utf-8")
-    return source.replace("RULES = {}  # filled in by cookiecutter_tree.py", f"RULES = json.loads(r'''{payload}''')").encode()
+    filled = f'# ruff: noqa: E501 (the validators are long lines)\nRULES = json.loads(r"""{payload}""")'
+    return source.replace("RULES = {}  # filled in by cookiecutter_tree.py", filled).encode()
 
 
 def build(root: Path | None = None) -> Files:
@@ -196,7 +199,7 @@ def _build(
         src = copy_root / relpath
         if entry.is_dir or "_copier_conf" in jinja_names(env, relpath.as_posix()):
             continue  # folders come with their files; the answers file is copier's own
-        if excluded.match_file(relpath.as_posix()) or any(excluded.match_file(p.as_posix()) for p in relpath.parents):
+        if any(excluded.match_file(p.as_posix()) for p in (relpath, *relpath.parents[:-1])):
             continue
         if not entry.is_template and (copy_root / f"{relpath}{suffix}").exists():
             continue  # copier renders the .jinja sibling instead

@@ -6,7 +6,6 @@ before writing any file, and deletes that folder when it exits non-zero. The val
 Jinja of copier.yml, rendered as copier renders them; ``regex_search`` is defined here, so plain
 ``pip install cookiecutter`` is enough (no jinja2-ansible-filters).
 """
-# ruff: noqa: E501
 
 import json
 import re
@@ -14,7 +13,7 @@ import sys
 
 import jinja2.sandbox
 
-ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')  # tojson escapes ' and <>&
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")  # JSON: a raw """ string holds it as is
 # {% raw %}
 RULES = {}  # filled in by cookiecutter_tree.py
 
@@ -34,7 +33,7 @@ def first_error() -> str | None:
     for check in RULES["checks"]:
         try:
             message = env.from_string(check["validator"]).render(context).strip()
-        except Exception as error:  # noqa: BLE001 - copier reports a failing validator the same way
+        except Exception as error:  # copier reports a validator that fails to render the same way
             message = str(error)
         if message:
             return f"Validation error for question '{check['name']}': {message}"

@@ -6,7 +6,6 @@ before writing any file, and deletes that folder when it exits non-zero. The val
 Jinja of copier.yml, rendered as copier renders them; ``regex_search`` is defined here, so plain
 ``pip install cookiecutter`` is enough (no jinja2-ansible-filters).
 """
-# ruff: noqa: E501
 
 import json
 import re
@@ -14,9 +13,10 @@ import sys
 
 import jinja2.sandbox
 
-ANSWERS = json.loads(r'''{{ cookiecutter | tojson }}''')  # tojson escapes ' and <>&
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")  # JSON: a raw """ string holds it as is
 # {% raw %}
-RULES = json.loads(r'''{
+# ruff: noqa: E501 (the validators are long lines)
+RULES = json.loads(r"""{
  "checks": [
   {
    "name": "project_name",
@@ -520,7 +520,7 @@ RULES = json.loads(r'''{
    "zmq"
   ]
  }
-}''')
+}""")
 
 
 def regex_search(value: str, pattern: str) -> str | None:
@@ -538,7 +538,7 @@ def first_error() -> str | None:
     for check in RULES["checks"]:
         try:
             message = env.from_string(check["validator"]).render(context).strip()
-        except Exception as error:  # noqa: BLE001 - copier reports a failing validator the same way
+        except Exception as error:  # copier reports a validator that fails to render the same way
             message = str(error)
         if message:
             return f"Validation error for question '{check['name']}': {message}"
