@@ -136,8 +136,8 @@ def _context(questions: Mapping[str, Mapping[str, Any]], env: jinja2.Environment
     return context
 
 
-def _pre_gen_hook(questions: Mapping[str, Mapping[str, Any]]) -> bytes:
-    """The pre-gen hook: copier.yml's validators and the derived values they read, as data."""
+def _pre_gen_hook(questions: Mapping[str, Mapping[str, Any]], context: Mapping[str, Any]) -> bytes:
+    """The pre-gen hook: copier.yml's validators, the derived values they read, the raw defaults."""
     checks = [
         {"name": name, "validator": q["validator"]} for name, q in questions.items() if q.get("validator")
     ]
@@ -146,7 +146,8 @@ def _pre_gen_hook(questions: Mapping[str, Mapping[str, Any]]) -> bytes:
         for name, q in questions.items()
         if q.get("when") is False and q.get("type") == "yaml"
     }
-    payload = json.dumps({"checks": checks, "data": data}, indent=1, ensure_ascii=True)
+    defaults = {name: v for name, v in context.items() if isinstance(v, str) and not name.startswith("_")}
+    payload = json.dumps({"checks": checks, "data": data, "defaults": defaults}, indent=1, ensure_ascii=True)
     if '"""' in payload:  # JSON escapes every quote: cannot happen, but would end the string
         raise GeneratorError('a validator holds """ and cannot be embedded in the pre-gen hook')
     source = (_HOOKS / "pre_gen_project.py").read_text(encoding="utf-8")
@@ -220,7 +221,7 @@ def _build(
     context = _context(questions, env, _closed(reads, questions, env))
     context["_copy_without_render"] = [_escape_glob(path) for path in sorted(verbatim)]
     files["cookiecutter.json"] = ((json.dumps(context, indent=2, ensure_ascii=False) + "\n").encode(), 0o644)
-    files["hooks/pre_gen_project.py"] = (_pre_gen_hook(questions), 0o644)
+    files["hooks/pre_gen_project.py"] = (_pre_gen_hook(questions, context), 0o644)
     files["hooks/post_gen_project.py"] = ((_HOOKS / "post_gen_project.py").read_bytes(), 0o644)
     return files
 

@@ -196,3 +196,22 @@ def test_pre_gen_hook_refuses_what_copier_refuses(
     assert message in copier_error.value.message
     assert f"Validation error for question '{name}': {message}" in stderr
     assert not out.exists() or not any(out.iterdir()), "cookiecutter left files behind"
+
+
+def test_pre_gen_hook_refuses_jinja_in_an_answer(
+    render: Callable[..., Path],
+    tree: Path,
+    cc_config: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Cookiecutter renders a given answer as Jinja where copier keeps it: refused, not rendered."""
+    answers = {"description": "costs {{ 7 * 7 }} cents"}
+    assert "costs {{ 7 * 7 }} cents" in (render(answers) / "README.md").read_text()
+    with pytest.raises(FailedHookException):
+        _cookiecutter(tree, cc_config, answers, tmp_path / "out")
+    assert (
+        "Validation error for question 'description': description must not hold Jinja"
+        in capfd.readouterr().err
+    )
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

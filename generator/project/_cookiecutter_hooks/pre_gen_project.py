@@ -14,6 +14,8 @@ import sys
 import jinja2.sandbox
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")  # JSON: a raw """ string holds it as is
+# The answers as given, before cookiecutter rendered them (cruft does not pass them: empty).
+GIVEN = json.loads(r"""{{ _cookiecutter | default({}) | tojson }}""")
 # {% raw %}
 RULES = {}  # filled in by cookiecutter_tree.py
 
@@ -22,6 +24,19 @@ def regex_search(value: str, pattern: str) -> str | None:
     """jinja2-ansible-filters' ``regex_search`` as copier.yml uses it: the match, or None."""
     match = re.search(pattern, value)
     return match.group(0) if match else None
+
+
+def rendered_answer() -> str | None:
+    """An answer holding Jinja: cookiecutter renders what it is given, copier keeps it as typed."""
+    for name, default in RULES["defaults"].items():
+        given, used = GIVEN.get(name, default), ANSWERS.get(name)
+        if isinstance(given, str) and given != default and given != used:
+            return (
+                f"Validation error for question '{name}': {name} must not hold Jinja (" + "{{, {% or {#):"
+                f" cookiecutter rendered {given!r} into {used!r} where copier keeps it as typed;"
+                " remove it, or render with copier."
+            )
+    return None
 
 
 def first_error() -> str | None:
@@ -41,7 +56,7 @@ def first_error() -> str | None:
 
 
 if __name__ == "__main__":
-    error = first_error()
+    error = rendered_answer() or first_error()
     if error:
         sys.stderr.write(f"{error}\n")
         sys.exit(1)

@@ -14,6 +14,8 @@ import sys
 import jinja2.sandbox
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")  # JSON: a raw """ string holds it as is
+# The answers as given, before cookiecutter rendered them (cruft does not pass them: empty).
+GIVEN = json.loads(r"""{{ _cookiecutter | default({}) | tojson }}""")
 # {% raw %}
 # ruff: noqa: E501 (the validators are long lines)
 RULES = json.loads(r"""{
@@ -519,6 +521,22 @@ RULES = json.loads(r"""{
    "zipp",
    "zmq"
   ]
+ },
+ "defaults": {
+  "project_name": "My Model",
+  "project_slug": "{% set project_name = cookiecutter.project_name %}{%- set ns = namespace(out=\"\") -%} {%- for c in project_name | lower -%} {%- set ns.out = ns.out ~ (c if c in \"abcdefghijklmnopqrstuvwxyz0123456789\" else \"-\") -%} {%- endfor -%} {{ ns.out | trim(\"-\") | truncate(53, True, \"\") | trim(\"-\") }}",
+  "package_name": "{% set project_slug = cookiecutter.project_slug %}{{ project_slug | replace('-', '_') }}",
+  "description": "A scikit-learn model served over the Open Inference Protocol",
+  "author_name": "Data Science Team",
+  "author_email": "data-science@example.com",
+  "registry_host": "registry.example.com",
+  "registry_namespace": "{% set registry = cookiecutter.registry %}{{ 'myorg' if registry == 'dockerhub' else 'my-org' }}",
+  "aws_account_id": "123456789012",
+  "aws_region": "us-east-1",
+  "gcp_project_id": "my-gcp-project",
+  "gar_location": "us-central1",
+  "gar_repository": "containers",
+  "acr_name": "mymodelsregistry"
  }
 }""")
 
@@ -527,6 +545,19 @@ def regex_search(value: str, pattern: str) -> str | None:
     """jinja2-ansible-filters' ``regex_search`` as copier.yml uses it: the match, or None."""
     match = re.search(pattern, value)
     return match.group(0) if match else None
+
+
+def rendered_answer() -> str | None:
+    """An answer holding Jinja: cookiecutter renders what it is given, copier keeps it as typed."""
+    for name, default in RULES["defaults"].items():
+        given, used = GIVEN.get(name, default), ANSWERS.get(name)
+        if isinstance(given, str) and given != default and given != used:
+            return (
+                f"Validation error for question '{name}': {name} must not hold Jinja (" + "{{, {% or {#):"
+                f" cookiecutter rendered {given!r} into {used!r} where copier keeps it as typed;"
+                " remove it, or render with copier."
+            )
+    return None
 
 
 def first_error() -> str | None:
@@ -546,7 +577,7 @@ def first_error() -> str | None:
 
 
 if __name__ == "__main__":
-    error = first_error()
+    error = rendered_answer() or first_error()
     if error:
         sys.stderr.write(f"{error}\n")
         sys.exit(1)
