@@ -129,6 +129,19 @@ def _cookiecutter(tree: Path, config: Path, answers: Mapping[str, Any], out: Pat
     )
 
 
+def test_check_command_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dsdeploy cookiecutter-tree --check` on a stale tree exits 2 and says how to regenerate."""
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    monkeypatch.setattr(cookiecutter_tree, "tree_path", lambda: tmp_path / "stale")
+    result = CliRunner().invoke(app, ["cookiecutter-tree", "--check"])
+    assert result.exit_code == 2, result.output
+    assert "out of date" in result.stderr
+    assert cookiecutter_tree.REGENERATE in result.stderr
+
+
 def test_tree_is_up_to_date(tree: Path) -> None:
     """The committed hooks/cookiecutter/ is what the generator makes from template/ now."""
     changed = cookiecutter_tree.differences(cookiecutter_tree.build(), cookiecutter_tree.read_tree(tree))
