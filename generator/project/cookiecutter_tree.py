@@ -39,13 +39,14 @@ from copier._main import Worker
 
 from generator.errors import GeneratorError
 from generator.project.source import snapshot_template, template_root
-from generator.project.template_deps import jinja_names, scan_template
+from generator.project.template_deps import SourceEntry, jinja_names, scan_template
 
 TREE_DIR = PurePosixPath("hooks/cookiecutter")
 TOP = "{{cookiecutter.project_slug}}"
 MARKER = ".dsdeploy-skip-"  # a path copier would not create; post_gen_project.py deletes it
 REGENERATE = "dsdeploy cookiecutter-tree"
 _IF_PART = re.compile(r"^\{%-?\s*if\s+(?P<cond>.+?)\s*-?%\}(?P<text>[^{}%]+)\{%-?\s*endif\s*-?%\}$")
+_JINJA_TAG = re.compile(r"\{[{%#].*?[}%#]\}", re.DOTALL)
 _HOOKS = Path(__file__).with_name("_cookiecutter_hooks")
 
 # A tree: relative path -> (bytes, mode); folders are implied by their files.
@@ -103,7 +104,9 @@ def _escape_glob(path: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", path)
 
 
-def _context(questions: Mapping[str, Mapping[str, Any]], env: jinja2.Environment, reads: set[str]) -> dict:
+def _context(
+    questions: Mapping[str, Mapping[str, Any]], env: jinja2.Environment, reads: set[str]
+) -> dict[str, Any]:
     """cookiecutter.json's variables (with ``__prompts__``) in copier.yml order."""
     rename = _rename(questions)
     context: dict[str, Any] = {}
@@ -116,7 +119,8 @@ def _context(questions: Mapping[str, Mapping[str, Any]], env: jinja2.Environment
         if isinstance(default, str) and "{" in default:
             default = _sets(env, default, rename, f"copier.yml's default of {name}") + default
         help_text = question.get("help", name)
-        help_text = name if "{" in help_text else help_text
+        if "{" in help_text:  # a help that reads answers: its last branch is the general one
+            help_text = [t.strip() for t in _JINJA_TAG.split(help_text) if t.strip()][-1]
         if "choices" in question:
             choices = question["choices"]
             labels = dict(choices) if isinstance(choices, Mapping) else {str(c): c for c in choices}
@@ -177,18 +181,17 @@ def build(root: Path | None = None) -> Files:
                 if any("{" in pattern for pattern in settings.exclude):
                     raise GeneratorError("an _exclude pattern holds Jinja", hint="render with copier")
                 excluded = pathspec.PathSpec.from_lines("gitwildmatch", settings.exclude)
-                return _build(snapshot, copy_root, env, questions, suffix, entries, excluded)
+                return _build(copy_root, env, questions, suffix, entries, excluded)
         finally:
             worker._cleanup()
 
 
 def _build(
-    snapshot: Path,
     copy_root: Path,
     env: jinja2.Environment,
     questions: Mapping[str, Mapping[str, Any]],
     suffix: str,
-    entries: list[Any],
+    entries: list[SourceEntry],
     excluded: pathspec.PathSpec,
 ) -> Files:
     rename = _rename(questions)
@@ -217,7 +220,6 @@ def _build(
         else:
             verbatim.append(out)
             files[f"{TOP}/{out}"] = (src.read_bytes(), mode)
-    del snapshot
     context = _context(questions, env, _closed(reads, questions, env))
     context["_copy_without_render"] = [_escape_glob(path) for path in sorted(verbatim)]
     files["cookiecutter.json"] = ((json.dumps(context, indent=2, ensure_ascii=False) + "\n").encode(), 0o644)
