@@ -16,6 +16,12 @@ Copier stays the primary engine and ``template/`` the single source. This module
   (``regex_search`` defined in the hook, so plain ``pip install cookiecutter`` works); the
   first failure exits 1 with copier's sentence before any file is written.
 
+Why a generated tree rather than one tree for both engines (scientific-python/cookie's way): a
+single tree is rendered whole by cookiecutter, so every Helm and GitHub ``{{ }}`` in the chart
+and workflows would need ``{% raw %}``, copier's ``*.jinja``-only rule would go, and copier users
+(and ``copier update`` of existing projects) would see a changed template. Generated, the
+cookiecutter side costs copier users nothing, and a test keeps it from drifting.
+
 ``tests/render/test_cookiecutter.py`` checks the committed tree is what :func:`build` makes now
 and that both engines render the same files.
 """

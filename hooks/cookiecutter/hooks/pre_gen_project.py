@@ -7,6 +7,9 @@ Jinja of copier.yml, rendered as copier renders them; ``regex_search`` is define
 ``pip install cookiecutter`` is enough (no jinja2-ansible-filters).
 """
 
+# Runs on the interpreter that runs cookiecutter: nothing newer than Python 3.8 is used.
+from __future__ import annotations
+
 import json
 import re
 import sys
@@ -565,7 +568,7 @@ def first_error() -> str | None:
     env = jinja2.sandbox.SandboxedEnvironment(keep_trailing_newline=True)
     env.filters["regex_search"] = regex_search
     context = dict(RULES["data"])
-    context.update({name.removeprefix("__"): value for name, value in ANSWERS.items()})
+    context.update({(name[2:] if name.startswith("__") else name): value for name, value in ANSWERS.items()})
     for check in RULES["checks"]:
         try:
             message = env.from_string(check["validator"]).render(context).strip()
