@@ -165,6 +165,23 @@ def test_cookiecutter_renders_copiers_project(
     assert problem is None, problem
 
 
+def test_cookiecutter_keeps_unusual_answers_as_typed(
+    render: Callable[..., Path], tree: Path, cc_config: Path, tmp_path: Path
+) -> None:
+    """Accents, quotes, backslashes and HTML characters come out as copier writes them."""
+    answers = {
+        "project_name": 'Modèle d\'été <v2> & "co"',
+        "description": 'Prédit l\'été: <b>&amp; "quoted" \\ backslash',
+        "author_name": "Zoë O'Neil",
+        "registry": "other",
+        "registry_host": "harbor.example.com:8443",
+        "registry_namespace": "team/ml",
+    }
+    project = _cookiecutter(tree, cc_config, answers, tmp_path)
+    problem = _diff(render(answers), project, "cookiecutter")
+    assert problem is None, problem
+
+
 def test_cruft_create_renders_copiers_project(
     render: Callable[..., Path], tree: Path, tmp_path: Path
 ) -> None:
