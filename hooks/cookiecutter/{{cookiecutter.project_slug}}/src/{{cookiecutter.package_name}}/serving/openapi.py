@@ -1,0 +1,212 @@
+"""The OpenAPI schema of the service, made exact from the served model's signature.
+
+Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
+
+FastAPI documents the request bodies of ``/predict`` and the v2 infer route from their pydantic
+models, which take any model's rows; the service then refuses (422) the rows that do not fit
+the model it serves. So a client, or a tool that generates requests from the schema
+(schemathesis), reads "any list of numbers" where only four are accepted. Once the model is
+loaded, this replaces those two bodies by what the signature says: the row length, the column
+names and their value types, at least one row and at most ``MAX_ROWS``, the outputs the model
+offers, and the served name as the one ``model_name``.
+
+JSON Schema cannot tie a tensor's ``shape`` to the length of its ``data``; the infer body lists
+one alternative per row count from 1 to ``TENSOR_ROW_CHOICES`` (the schema's examples), and its
+description says that any count up to ``MAX_ROWS`` is accepted in the same form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .artifact import INTEGER_LIMIT, VALUE_LIMIT, Model
+from .protocol import INTEGER_DATATYPES, OUTPUT_PREDICT, OUTPUT_PROBA
+
+#: Row counts the infer body spells out, one alternative each (JSON Schema has no arithmetic).
+TENSOR_ROW_CHOICES = 4
+FLOAT_DATATYPES = ("FP64", "FP32", "FP16")
+
+Schema = dict[str, Any]
+
+
+def _number() -> Schema:
+    return {"type": "number", "minimum": -VALUE_LIMIT, "maximum": VALUE_LIMIT}
+
+
+def _integer() -> Schema:
+    return {"type": "integer", "minimum": -INTEGER_LIMIT, "maximum": INTEGER_LIMIT}
+
+
+def _value(kind: str) -> Schema:
+    """The JSON values a column of ``kind`` takes (as the model's ``check_features`` checks them)."""
+    if kind == "number":
+        return _number()
+    if kind == "integer":
+        return _integer()
+    return {"type": "boolean" if kind == "boolean" else "string"}
+
+
+def _array(items: Schema, count: int) -> Schema:
+    return {"type": "array", "items": items, "minItems": count, "maxItems": count}
+
+
+def _row_list(model: Model) -> Schema:
+    kinds = [column.kind for column in model.signature.columns]
+    if len(set(kinds)) == 1:
+        return _array(_value(kinds[0]), model.n_features)
+    return {
+        "type": "array",
+        "prefixItems": [_value(kind) for kind in kinds],
+        "items": False,
+        "minItems": model.n_features,
+        "maxItems": model.n_features,
+    }
+
+
+def _row_object(model: Model) -> Schema:
+    return {
+        "type": "object",
+        "properties": {column.name: _value(column.kind) for column in model.signature.columns},
+        "required": list(model.feature_names),
+        "additionalProperties": False,
+    }
+
+
+def predict_request(model: Model, max_rows: int) -> Schema:
+    """The ``/predict`` body the model takes: 1 to ``max_rows`` rows, as lists or as objects."""
+    names = ", ".join(model.feature_names)
+    return {
+        "title": "PredictRequest",
+        "description": f"Rows of the model's {model.n_features} columns ({names}): lists in that "
+        f"order, or objects keyed by column name; 1 to {max_rows} rows (MAX_ROWS).",
+        "type": "object",
+        "properties": {
+            "instances": {
+                "type": "array",
+                "items": {"anyOf": [_row_list(model), _row_object(model)]},
+                "minItems": 1,
+                "maxItems": max_rows,
+            }
+        },
+        "required": ["instances"],
+        "example": {"instances": [list(row) for row in model.signature.example_rows]},
+    }
+
+
+def _tensor(name: Schema, shape: list[int], datatype: str, values: Schema, width: int) -> Schema:
+    rows = shape[0]
+    return {
+        "type": "object",
+        "properties": {
+            "name": name,
+            "shape": {"const": shape},
+            "datatype": {"const": datatype},
+            "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "data": {"anyOf": [_array(values, rows * width), _array(_array(values, width), rows)]},
+        },
+        "required": ["name", "shape", "datatype", "data"],
+    }
+
+
+def _numeric_tensors(rows: int, n_features: int) -> list[Schema]:
+    """One 2-D tensor ``[rows, n_features]`` of each numeric datatype."""
+    tensors = []
+    for datatype in (*FLOAT_DATATYPES, *sorted(INTEGER_DATATYPES)):
+        values = _number() if datatype in FLOAT_DATATYPES else _integer()
+        tensors.append(_tensor({"type": "string"}, [rows, n_features], datatype, values, n_features))
+    return tensors
+
+
+def _column_tensor(model: Model, index: int, rows: int) -> Schema:
+    """The tensor ``[rows]`` of one column, in each datatype its kind takes."""
+    column = model.signature.columns[index]
+    name = {"const": column.name}
+    if column.kind in ("number", "integer"):
+        choices = [
+            _tensor(name, [rows], datatype, _number() if datatype in FLOAT_DATATYPES else _integer(), 1)
+            for datatype in (*FLOAT_DATATYPES, *sorted(INTEGER_DATATYPES))
+            if column.kind == "number" or datatype not in FLOAT_DATATYPES
+        ]
+        return {"anyOf": choices}
+    return _tensor(name, [rows], column.datatype, _value(column.kind), 1)
+
+
+def _inputs(model: Model, rows: int) -> list[Schema]:
+    """The ``inputs`` a request of ``rows`` rows may carry: one 2-D tensor, or one per column."""
+    per_column = {
+        "type": "array",
+        "prefixItems": [_column_tensor(model, index, rows) for index in range(model.n_features)],
+        "items": False,
+        "minItems": model.n_features,
+        "maxItems": model.n_features,
+    }
+    if not model.signature.numeric:
+        return [per_column]
+    single = {"type": "array", "items": {"anyOf": _numeric_tensors(rows, model.n_features)}, "maxItems": 1}
+    return [{**single, "minItems": 1}, per_column] if model.n_features > 1 else [{**single, "minItems": 1}]
+
+
+def infer_request(model: Model, max_rows: int) -> Schema:
+    """The v2 infer body the model takes (rows 1 to ``TENSOR_ROW_CHOICES`` spelled out)."""
+    names = ", ".join(model.feature_names)
+    layout = (
+        f"one tensor [rows, {model.n_features}] of numbers, or one tensor [rows] per column ({names})"
+        if model.signature.numeric
+        else f"one tensor [rows] per column, in this order: {names}"
+    )
+    offered = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
+    choices = min(TENSOR_ROW_CHOICES, max_rows)
+    return {
+        "title": "InferRequest",
+        "description": f"Open Inference Protocol v2 request: {layout}; data flat in row-major order "
+        f"or nested by row. Any number of rows from 1 to {max_rows} (MAX_ROWS) is accepted; the "
+        f"alternatives below spell out 1 to {choices}.",
+        "type": "object",
+        "properties": {
+            "id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "outputs": {
+                "anyOf": [
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"enum": offered},
+                                "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+                            },
+                            "required": ["name"],
+                        },
+                    },
+                    {"type": "null"},
+                ]
+            },
+            "inputs": {
+                "anyOf": [inputs for rows in range(1, choices + 1) for inputs in _inputs(model, rows)]
+            },
+        },
+        "required": ["inputs"],
+    }
+
+
+def for_model(schema: Schema, model: Model, model_name: str, max_rows: int) -> Schema:
+    """``schema`` (FastAPI's) with the request bodies and the model name of the served model.
+
+    Args:
+        schema: The OpenAPI document FastAPI generated; changed in place.
+        model: The served model.
+        model_name: The name in the v2 routes.
+        max_rows: Most rows a request may carry (``MAX_ROWS``).
+
+    Returns:
+        ``schema``.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["PredictRequest"] = predict_request(model, max_rows)
+    components["InferRequest"] = infer_request(model, max_rows)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "model_name" and parameter.get("in") == "path":
+                    parameter["schema"] = {"type": "string", "enum": [model_name], "title": "Model Name"}
+    return schema
