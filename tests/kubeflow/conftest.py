@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,13 +131,17 @@ def compiled_groups(
     groups: dict[str, list[str]] = {}
     for vid, path in sorted(kubeflow_projects.items()):
         groups.setdefault(tree_digest(path, PIPELINE_PARTS), []).append(vid)
-    results = []
-    for variants in groups.values():
+    jobs = [(variants, tmp_path_factory.mktemp("kfp") / "pipeline.yaml") for variants in groups.values()]
+
+    def compiled(job: tuple[list[str], Path]) -> Compiled:
+        variants, output = job
         project = kubeflow_projects[variants[0]]
-        output = tmp_path_factory.mktemp("kfp") / "pipeline.yaml"
         pipeline, platform, error = compile_project(project, output)
-        results.append(Compiled(variants[0], tuple(variants), project, pipeline, platform, error))
-    return results
+        return Compiled(variants[0], tuple(variants), project, pipeline, platform, error)
+
+    # Each compile is a Python start-up and kfp's import (a few seconds): one per core at once.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(compiled, jobs))
 
 
 # --- KServe CRD ---------------------------------------------------------------------------------
