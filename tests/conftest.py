@@ -249,6 +249,18 @@ def matrix_planned(matrix_projects: dict[str, Path]) -> tuple[dict[str, str], li
     return matrix_plan(matrix_projects)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_runs_beside(request: pytest.FixtureRequest) -> None:
+    """When the selected tests read the matrix's runs, its quick runs start with the session.
+
+    They run one at a time, niced, on the core the session leaves idle (tests/project_runs.py);
+    the matrix is then rendered at the first test instead of at the first that needs it.
+    """
+    if any(_reads(item, MATRIX_RUN_READERS) for item in request.session.items):
+        planned = request.getfixturevalue("matrix_planned")[1]
+        request.getfixturevalue("project_runs").start_beside(planned)
+
+
 @pytest.fixture(scope="session")
 def swapped(render: RenderFn, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``swapped(id)``: the project of swap ``id`` (tests/swaps.py), rendered and edited once."""

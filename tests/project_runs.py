@@ -18,6 +18,12 @@ session each one took four times as long. Two kinds of project run here:
   same pool, so they no longer run one after another in the session.
 
 Whole suites are queued first: they are the longest, so the pool ends with the quick runs.
+
+The quick runs (uv sync, ruff and the tests that start no server: about a minute each, one busy
+process) start beside the session instead, one at a time and niced, as soon as the matrix is on
+disk: the session is mostly one process on two cores, so they use the idle one. Whole suites
+beside the session made both slower (measured: see tests/README.md); they wait for the readers.
+When the readers start, the quick runs not yet begun move to the pool, behind the whole suites.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from generator.tools import find_python
 
 #: Project runs at once: one per core (more makes the projects' own server-start deadlines race).
 PARALLEL_RUNS = max(2, os.cpu_count() or 1)
+#: The niceness of quick runs beside the session: the session's own steps come first.
+BESIDE_NICENESS = 10
 #: The answers that change a project's code or dependencies (and so its own test run).
 PROJECT_AXIS_NAMES = ("python_version", "model_framework", "with_kubeflow", "with_dask")
 QUICK = ("-m", "not server and not notebook")
@@ -79,23 +87,51 @@ class ProjectRuns:
     def __init__(self, workdir: Path) -> None:
         self._workdir = workdir
         self._pool = ThreadPoolExecutor(max_workers=PARALLEL_RUNS, thread_name_prefix="project-run")
+        # Linux gives each thread its own niceness, and the commands a thread starts inherit it.
+        self._beside = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="project-run-beside",
+            initializer=os.nice,
+            initargs=(BESIDE_NICENESS,),
+        )
         self._runs: dict[str, Future[ProjectRun]] = {}
+        self._prepared: dict[str, tuple[Path, Path, Sequence[str]]] = {}
         self._absent: set[str] = set()
 
+    def _prepare(self, run: PlannedRun) -> tuple[Path, Path, Sequence[str]] | None:
+        """The run's copy, interpreter and pytest arguments; None when queued or absent already."""
+        if run.key in self._runs or run.key in self._absent:
+            return None
+        python = find_python(str(read_answers(run.project)["python_version"]))
+        if python is None:
+            self._absent.add(run.key)  # its readers skip, naming the version
+            return None
+        # Matrix files are shared hard links and the swap tier serves its projects: copy.
+        copy = self._workdir / str(len(self._prepared)) / run.project.name
+        shutil.copytree(run.project, copy)
+        self._prepared[run.key] = (copy, python, run.pytest_args)
+        return self._prepared[run.key]
+
+    def _submit(self, pool: ThreadPoolExecutor, key: str) -> None:
+        copy, python, args = self._prepared[key]
+        self._runs[key] = pool.submit(run_project_checks, copy, python, pytest_args=args)
+
+    def start_beside(self, planned: Sequence[PlannedRun]) -> None:
+        """Start ``planned``'s quick runs now, one at a time at a lower priority, beside the session."""
+        for run in planned:
+            if run.pytest_args and self._prepare(run) is not None:
+                self._submit(self._beside, run.key)
+
     def start(self, planned: Sequence[PlannedRun]) -> None:
-        """Queue ``planned`` (whole suites first); a key already queued is not run twice."""
-        for run in sorted(planned, key=lambda run: bool(run.pytest_args)):
-            if run.key in self._runs or run.key in self._absent:
-                continue
-            python = find_python(str(read_answers(run.project)["python_version"]))
-            if python is None:
-                self._absent.add(run.key)  # its readers skip, naming the version
-                continue
-            # Matrix files are shared hard links and the swap tier serves its projects: copy.
-            copy = self._workdir / str(len(self._runs)) / run.project.name
-            shutil.copytree(run.project, copy)
-            args = run.pytest_args
-            self._runs[run.key] = self._pool.submit(run_project_checks, copy, python, pytest_args=args)
+        """Queue ``planned`` on the pool (whole suites first), then the quick runs not begun beside.
+
+        A key already queued is not run twice.
+        """
+        whole = [run.key for run in planned if not run.pytest_args and self._prepare(run) is not None]
+        waiting = [key for key, future in self._runs.items() if future.cancel()]
+        quick = [run.key for run in planned if run.pytest_args and self._prepare(run) is not None]
+        for key in [*whole, *waiting, *quick]:
+            self._submit(self._pool, key)
 
     def result(self, key: str) -> ProjectRun | None:
         """The run ``key``, waited for; None when no interpreter of its Python is here."""
@@ -105,6 +141,7 @@ class ProjectRuns:
 
     def close(self) -> None:
         """Wait for runs still going (a failed session stops asking) and free the threads."""
+        self._beside.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
