@@ -16,6 +16,7 @@ session (or CLI run) and call it for every variant; helm calls run in parallel t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -230,12 +231,18 @@ class ManifestChecker:
             return failed(VALUES_SCHEMA, subject, f"refused, but not by the schema for {case.key!r}: {first}")
         return passed(VALUES_SCHEMA, subject, naming[0])
 
-    def check_chart(self, chart: Chart) -> tuple[list[CheckResult], dict[str, str]]:
-        """Every helm-based check of one chart; also returns the rendered YAML by values set."""
+    def check_chart(
+        self, chart: Chart, rejections: list[CheckResult] | None = None
+    ) -> tuple[list[CheckResult], dict[str, str]]:
+        """Every helm-based check of one chart; also returns the rendered YAML by values set.
+
+        ``rejections``: the bad-values rows of a chart that differs from this one at most in
+        ``values.yaml`` (whose defaults each case overrides), instead of running them again.
+        """
         validated, rendered = self.validate(chart)
         agreed = self.helms_agree(chart, rendered)
-        rows = self.lint(chart) + validated + agreed + self.schema_rejections(chart)
-        return rows, rendered
+        refused = self.schema_rejections(chart) if rejections is None else rejections
+        return self.lint(chart) + validated + agreed + refused, rendered
 
     def check_projects(
         self,
@@ -257,8 +264,14 @@ class ManifestChecker:
         report = on_progress or (lambda _stage: None)
         rows: dict[Path, list[CheckResult]] = {}
         targets = []
+        # Charts that differ only in values.yaml (the registries' image repositories) get the
+        # same answers from the values schema: the bad-values cases run once for them.
+        rejections: dict[str, list[CheckResult]] = {}
         for project in projects:
-            chart_rows, rendered = self.check_chart(Chart.find(project))
+            chart = Chart.find(project)
+            schema_key = _digest_without_values(chart.path)
+            chart_rows, rendered = self.check_chart(chart, rejections.get(schema_key))
+            rejections.setdefault(schema_key, [row for row in chart_rows if row.check == VALUES_SCHEMA])
             rows[project] = chart_rows
             dockerfile = project / "Dockerfile"
             targets.append(ScanTarget(str(project), rendered, dockerfile if dockerfile.is_file() else None))
@@ -271,6 +284,14 @@ class ManifestChecker:
                 rows[project].append(hadolint(project / "Dockerfile"))
             report("hadolint")
         return rows
+
+
+def _digest_without_values(chart: Path) -> str:
+    """The chart's files (paths and contents) but its ``values.yaml``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in chart.rglob("*") if p.is_file() and p != chart / "values.yaml"):
+        digest.update(f"{path.relative_to(chart)}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def check_project(
