@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import tomllib
 
-from packaging.utils import parse_wheel_filename
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from generator.process import run
 from generator.project.render import read_answers
@@ -32,6 +33,33 @@ def _installs_on_linux_arm64(wheel: str, python: str) -> bool:
     return False
 
 
+def _pins_on_linux_arm64(exported: str, python: str) -> set[tuple[str, str]]:
+    """The (name, version) pins of ``uv export`` whose markers hold on CPython ``python`` on aarch64.
+
+    A universal lock may pin a package twice (numpy for Python 3.11, a newer numpy from 3.12).
+    """
+    environment = {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "platform_machine": "aarch64",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
+    pins = set()
+    for line in exported.splitlines():
+        requirement, _, marker = line.partition(";")
+        if "==" not in requirement or requirement.lstrip().startswith("#"):
+            continue
+        if marker.strip() and not Marker(marker.strip()).evaluate(environment):
+            continue
+        name, version = (part.strip() for part in requirement.split("==", 1))
+        pins.add((canonicalize_name(name), version))
+    return pins
+
+
 def test_every_package_the_image_installs_has_a_linux_arm64_wheel(matrix_runs):
     missing: dict[str, list[str]] = {}
     for project in matrix_runs.environments():
@@ -42,13 +70,13 @@ def test_every_package_the_image_installs_has_a_linux_arm64_wheel(matrix_runs):
             cwd=project,
             env={"VIRTUAL_ENV": None},
         ).stdout
-        runtime = {line.split("==")[0].strip().lower() for line in exported.splitlines() if "==" in line}
-        assert {"fastapi", "numpy", "scikit-learn"} <= runtime, exported  # the export was read
+        runtime = _pins_on_linux_arm64(exported, python)
+        assert {"fastapi", "numpy", "scikit-learn"} <= {name for name, _ in runtime}, exported
         lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
         for package in lock["package"]:
             wheels = [wheel["url"].rsplit("/", 1)[1] for wheel in package.get("wheels", [])]
             if (
-                package["name"] in runtime
+                (package["name"], package.get("version")) in runtime
                 and wheels
                 and not any(_installs_on_linux_arm64(w, python) for w in wheels)
             ):
