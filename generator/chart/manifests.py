@@ -16,7 +16,6 @@ session (or CLI run) and call it for every variant; helm calls run in parallel t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -32,6 +31,7 @@ from generator.chart.kube_schemas import KubernetesSchemas, kind_and_name
 from generator.chart.security import ScanTarget, checkov_scan, hadolint
 from generator.errors import GeneratorError
 from generator.process import run
+from generator.project.fingerprint import tree_digest
 from generator.results import CheckResult, failed, passed, skipped
 from generator.tools import install_hint, missing
 
@@ -288,10 +288,7 @@ class ManifestChecker:
 
 def _digest_without_values(chart: Path) -> str:
     """The chart's files (paths and contents) but its ``values.yaml``."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in chart.rglob("*") if p.is_file() and p != chart / "values.yaml"):
-        digest.update(f"{path.relative_to(chart)}\0".encode() + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return tree_digest(chart, [entry.name for entry in chart.iterdir() if entry.name != "values.yaml"])
 
 
 def check_project(
