@@ -117,9 +117,13 @@ if [[ -z $missing ]]; then
 else
     command -v debootstrap >/dev/null || apt_install debootstrap
     mirror="$(debian_mirror)"
+    # One build per version at once: debootstrap mostly waits on the mirror.
+    pids=()
     for version in $missing; do
         log "building dsdeploy-base:$version from Debian packages (about a minute)"
-        "$PYTHON" - "$version" "$mirror" <<'EOF'
+        # A subshell, so that `wait` reports the build's status (pipefail), not sed's.
+        (
+        "$PYTHON" - "$version" "$mirror" <<'EOF' 2>&1 | sed -u "s/^/  [$version] /"
 import sys
 from generator.image.base_image import build_local_base, recipe_for
 from generator.errors import GeneratorError
@@ -128,11 +132,16 @@ version, mirror = sys.argv[1], sys.argv[2] or None
 try:
     recipe_for(version)
 except GeneratorError as exc:  # no way to make this version here: its tests skip saying so
-    print(f"  not building dsdeploy-base:{version}: {exc}", flush=True)
+    print(f"not building dsdeploy-base:{version}: {exc}", flush=True)
     sys.exit(0)
-ref = build_local_base(version, mirror=mirror, progress=lambda line: print(f"  {line}", flush=True))
-print(f"  built {ref}", flush=True)
+ref = build_local_base(version, mirror=mirror, progress=lambda line: print(line, flush=True))
+print(f"built {ref}", flush=True)
 EOF
+        ) &
+        pids+=("$!")
     done
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    [[ $failed == 0 ]] || die "a base image build failed (its output is above)"
 fi
 log "done"

