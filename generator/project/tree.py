@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,20 @@ class Tree:
     def paths(self) -> Iterator[str]:
         """The relative paths of the files, sorted."""
         return iter(sorted(self.files))
+
+    def part_digest(self, parts: Iterable[str]) -> str:
+        """SHA-256 over the paths and content digests of the files under ``parts`` (folders or files).
+
+        Two trees give the same digest exactly when those files are the same on disk (paths and
+        contents), as :func:`generator.project.fingerprint.tree_digest` tells of written trees,
+        without writing or reading anything.
+        """
+        prefixes = tuple(sorted(parts))
+        digest = hashlib.sha256()
+        for relpath in sorted(self.files):
+            if any(relpath == part or relpath.startswith(f"{part}/") for part in prefixes):
+                digest.update(f"{relpath}\0{self.files[relpath].digest}\0".encode())
+        return digest.hexdigest()
 
 
 @dataclass
