@@ -8,12 +8,13 @@ version and licence; its scans are asserted by the image tier.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from generator.chart.manifests import HELM_AGREE, LINT, SCHEMAS, VALUES_SCHEMA, ManifestChecker
-from generator.project.fingerprint import tree_digest
 from generator.project.variants import Variant
 from generator.results import CheckResult
 
@@ -23,12 +24,12 @@ CHART_CHECKS = {LINT, SCHEMAS, HELM_AGREE, VALUES_SCHEMA, "checkov kubernetes"}
 
 @pytest.fixture(scope="session")
 def variant_checks(
-    checker: ManifestChecker, matrix_projects: dict[str, Path]
+    checker: ManifestChecker, matrix_render: Any, matrix_projects: Mapping[str, Path]
 ) -> dict[str, list[CheckResult]]:
     projects = matrix_projects
     groups: dict[str, list[str]] = {}
-    for variant_id, project in projects.items():
-        groups.setdefault(tree_digest(project, ["charts", "deploy"]), []).append(variant_id)
+    for variant_id, tree in matrix_render.trees.items():
+        groups.setdefault(tree.part_digest(["charts", "deploy"]), []).append(variant_id)
     representatives: list[Path] = [projects[ids[0]] for ids in groups.values()]
     results = checker.check_projects(representatives)
     return {variant_id: results[projects[ids[0]]] for ids in groups.values() for variant_id in ids}

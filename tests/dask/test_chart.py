@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from generator.chart.crds import MAX_CLUSTER_NAME_LENGTH, crd_schemas, installed
 from generator.chart.helm import Chart, Helm, find_helms
 from generator.chart.kube_schemas import KubernetesSchemas
 from generator.chart.manifests import SCHEMAS, ManifestChecker
-from generator.project.fingerprint import tree_digest
 from generator.project.render import read_answers
 from generator.project.variants import Variant, variants
 
@@ -96,13 +95,13 @@ def dask_pods(manifests: Manifests) -> Iterator[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def dask_variant_checks(
-    checker: ManifestChecker, matrix_projects: dict[str, Path]
+    checker: ManifestChecker, matrix_render: Any, matrix_projects: Mapping[str, Path]
 ) -> dict[str, tuple[list[Any], set[str]]]:
     """Schema validation of every values set, and the kinds the ``dask`` set renders, once per
     distinct chart among the Dask variants (parsing the manifests per variant took 0.1 s each)."""
     groups: dict[str, list[str]] = {}
     for variant in DASK_VARIANTS:
-        groups.setdefault(tree_digest(matrix_projects[variant.id], ["charts"]), []).append(variant.id)
+        groups.setdefault(matrix_render.trees[variant.id].part_digest(["charts"]), []).append(variant.id)
     results = {}
     for ids in groups.values():
         rows, rendered_sets = checker.validate(Chart.find(matrix_projects[ids[0]]))

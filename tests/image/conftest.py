@@ -1,9 +1,6 @@
-"""Fixtures for the docker tier: one image per distinct build, built once per session.
+"""Fixtures for the docker tier: the default project's image and the tags tests make beside it.
 
-Which variants can differ in their image is decided at collection time from copier.yml's axes
-(``generator.project.digests.IMAGE_AXIS_NAMES``); ``test_matrix_coverage.py`` fails if any other answer
-changes an image, or if the representatives miss a pair of image-axis values.
-Representatives that turn out identical (same build digest) share one build.
+Which images the suite builds, and why they speak for every variant: ``test_matrix_coverage.py``.
 """
 
 from __future__ import annotations
@@ -19,56 +16,14 @@ from generator.errors import GeneratorError
 from generator.image.build import build_image
 from generator.image.project_image import PreparedImage
 from generator.process import run
-from generator.project.digests import image_axes
-from generator.project.variants import load_axes, pairwise
 from generator.tools import require
-
-
-def representative_answers() -> list[dict[str, str | bool]]:
-    """A pairwise cover of the image axes (other answers keep their defaults).
-
-    Every pair of image-axis values is built (each framework on each Python, each with and
-    without Dask): 9 images instead of the full product's 18, which does not fit CI's budget.
-    test_matrix_coverage.py proves these axes are the only ones that change an image.
-    """
-    return [dict(variant.as_dict()) for variant in pairwise(image_axes(load_axes()))]
-
-
-def representative_id(answers: dict[str, str | bool]) -> str:
-    """Readable id such as ``py3.12-sklearn`` or ``py3.12-xgboost-dask``."""
-    parts = []
-    for name, value in answers.items():
-        if name == "python_version":
-            parts.append(f"py{value}")
-        elif value is True:
-            parts.append(name.removeprefix("with_"))
-        elif isinstance(value, str):
-            parts.append(value)
-    return "-".join(parts)
-
-
-REPRESENTATIVES = representative_answers()
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise every test that takes ``image_answers`` over the representatives."""
-    if "image_answers" in metafunc.fixturenames:
-        ids = [representative_id(answers) for answers in REPRESENTATIVES]
-        metafunc.parametrize("image_answers", REPRESENTATIVES, ids=ids)
-
-
-@pytest.fixture(scope="session")
-def image_representatives() -> dict[str, dict[str, str | bool]]:
-    """The representatives' answers by id."""
-    return {representative_id(answers): answers for answers in REPRESENTATIVES}
-
 
 BuildFn = Callable[[Path], PreparedImage]
 
 
 @pytest.fixture(scope="session")
 def build(image_of: BuildFn) -> BuildFn:
-    """The suite's one image fixture (tests/conftest.py), under this tier's name."""
+    """The suite's one image fixture (tests/support/images.py), under this tier's name."""
     return image_of
 
 

@@ -1,4 +1,8 @@
-"""Build each distinct image of the matrix, run it as the chart would, and check its contract."""
+"""The default image's contract: its user, a read-only start, the CA secret in no layer, layer reuse.
+
+Every image kind's smoke (each Python, framework and Dask value) is in tests/swap/test_swap.py,
+whose projects tests/image/test_matrix_coverage.py shows to cover them.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,8 @@ from generator.tools import require
 pytestmark = pytest.mark.docker
 
 
-def test_image_serves_the_model_under_the_chart_security_context(image_answers, render, build):
-    built = build(render(image_answers))
-
-    report = smoke_image(built.tag)
+def test_default_image_serves_the_model_under_the_chart_security_context(default_image):
+    report = smoke_image(default_image.tag)
 
     assert report.ok, f"{report.summary()}\n--- container log ---\n{report.logs}"
 

@@ -17,7 +17,6 @@ import yaml
 
 from generator.cluster import kind
 from generator.image.project_image import PreparedImage
-from generator.project.variants import load_axes
 
 HERE = Path(__file__).resolve().parent
 # Deployment options a kind deploy is run for: the chart's defaults, and the optional parts that
@@ -27,18 +26,12 @@ DEPLOY_OPTIONS: dict[str, tuple[Path, ...]] = {
     "autoscaling-pdb": (HERE / "values" / "autoscaling-pdb-values.yaml",),
 }
 KIND_TEST_CLUSTER = "dsdeploy-test"
-_PYTHON_AXIS = next(axis for axis in load_axes() if axis.name == "python_version")
-# The default project covers the default version; these are the others, each with its own image.
-OTHER_PYTHON_VERSIONS = [version for version in _PYTHON_AXIS.values if version != _PYTHON_AXIS.default]
 
 BuildFn = Callable[[Path], str]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise ``other_python_version`` and ``deploy_option`` with readable ids."""
-    if "other_python_version" in metafunc.fixturenames:
-        ids = [f"py{version}" for version in OTHER_PYTHON_VERSIONS]
-        metafunc.parametrize("other_python_version", OTHER_PYTHON_VERSIONS, ids=ids)
+    """Parametrise ``deploy_option`` with readable ids."""
     if "deploy_option" in metafunc.fixturenames:
         metafunc.parametrize("deploy_option", list(DEPLOY_OPTIONS))
 

@@ -35,14 +35,6 @@ def test_chart_and_image_agree(default_project, served_image, values_set):
     assert "v2 infer, every call on one kept-alive connection" in names
 
 
-def test_chart_agrees_with_the_image_of_each_python_version(render, build_served, other_python_version):
-    project = render({"python_version": other_python_version})
-
-    report = podspec_smoke(project, build_served(project))
-
-    assert report.ok, f"{report.summary()}\n--- log ---\n{report.logs}"
-
-
 def test_readiness_probe_on_a_path_the_server_lacks_fails_with_404(chart_copy, served_image):
     project = chart_copy(lambda text: text.replace("path: /v2/health/ready", "path: /v2/health/readyz"))
 

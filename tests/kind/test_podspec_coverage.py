@@ -14,7 +14,6 @@ import pytest
 from generator.chart.helm import find_helms
 from generator.containers.podspec import render_workload
 from generator.image.image_ref import ImageRef
-from generator.project.fingerprint import tree_digest
 
 IMAGE = ImageRef("dsdeploy-test/project", "coverage")
 
@@ -24,14 +23,16 @@ def _workload(project):
     return deployment, sorted(services, key=lambda service: service["metadata"]["name"])
 
 
-def test_every_variant_renders_the_server_workload_the_smoke_runs(matrix_projects, default_project):
+def test_every_variant_renders_the_server_workload_the_smoke_runs(
+    matrix_render, matrix_projects, default_project
+):
     if not find_helms():
         pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
     covered = _workload(default_project)
     # Variants whose charts are identical render the same workload: one render per distinct chart.
     charts: dict[str, list[str]] = {}
-    for variant_id, project in matrix_projects.items():
-        charts.setdefault(tree_digest(project, ["charts"]), []).append(variant_id)
+    for variant_id, tree in matrix_render.trees.items():
+        charts.setdefault(tree.part_digest(["charts"]), []).append(variant_id)
     assert len(charts) > 1  # the matrix's charts do differ (registries, Kubeflow, Dask)
 
     different = [ids[0] for ids in charts.values() if _workload(matrix_projects[ids[0]]) != covered]

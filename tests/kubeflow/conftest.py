@@ -1,8 +1,9 @@
 """Fixtures for the Kubeflow tests: compiled pipelines per distinct project, the KServe CRD, a
 built image and local pipeline runs.
 
-Every variant with ``with_kubeflow`` comes from the session's matrix (``matrix_projects``);
-variants whose pipeline source and config render identically are compiled once. The pipeline is
+Every variant with ``with_kubeflow`` comes from the session's matrix (``matrix_render``);
+variants whose pipeline source and config render identically are compiled once, from the one
+project of each group written to disk (``matrix_projects``). The pipeline is
 compiled by the generated package itself (``python -m <package>.pipeline``) in a subprocess, so
 two projects' packages of the same name never meet in this process.
 """
@@ -13,7 +14,7 @@ import functools
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.rendering import MATRIX
 
 from generator.chart.crds import kserve_crds, kserve_schemas
 from generator.chart.kube_schemas import KubernetesSchemas
@@ -28,7 +30,6 @@ from generator.errors import GeneratorError
 from generator.image.build import BuildResult, choose_base_image, project_python_version
 from generator.image.project_image import PreparedImage
 from generator.process import run
-from generator.project.fingerprint import tree_digest
 from generator.project.render import read_answers
 from generator.project.variants import load_axes
 from generator.tools import find_python
@@ -47,8 +48,10 @@ def package_of(project: Path) -> str:
     return str(read_answers(project)["package_name"])
 
 
-def kubeflow_on(project: Path) -> bool:
-    return read_answers(project).get("with_kubeflow") is True
+@pytest.fixture(scope="session")
+def kubeflow_ids() -> frozenset[str]:
+    """The variants of the full matrix that have the Kubeflow pipeline."""
+    return frozenset(variant.id for variant in MATRIX if variant.as_dict().get("with_kubeflow") is True)
 
 
 @functools.cache
@@ -117,25 +120,22 @@ def compile_project(project: Path, output: Path) -> tuple[Manifest | None, Manif
 
 
 @pytest.fixture(scope="session")
-def kubeflow_projects(matrix_projects: dict[str, Path]) -> dict[str, Path]:
-    """Every variant of the matrix that has the Kubeflow pipeline, by variant id."""
-    return {vid: path for vid, path in matrix_projects.items() if kubeflow_on(path)}
-
-
-@pytest.fixture(scope="session")
 def compiled_groups(
-    kubeflow_projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    kubeflow_ids: frozenset[str],
+    matrix_render: Any,
+    matrix_projects: Mapping[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> list[Compiled]:
     """One compile per distinct (package source, pipeline config) among the Kubeflow variants."""
     skip_without_kfp()
     groups: dict[str, list[str]] = {}
-    for vid, path in sorted(kubeflow_projects.items()):
-        groups.setdefault(tree_digest(path, PIPELINE_PARTS), []).append(vid)
+    for vid in sorted(kubeflow_ids):
+        groups.setdefault(matrix_render.trees[vid].part_digest(PIPELINE_PARTS), []).append(vid)
     jobs = [(variants, tmp_path_factory.mktemp("kfp") / "pipeline.yaml") for variants in groups.values()]
 
     def compiled(job: tuple[list[str], Path]) -> Compiled:
         variants, output = job
-        project = kubeflow_projects[variants[0]]
+        project = matrix_projects[variants[0]]
         pipeline, platform, error = compile_project(project, output)
         return Compiled(variants[0], tuple(variants), project, pipeline, platform, error)
 

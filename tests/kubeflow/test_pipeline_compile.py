@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import yaml
 
-from generator.project.fingerprint import python_digest
 from generator.project.variants import variants
 
 STEPS = {"train", "evaluate", "export"}
 KUBEFLOW_FILES = ("evaluate.py", "export.py", "pipeline.py")
 
 
-def _pyproject(project: Path) -> dict:
-    return tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-
-
-def test_the_matrix_has_kubeflow_variants(kubeflow_projects):
+def test_the_matrix_has_kubeflow_variants(kubeflow_ids):
     axes = {name for variant in variants("full") for name, _ in variant.answers}
     assert "with_kubeflow" in axes
-    assert kubeflow_projects
+    assert kubeflow_ids
 
 
 def test_every_kubeflow_variant_compiles(compiled_groups):
@@ -63,22 +57,17 @@ def test_only_the_export_step_mounts_the_model_store(compiled_groups):
         assert (mount["constant"], mount["mountPath"]) == (store["pvc"], store["mount_path"])
 
 
-def test_registry_answers_leave_code_and_tests_identical(kubeflow_projects):
-    # CI runs each distinct generated project once (tests/render): the image reference lives in
-    # deploy/kubeflow/config.yaml, so the registry must not split the Kubeflow variants' runs.
-    by_other_answers: dict[tuple, set[str]] = {}
-    for variant in variants("full"):
-        if variant.id not in kubeflow_projects:
-            continue
-        others = tuple((name, value) for name, value in variant.answers if name != "registry")
-        by_other_answers.setdefault(others, set()).add(python_digest(kubeflow_projects[variant.id]))
-    split = {others: digests for others, digests in by_other_answers.items() if len(digests) > 1}
-    assert not split, f"registry answers change src/, tests/ or install metadata: {list(split)[:2]}"
+def _distinct(matrix_render, ids, path: str) -> dict[str, str]:
+    """The distinct contents of ``path`` among the variants ``ids``, each with one variant that has it."""
+    found: dict[str, str] = {}
+    for vid in sorted(ids):
+        found.setdefault(matrix_render.trees[vid].files[path].digest, vid)
+    return {matrix_render.store[digest].decode("utf-8"): vid for digest, vid in found.items()}
 
 
-def test_kfp_stays_out_of_the_runtime_dependencies(kubeflow_projects):
-    for vid, project in kubeflow_projects.items():
-        pyproject = _pyproject(project)
+def test_kfp_stays_out_of_the_runtime_dependencies(matrix_render, kubeflow_ids):
+    for text, vid in _distinct(matrix_render, kubeflow_ids, "pyproject.toml").items():
+        pyproject = tomllib.loads(text)
         assert not [dep for dep in pyproject["project"]["dependencies"] if dep.startswith("kfp")], vid
         groups = pyproject["dependency-groups"]
         assert any(dep.startswith("kfp>=") for dep in groups["kubeflow"]), vid
@@ -86,13 +75,16 @@ def test_kfp_stays_out_of_the_runtime_dependencies(kubeflow_projects):
         assert {"include-group": "kubeflow"} in groups["dev"], vid
 
 
-def test_variants_without_kubeflow_ship_none_of_it(matrix_projects, kubeflow_projects):
-    without = {vid: path for vid, path in matrix_projects.items() if vid not in kubeflow_projects}
+def test_variants_without_kubeflow_ship_none_of_it(matrix_render, kubeflow_ids):
+    without = set(matrix_render.trees) - kubeflow_ids
     assert without
-    for vid, project in without.items():
-        [package] = [path for path in (project / "src").iterdir() if path.is_dir()]
-        assert not [name for name in KUBEFLOW_FILES if (package / name).exists()], vid
-        assert not (project / "deploy" / "kubeflow").exists(), vid
-        assert not (project / "tests" / "test_pipeline.py").exists(), vid
-        assert "kubeflow" not in _pyproject(project).get("dependency-groups", {}), vid
-        assert "pipeline:" not in (project / "Makefile").read_text(encoding="utf-8"), vid
+    for vid in without:
+        paths = set(matrix_render.trees[vid].files)
+        shipped = [p for p in paths if p.rsplit("/", 1)[-1] in KUBEFLOW_FILES and p.startswith("src/")]
+        assert not shipped, vid
+        assert not [p for p in paths if p.startswith("deploy/kubeflow/")], vid
+        assert "tests/test_pipeline.py" not in paths, vid
+    for text, vid in _distinct(matrix_render, without, "pyproject.toml").items():
+        assert "kubeflow" not in tomllib.loads(text).get("dependency-groups", {}), vid
+    for text, vid in _distinct(matrix_render, without, "Makefile").items():
+        assert "pipeline:" not in text, vid

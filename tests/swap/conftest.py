@@ -1,13 +1,13 @@
 """Swap tests: a user makes the project theirs, in the places its README names, and it stays green.
 
-The swaps themselves are in tests/swaps.py; ``swapped`` (the edited projects) and ``swap_run``
-(their own lint and tests, started with the session) in tests/conftest.py.
+The swaps themselves, ``swapped`` (the edited projects) and ``swap_run`` (their own lint and fast
+tests) are in tests/support/swaps.py.
 """
 
 from __future__ import annotations
 
 import pytest
-from swaps import SWAPS, Swap
+from support.swaps import SWAPS, Swap
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

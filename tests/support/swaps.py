@@ -4,10 +4,11 @@ Each swap renders one variant, then edits only user-owned places as the generate
 "Change the model" says: ``load_dataset`` in ``train.py`` (other data: another feature count,
 class count, a regression target, a DataFrame with a category column), ``build_estimator`` in
 ``model.py``, and a dependency added the way ``uv add`` adds it. Together the swaps cover every
-``model_framework``, a regression and a mixed-type table.
+``model_framework``, every ``python_version``, Dask, a regression and a mixed-type table; their
+images are the docker tier's cover of the image axes (tests/image/test_matrix_coverage.py).
 
-The swap tier (tests/swap) tests them; tests/conftest.py makes them (``swapped``) and starts
-their own runs with the session (tests/project_runs.py).
+The swap tier (tests/swap) tests them: ``swapped(id)`` makes the edited project once per
+session, and ``swap_run`` is its own lint and fast tests (what ``make test`` runs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
+
+from generator.project.checks import ProjectRun
+from support.projects import FAST, RunFn
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class Swap:
         columns: The kinds of its columns, in order.
     """
 
-    answers: dict[str, str]
+    answers: dict[str, str | bool]
     imports: str
     load_dataset: str
     model_py: str
@@ -64,11 +70,14 @@ def build_estimator(random_state=0):
         task="classification",
         columns=("number",) * 13,
     ),
-    # XGBoost: a regression (continuous target, FP64 answers, no probabilities).
+    # XGBoost: a regression (continuous target, FP64 answers, no probabilities), on Python 3.11
+    # (an older XGBoost: 3.3 and later need 3.12) with Dask batch scoring.
     "xgboost-diabetes-regression": Swap(
         # The longest slug the chart allows (53), a package name unlike it, another author.
         answers={
             "model_framework": "xgboost",
+            "python_version": "3.11",
+            "with_dask": True,
             "project_slug": "blood-sugar-levels-regression-service-for-the-clinics",
             "package_name": "sugar",
             "author_name": "Zoë Ångström",
@@ -144,10 +153,29 @@ def apply_swap(project: Path, swap: Swap) -> None:
         pyproject.write_text(text, encoding="utf-8")
 
 
-def make_swapped(render: Callable[[dict[str, str]], Path], folder: Path, swap_id: str) -> Path:
+def make_swapped(render: Callable[[dict[str, str | bool]], Path], folder: Path, swap_id: str) -> Path:
     """Render swap ``swap_id``'s variant into ``folder``/project and edit it as its user would."""
     swap = SWAPS[swap_id]
     project = folder / "project"
     shutil.copytree(render(swap.answers), project)
     apply_swap(project, swap)
     return project
+
+
+@pytest.fixture(scope="session")
+def swapped(render: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``swapped(id)``: the project of swap ``id``, rendered and edited once per session."""
+    made: dict[str, Path] = {}
+
+    def _swapped(swap_id: str) -> Path:
+        if swap_id not in made:
+            made[swap_id] = make_swapped(render, tmp_path_factory.mktemp(f"swap-{swap_id}"), swap_id)
+        return made[swap_id]
+
+    return _swapped
+
+
+@pytest.fixture
+def swap_run(swapped: Callable[[str], Path], project_run: RunFn, swap_id: str) -> ProjectRun:
+    """The own lint and fast tests of the test's swap (``swap_id``), run once per session."""
+    return project_run(swapped(swap_id), FAST)

@@ -1,0 +1,54 @@
+"""Why the covers' runs speak for every variant: what the projects lint and test, compared.
+
+The full matrix renders 3,024 variants; a project's own lint and tests see only its code, tests,
+notebooks and install metadata. These tests compare those files across the matrix, so the
+project runs (tests/projects/test_runs.py) can run a cover instead of every variant.
+"""
+
+from __future__ import annotations
+
+from support.projects import ALL_PROJECTS, FAST_COVER, PROJECT_AXIS_NAMES
+from support.rendering import MATRIX
+
+from generator.project.fingerprint import python_digest
+from generator.project.variants import Variant, load_axes
+
+#: What a project's own lint and tests read, besides pyproject.toml (its dependencies).
+LINTED_AND_TESTED = ("src/", "tests/", "notebooks/", ".python-version", ".pre-commit-config.yaml")
+
+
+def _full(variant: Variant) -> Variant:
+    """The matrix variant with ``variant``'s project-axis answers and every other answer's default."""
+    answers = variant.as_dict()
+    return Variant(tuple((axis.name, answers.get(axis.name, axis.default)) for axis in load_axes()))
+
+
+def _project_files(tree) -> set[tuple[str, str]]:
+    return {(path, entry.digest) for path, entry in tree.files.items() if path.startswith(LINTED_AND_TESTED)}
+
+
+def test_answers_other_than_the_project_axes_change_nothing_the_project_lints_or_tests(
+    matrix_render, matrix_projects
+):
+    # python_digest reads the files from disk: one project per distinct set of those files.
+    by_files: dict[str, str] = {}
+    digests: dict[tuple, set[str]] = {}
+    for variant in MATRIX:
+        files = matrix_render.trees[variant.id].part_digest(["src", "tests", "pyproject.toml"])
+        if files not in by_files:
+            by_files[files] = python_digest(matrix_projects[variant.id])
+        axes = tuple(variant.as_dict()[name] for name in PROJECT_AXIS_NAMES)
+        digests.setdefault(axes, set()).add(by_files[files])
+    assert len(digests) == len(ALL_PROJECTS)
+    assert {axes: len(found) for axes, found in digests.items() if len(found) > 1} == {}
+
+
+def test_the_fast_cover_holds_every_distinct_file_the_projects_lint_and_test(matrix_render):
+    every = {
+        item for variant in ALL_PROJECTS for item in _project_files(matrix_render.trees[_full(variant).id])
+    }
+    covered = {
+        item for variant in FAST_COVER for item in _project_files(matrix_render.trees[_full(variant).id])
+    }
+    missing = sorted(path for path, _ in every - covered)
+    assert missing == []

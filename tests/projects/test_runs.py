@@ -1,0 +1,62 @@
+"""Each project of the covers passes its own lint and tests, on its own Python."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from support.projects import FAST, RUNTIME
+
+from generator.process import run
+from generator.project.render import read_answers
+
+COPIER_YML = Path(__file__).resolve().parents[2] / "copier.yml"
+
+# Prints the top-level import names of every distribution installed in the running environment.
+TOP_LEVEL = """
+import importlib.metadata as m, json
+names = set()
+for dist in m.distributions():
+    top = dist.read_text("top_level.txt")
+    if top:
+        names |= {line.strip().split("/")[0] for line in top.splitlines() if line.strip()}
+        continue
+    for f in dist.files or ():
+        head = f.parts[0] if f.parts else ""
+        metadata = head.endswith((".dist-info", ".data", ".egg-info"))
+        if not head or metadata or head in ("..", "__pycache__", "bin"):
+            continue
+        if len(f.parts) > 1:
+            names.add(head)
+        elif head.endswith((".py", ".so", ".pth")):
+            names.add(head.split(".")[0])
+print(json.dumps(sorted(n for n in names if n.isidentifier() and n.isascii())))
+"""
+
+
+def _passed(outcome):
+    assert outcome.failed_step is None, (
+        f"{outcome.failed_step} failed in {outcome.representative}:\n{outcome.output[-6000:]}"
+    )
+
+
+def test_project_passes_its_lint_and_fast_tests(fast_variant, render, project_run):
+    _passed(project_run(render(fast_variant.as_dict()), FAST))
+
+
+def test_package_name_refuses_every_module_the_project_installs(fast_variant, render, project_run):
+    # copier.yml's list of modules a package name must not shadow is the projects' real one: the
+    # fast cover installs every version any of the 36 projects installs (test_locks.py).
+    outcome = project_run(render(fast_variant.as_dict()), FAST)
+    _passed(outcome)
+    project = Path(outcome.representative_path)
+    listed = set(yaml.safe_load(COPIER_YML.read_text(encoding="utf-8"))["dependency_module_names"]["default"])
+    own = str(read_answers(project)["package_name"])
+    names = json.loads(run([project / ".venv/bin/python", "-c", TOP_LEVEL]).stdout)
+    missing = sorted(set(names) - listed - {own, f"_editable_impl_{own}"})
+    assert not missing, f"add to dependency_module_names in copier.yml: {missing}"
+
+
+def test_project_passes_its_runtime_and_notebook_tests(runtime_variant, render, project_run):
+    _passed(project_run(render(runtime_variant.as_dict()), RUNTIME))

@@ -1,0 +1,74 @@
+"""How the run is shared out between pytest-xdist's workers: groups, then the longest first.
+
+The suite runs under ``-n auto --dist loadgroup --no-loadscope-reorder`` (pyproject's addopts):
+a worker is handed the next unit in collection order whenever it has nearly nothing left, and
+a unit is one test or every test of one ``xdist_group``. So:
+
+- tests that share a costly fixture run in one group, so the fixture is made once: by default
+  a module's tests (its module-scoped fixtures), the tests of a running local service or the
+  browser (``services``), the update tier's updated projects (``update``). The modules in
+  ``SPREAD`` share nothing costly but run-wide records (images, tests/support/shared.py), so
+  their tests go out one by one and both workers can take them;
+- units are handed out longest first (``COSTS``, seconds measured in a clean run, one worker's
+  view), the many millisecond ones last: whichever worker is free takes the next longest, so both
+  finish close together (the longest-first rule for scheduling on identical machines).
+
+Without xdist (``-n 0``) the marks change nothing and the order still holds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+#: Fixtures whose holders must share one worker: the value names their group.
+SHARED_FIXTURE_GROUPS = {
+    "local_service": "services",
+    "browser": "services",
+    "updated_projects": "update",
+}
+#: Modules whose tests are independent units (each makes or reuses run-wide things only).
+SPREAD = frozenset(
+    {
+        "tests/projects/test_runs.py",
+        "tests/projects/test_locks.py",
+        "tests/swap/test_swap.py",
+        "tests/image/test_images.py",
+    }
+)
+#: Estimated seconds of the longest units (a test id prefix or a group): the rest count as 1.
+COSTS: dict[str, float] = {}
+
+
+def group_of(item: pytest.Item) -> str | None:
+    """The xdist group of a test: an explicit mark, a shared fixture's, its module's, or none."""
+    mark = item.get_closest_marker("xdist_group")
+    if mark is not None:
+        return str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+    fixtures = set(getattr(item, "fixturenames", ()))
+    for fixture, group in SHARED_FIXTURE_GROUPS.items():
+        if fixture in fixtures:
+            return group
+    module = item.nodeid.split("::", 1)[0]
+    # Short names: xdist shows the group after an @ in each test's id.
+    return None if module in SPREAD else module.removeprefix("tests/").removesuffix(".py")
+
+
+def cost_of(key: str) -> float:
+    """The estimated seconds of a unit named ``key`` (a group, or a test's id)."""
+    for prefix, seconds in COSTS.items():
+        if key.startswith(prefix):
+            return seconds
+    return 0.0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test's group, then order the units longest first (stable otherwise)."""
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        group = group_of(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+        units.setdefault(group or item.nodeid, []).append(item)
+    ordered = sorted(units.items(), key=lambda unit: -max(cost_of(unit[0]), len(unit[1]) * 0.001))
+    items[:] = [item for _, members in ordered for item in members]
