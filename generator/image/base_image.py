@@ -1,7 +1,7 @@
 """Python base images built from Debian packages, for sites that cannot pull ``python:3.X-slim``.
 
 Air-gapped and mirror-only sites often reach a Debian mirror but no container registry. There,
-``debootstrap`` lays a minimal Debian root filesystem from the mirror and ``docker import`` turns
+``mmdebstrap`` (or ``debootstrap``) lays a minimal Debian root filesystem from the mirror and ``docker import`` turns
 it into an image that the generated Dockerfile accepts as ``BASE_IMAGE``:
 
 * Python 3.11 and 3.13 are the ``python3`` of Debian bookworm and trixie.
@@ -40,7 +40,7 @@ _IMPORT_CHECK = (
     "import bz2, ctypes, ensurepip, hashlib, lzma, pyexpat, sqlite3, ssl, venv, zlib, sys; print(sys.version)"
 )
 
-# Files debootstrap leaves that an image does not need: package caches, indexes and docs.
+# Files the bootstrap leaves that an image does not need: package caches, indexes and docs.
 _PRUNED = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info")
 
 
@@ -185,8 +185,8 @@ def build_base_image(
         mirror: Debian mirror URI; default: this machine's (:func:`debian_mirror`).
         python_home: A CPython prefix built for ``suite`` to install into ``/usr/local`` instead
             of the suite's python3 (for versions no suite ships).
-        progress: Receives debootstrap's and the import's output lines.
-        timeout: Seconds allowed for debootstrap.
+        progress: Receives the bootstrap's and the import's output lines.
+        timeout: Seconds allowed for the bootstrap.
 
     Returns:
         The new image's id.
@@ -195,20 +195,22 @@ def build_base_image(
         GeneratorError: Not root, a tool is missing, or a step failed.
     """
     if os.geteuid() != 0:
-        raise GeneratorError("building a base image needs root (debootstrap)", hint="run it as root")
-    debootstrap = require("debootstrap")
+        raise GeneratorError("building a base image needs root (mmdebstrap)", hint="run it as root")
+    # mmdebstrap fetches with apt, all at once, and unpacks in one go: about half debootstrap's
+    # time here (32 s against 51 s for bookworm). debootstrap, where only it is installed.
+    bootstrap = which("mmdebstrap") or require("debootstrap")
     docker = require("docker")
     mirror = mirror or debian_mirror()
     if python_home is None:
         include = ["python3", "python3-venv", "ca-certificates"]
     else:
         include = ["ca-certificates", *runtime_packages(python_home)]
-    # /var/tmp: debootstrap needs a filesystem that allows device nodes and is not a small tmpfs.
+    # /var/tmp: the bootstrap needs a filesystem that allows device nodes and is not a small tmpfs.
     with tempfile.TemporaryDirectory(prefix="dsdeploy-rootfs-", dir="/var/tmp") as scratch:
         rootfs = Path(scratch) / "rootfs"
-        progress(f"debootstrap {suite} with {', '.join(include)}")
+        progress(f"{Path(bootstrap).name} {suite} with {', '.join(include)}")
         command: list[str | Path] = [
-            debootstrap,
+            bootstrap,
             "--variant=minbase",
             f"--include={','.join(include)}",
             suite,
