@@ -33,6 +33,8 @@ from support.shared import once_per_run, run_root
 
 #: Repository of every image the suite builds; stale ones are removed at session end.
 TEST_REPOSITORY = "dsdeploy-test-image"
+#: The start of every run's canary line.
+CANARY_PREFIX = b"# dsdeploy-canary-"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class CaBundle:
     """The CA bundle handed to test builds, with a canary line unique to this run.
 
     PEM readers skip text outside certificate blocks, so the canary changes nothing for TLS,
-    but any copy of the bundle that reached a layer carries it.
+    but any copy of the bundle that reached a layer carries it. Every run's canary starts with
+    ``CANARY_PREFIX``: a layer that BuildKit's cache kept from an earlier run's build carries that
+    run's canary, and a search for the prefix finds it too.
     """
 
     path: Path
@@ -52,7 +56,7 @@ def ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> CaBundle:
     """The system CA bundle plus the run's canary: builds behind a TLS-inspecting proxy need the former."""
 
     def make() -> CaBundle:
-        canary = f"# dsdeploy-canary-{uuid.uuid4().hex}\n".encode()
+        canary = CANARY_PREFIX + f"{uuid.uuid4().hex}\n".encode()
         path = run_root(tmp_path_factory) / "ca-bundle.pem"
         system = system_ca_bundle()
         path.write_bytes((system.read_bytes() if system else b"") + b"\n" + canary)
