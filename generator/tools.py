@@ -26,8 +26,8 @@ INSTALL_HINTS: dict[str, str] = {
     "checkov": "run scripts/setup-k8s-tools.sh, or `uv tool install checkov` (its pins clash with ours)",
     "prometheus": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
     "promtool": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
-    # Debian's package needs glibc 2.38 (trixie or newer): scripts/setup-engines.sh cannot install it on bookworm.
-    "apptainer": "install Apptainer (https://apptainer.org/docs/admin/main/installation.html; Debian trixie or newer)",
+    # Debian's package needs glibc 2.38 (trixie or newer): the set-up cannot install it on bookworm.
+    "apptainer": "install Apptainer (apptainer.org/docs/admin/main/installation.html; Debian trixie+)",
 }
 
 

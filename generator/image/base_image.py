@@ -1,8 +1,8 @@
 """Python base images built from Debian packages, for sites that cannot pull ``python:3.X-slim``.
 
 Air-gapped and mirror-only sites often reach a Debian mirror but no container registry. There,
-``mmdebstrap`` (or ``debootstrap``) lays a minimal Debian root filesystem from the mirror and ``docker import`` turns
-it into an image that the generated Dockerfile accepts as ``BASE_IMAGE``:
+``mmdebstrap`` (or ``debootstrap``) lays a minimal Debian root filesystem from the mirror and
+``docker import`` turns it into an image that the generated Dockerfile accepts as ``BASE_IMAGE``:
 
 * Python 3.11 and 3.13 are the ``python3`` of Debian bookworm and trixie.
 * No Debian suite ships 3.12, so its base is a bookworm root filesystem plus a CPython built on
