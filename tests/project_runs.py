@@ -7,12 +7,12 @@ processes (servers with two workers, load generators, a server start per test), 
 session each one took four times as long. Two kinds of project run here:
 
 - the render tier's matrix: every distinct project (variants whose code and dependencies render
-  identically share one run). The tests marked ``server`` (they start the real service in
-  processes: about two minutes of a project's run on this machine) and ``notebook`` (a kernel
+  identically share one run). The tests marked ``runtime`` (they start the real service and
+  other processes: about two minutes of a project's run on this machine) and ``notebook`` (a kernel
   runs notebooks/: 5-30 s) exercise code that varies only with the axes that change a
   project's code or dependencies: they run in the projects of a cover of those axes in which
   every value occurs (every Python, every framework, with and without Kubeflow and Dask: three
-  projects), and the other projects run ``-m "not server and not notebook"``. Whole suites in
+  projects), and the other projects run ``-m "not runtime and not notebook"`` (``make test``). Whole suites in
   all 36 projects took 40 minutes here;
 - the swap tier's projects, edited as their users would (tests/swaps.py): whole suites, in the
   same pool, so they no longer run one after another in the session.
@@ -47,7 +47,7 @@ PARALLEL_RUNS = max(2, os.cpu_count() or 1)
 BESIDE_NICENESS = 10
 #: The answers that change a project's code or dependencies (and so its own test run).
 PROJECT_AXIS_NAMES = ("python_version", "model_framework", "with_kubeflow", "with_dask")
-QUICK = ("-m", "not server and not notebook")
+QUICK = ("-m", "not runtime and not notebook")
 
 
 def whole_suite_answers() -> list[dict[str, object]]:
