@@ -34,7 +34,7 @@ from typing import Any
 from generator.console import stderr_console
 from generator.process import run
 from generator.project.render import read_answers, render_project
-from generator.project.source import snapshot_template, template_root
+from generator.project.source import snapshot_template
 from generator.tools import find_python, which
 
 PROJECTS: dict[str, dict[str, Any]] = {
@@ -42,6 +42,8 @@ PROJECTS: dict[str, dict[str, Any]] = {
     "kubeflow-dask": {"with_kubeflow": True, "with_dask": True},
 }
 PASSED = re.compile(r"(\d+) passed")
+# This checkout, whichever checkout the imported `generator` package belongs to.
+ROOT = Path(__file__).resolve().parents[1]
 # Generous: the baseline's `make test` is the whole suite, servers and notebooks included.
 TIMEOUT = 3600
 
@@ -76,9 +78,8 @@ class Runs:
 
 def archive(ref: str, into: Path) -> Path:
     """``copier.yml`` and ``template/`` of ``ref`` in this repository, as a plain folder."""
-    root = template_root()
     tar = subprocess.run(
-        ["git", "-C", str(root), "archive", "--format=tar", ref, "copier.yml", "template"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "copier.yml", "template"],
         capture_output=True,
         check=True,
         timeout=120,
@@ -136,7 +137,7 @@ def main() -> None:
         scratch = Path(tmp)
         sources = {
             args.baseline: archive(args.baseline, scratch / "baseline"),
-            "working tree": snapshot_template(scratch / "current"),
+            "working tree": snapshot_template(scratch / "current", ROOT),
         }
         for name in names:
             pair = []
@@ -157,7 +158,9 @@ def main() -> None:
     load_after = load()
 
     bytecode = "set" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "unset"
-    print(f"`make test` after `make lock`; median of {args.repeat} runs after the first")
+    print(
+        f"`make test` after `make lock`; median of {args.repeat} runs after the first; working tree: {ROOT}"
+    )
     print(f"load average (1/5/15 min) before: {load_before}, after: {load_after}; {os.cpu_count()} cores")
     print(f"PYTHONDONTWRITEBYTECODE {bytecode}")
     print()
