@@ -3,9 +3,9 @@
 For the default project and a Kubeflow+Dask one, renders the template at a baseline git ref
 (default 4676a5e, release 0.2.0, taken with `git archive`) and the working tree (uncommitted
 changes included), runs `make lock` in each, then times `make test`: the first run (which also
-creates and syncs `.venv`) and the median of `--repeat` more, baseline and new interleaved so a
-busy machine slows both alike. Prints a table (project, ref, first run, median, tests passed,
-new over baseline for both) and the load average at the start and the end.
+creates and syncs `.venv`) and the median of `--repeat` more, baseline and new interleaved (in
+alternating order) so a busy machine slows both alike. Prints a table (project, ref, first run,
+median, tests passed, new over baseline for both) and the load average at the start and the end.
 
 The runs see this process's environment (PYTHONDONTWRITEBYTECODE included, which decides
 whether imports compile on every run: the table's header says which). uv must be on PATH and
@@ -151,8 +151,9 @@ def main() -> None:
             baseline, new = pair
             for runs in pair:  # the first run syncs .venv (and, where the Makefile says so, compiles)
                 runs.first = make_test(runs)
-            for _ in range(args.repeat):
-                for runs in pair:
+            for repeat in range(args.repeat):
+                # Alternate which goes first: neither always follows the other's leftovers.
+                for runs in pair if repeat % 2 else pair[::-1]:
                     runs.repeats.append(make_test(runs))
             results.append((baseline, new))
     load_after = load()
