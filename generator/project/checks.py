@@ -47,7 +47,7 @@ def run_project_checks(
     Args:
         project: The project folder (changed: it gets a venv and a lock).
         python: The interpreter of the project's Python version.
-        pytest_args: Extra pytest arguments, e.g. ``-m "not server"``.
+        pytest_args: Extra pytest arguments, e.g. ``-m "not runtime"``.
         timeout: Seconds each step may take.
     """
     uv = require("uv")

@@ -83,8 +83,8 @@ def test_updated_default_project_passes_its_own_lint_and_tests(updated_projects,
     lifecycle.run_in(project, [uv, "run", "--no-sync", "ruff", "check", "."], uv_env)
     lifecycle.run_in(project, [uv, "run", "--no-sync", "ruff", "format", "--check", "."], uv_env)
     # Its serving code is the fresh render's (test_update_equals_fresh_render_plus_user_edits),
-    # whose server and notebook tests run in the render tier's whole suites: about 4 min saved.
-    quick = ["-m", "not server and not notebook"]
+    # whose runtime and notebook tests run in the render tier's whole suites: about 4 min saved.
+    quick = ["-m", "not runtime and not notebook"]
     out = lifecycle.run_in(
         project, [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", *quick], uv_env
     )

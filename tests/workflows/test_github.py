@@ -230,7 +230,13 @@ def test_ci_lints_and_tests_on_pushes_and_pull_requests(project_for):
         workflow = project_for(ci_provider="github", python_version=python).workflow("ci.yml")
         assert _triggers(workflow) == {"push": {"branches": ["main"]}, "pull_request": None}
         runs = [step["run"] for step in workflow["jobs"]["lint-test"]["steps"] if "run" in step]
-        assert runs == ["uv sync --locked", "make lint", "make test"]
+        assert runs == [
+            "uv sync --locked",
+            "make lint",
+            "make test",
+            "make test-runtime",
+            "make test-notebooks",
+        ]
         [lint] = [step for step in workflow["jobs"]["lint-test"]["steps"] if step.get("run") == "make lint"]
         # pre-commit's SKIP: the chart job runs that hook with a pinned Helm.
         assert lint["env"] == {"SKIP": "chart-lint"}

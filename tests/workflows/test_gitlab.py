@@ -84,7 +84,13 @@ def test_tests_run_on_the_projects_python_with_the_lock(project_for):
     for python in next(axis for axis in load_axes() if axis.name == "python_version").values:
         job = project_for(ci_provider="gitlab", python_version=python).gitlab_ci()["test"]
         assert job["image"] == f"python:{python}-slim"
-        assert job["script"] == ["uv sync --locked", "make lint", "make test"]
+        assert job["script"] == [
+            "uv sync --locked",
+            "make lint",
+            "make test",
+            "make test-runtime",
+            "make test-notebooks",
+        ]
         # pre-commit's SKIP: the chart job runs that hook with a pinned Helm.
         assert job["variables"]["SKIP"] == "chart-lint"
 

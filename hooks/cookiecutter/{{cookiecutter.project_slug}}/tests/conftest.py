@@ -24,10 +24,13 @@ from {{ package_name }}.train import load_dataset, train
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that start the real service are marked ``server``: `pytest -m 'not server'` is quick."""
+    """Tests that start the real service are marked ``runtime``: `make test-runtime` runs them.
+
+    Other tests that start a process (an entry point, Dask workers) carry the marker themselves.
+    """
     for item in items:
         if "start_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.server)
+            item.add_marker(pytest.mark.runtime)
 
 
 # Small limits so the tests can cross them cheaply.

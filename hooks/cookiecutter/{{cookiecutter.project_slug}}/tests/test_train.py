@@ -59,6 +59,7 @@ def test_cli_main_trains_into_output(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert str(tmp_path / "model.joblib") in capsys.readouterr().out
 
 
+@pytest.mark.runtime  # a new interpreter: `test_cli_main_trains_into_output` checks the same in-process
 def test_python_dash_m_entry_point(tmp_path: Path, artifacts: Path) -> None:
     # The contract other tools (image build, pipelines) rely on: `python -m <package>.train --output`.
     result = subprocess.run(

@@ -48,7 +48,7 @@ BAD_ARTIFACTS: dict[str, tuple[Callable[[Path, Path], None] | None, str]] = {
 }
 
 
-@pytest.mark.server
+@pytest.mark.runtime
 @pytest.mark.parametrize("case", list(BAD_ARTIFACTS))
 def test_a_bad_artifact_stops_the_process_with_one_line_never_ready(
     model_path: Path, tmp_path: Path, case: str

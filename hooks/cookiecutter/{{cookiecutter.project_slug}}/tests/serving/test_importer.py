@@ -1,8 +1,10 @@
 {% set package_name = cookiecutter.package_name %}"""A model trained elsewhere, imported and served: `make import-model`."""
 
+import io
 import json
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ package_name }}.serving.artifact import Model, load_model
+from {{ package_name }}.serving.importer import main
 from {{ package_name }}.serving.service import create_app
 from {{ package_name }}.serving.settings import Settings
 
 
 def importer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "{{ package_name }}.serving.importer", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`make import-model`'s command line, run in this process: ``main(argv)``'s exit code and output."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture
@@ -70,3 +71,19 @@ def test_a_file_without_an_estimator_is_refused_by_name(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "has no predict()" in result.stderr
     assert not (tmp_path / "imported").exists()
+
+
+@pytest.mark.runtime
+def test_python_dash_m_entry_point(elsewhere: Path, tmp_path: Path, model: Model) -> None:
+    # The contract `make import-model` relies on: `python -m <package>.serving.importer MODEL --output DIR`.
+    output = tmp_path / "imported"
+    result = subprocess.run(
+        [sys.executable, "-m", main.__module__, str(elsewhere), "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"imported {elsewhere} into {output}" in result.stdout
+    assert load_model(output / "model.joblib").n_features == model.n_features

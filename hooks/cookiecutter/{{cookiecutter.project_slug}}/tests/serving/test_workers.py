@@ -168,6 +168,7 @@ def test_each_worker_batches_its_own_requests_and_metrics_add_up_every_worker(
     assert value(samples, "inference_queue_depth") == 0
 
 
+@pytest.mark.runtime  # the dead worker is a real process that wrote its metrics and exited
 def test_metrics_forget_the_queue_depth_of_a_dead_worker_but_keep_its_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -274,7 +275,7 @@ def test_fails_after_killing_the_supervisor(start_server):
 """
 
 
-@pytest.mark.server
+@pytest.mark.runtime
 def test_a_failing_test_leaves_no_server_process_behind(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
