@@ -49,9 +49,15 @@ class Swap:
 
 
 SWAPS = {
-    # scikit-learn: 13 features, 3 other classes, another estimator.
+    # scikit-learn: 13 features, 3 other classes, another estimator; on Python 3.11, with Dask
+    # batch scoring.
     "sklearn-wine-forest": Swap(
-        answers={"project_name": "Wine Quality", "package_name": "wine_app"},
+        answers={
+            "project_name": "Wine Quality",
+            "package_name": "wine_app",
+            "python_version": "3.11",
+            "with_dask": True,
+        },
         imports="from sklearn.datasets import load_wine",
         load_dataset="""    wine = load_wine()
     return Dataset(
@@ -70,14 +76,11 @@ def build_estimator(random_state=0):
         task="classification",
         columns=("number",) * 13,
     ),
-    # XGBoost: a regression (continuous target, FP64 answers, no probabilities), on Python 3.11
-    # (an older XGBoost: 3.3 and later need 3.12) with Dask batch scoring.
+    # XGBoost: a regression (continuous target, FP64 answers, no probabilities).
     "xgboost-diabetes-regression": Swap(
         # The longest slug the chart allows (53), a package name unlike it, another author.
         answers={
             "model_framework": "xgboost",
-            "python_version": "3.11",
-            "with_dask": True,
             "project_slug": "blood-sugar-levels-regression-service-for-the-clinics",
             "package_name": "sugar",
             "author_name": "Zoë Ångström",
