@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.console import stderr_console
+from _report import load, progress
+
 from generator.process import run
 from generator.project.render import read_answers, render_project
 from generator.project.source import snapshot_template
@@ -46,17 +47,6 @@ PASSED = re.compile(r"(\d+) passed")
 ROOT = Path(__file__).resolve().parents[1]
 # Generous: the baseline's `make test` is the whole suite, servers and notebooks included.
 TIMEOUT = 3600
-
-STDERR = stderr_console()
-
-
-def progress(message: str) -> None:
-    STDERR.print(f"[{time.strftime('%H:%M:%S')}] {message}", markup=False, highlight=False, soft_wrap=True)
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 @dataclass

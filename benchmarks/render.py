@@ -34,9 +34,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from _report import STDERR, load, progress
 
 from generator.console import progress as tracked
-from generator.console import stderr_console
 from generator.project.render import render_many, render_project
 from generator.project.render_by_dependency import DependencyRenderer
 from generator.project.source import snapshot_template, template_root
@@ -58,19 +58,6 @@ SIMULATED_READERS = (
     "README.md.jinja",
     "tests/test_model.py.jinja",
 )
-
-
-# Progress goes to stderr: a live bar on a terminal, plain lines in a log (generator.console).
-STDERR = stderr_console()
-
-
-def progress(message: str) -> None:
-    STDERR.print(f"[{time.strftime('%H:%M:%S')}] {message}", markup=False, highlight=False, soft_wrap=True)
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def _median_seconds(label: str, action: Callable[[Path], object], repeat: int, scratch: Path) -> float:
