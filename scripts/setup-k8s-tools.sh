@@ -122,7 +122,8 @@ install_checkov() {
     mkdir -p "$BIN_DIR"
     if [[ -x "$uv" ]]; then
         log "uv tool install $CHECKOV_SPEC"
-        UV_TOOL_DIR="$TOOLS_DIR" UV_TOOL_BIN_DIR="$BIN_DIR" "$uv" tool install --quiet "$CHECKOV_SPEC"
+        # --force: files a half-done earlier install left in BIN_DIR (checkov.cmd) must not block it.
+        UV_TOOL_DIR="$TOOLS_DIR" UV_TOOL_BIN_DIR="$BIN_DIR" "$uv" tool install --quiet --force "$CHECKOV_SPEC"
     else
         log "pip install $CHECKOV_SPEC into $TOOLS_DIR/checkov (no uv found)"
         python3 -m venv "$TOOLS_DIR/checkov"
