@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import yaml
-from support.projects import FAST, RUNTIME
+from support.projects import FAST, RUNTIME, python_of
 
 from generator.process import run
 from generator.project.render import read_answers
+from generator.tools import require
 
 COPIER_YML = Path(__file__).resolve().parents[2] / "copier.yml"
 
@@ -56,6 +59,29 @@ def test_package_name_refuses_every_module_the_project_installs(fast_variant, re
     names = json.loads(run([project / ".venv/bin/python", "-c", TOP_LEVEL]).stdout)
     missing = sorted(set(names) - listed - {own, f"_editable_impl_{own}"})
     assert not missing, f"add to dependency_module_names in copier.yml: {missing}"
+
+
+def _summary(output: str) -> str:
+    return re.findall(r"\d+ passed.*", output)[-1]
+
+
+def test_make_test_runs_the_same_tests_and_keeps_their_bytecode(fast_variant, render, project_run):
+    # What the data scientist types, in the environment the run synced, with
+    # PYTHONDONTWRITEBYTECODE set as in many containers: `make test` selects what FAST selects,
+    # and writes the bytecode of what it imports, so the next run starts from it.
+    outcome = project_run(render(fast_variant.as_dict()), FAST)
+    _passed(outcome)
+    project = Path(outcome.representative_path)
+    [pytest_package] = project.glob(".venv/lib/python*/site-packages/_pytest")
+    pytest_cache = pytest_package / "__pycache__"
+    shutil.rmtree(pytest_cache, ignore_errors=True)  # left by the run where the variable was unset
+    python = python_of(str(read_answers(project)["python_version"]))
+    env = {"UV_PYTHON": str(python), "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": None, "NO_COLOR": "1"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    made = run([require("make"), "test", f"UV={require('uv')}"], cwd=project, env=env, timeout=600)
+    assert f'pytest -m "{FAST[1]}"' in made.stdout
+    assert _summary(made.stdout).split(" in ")[0] == _summary(outcome.output).split(" in ")[0]
+    assert list(pytest_cache.glob("*.pyc")), "make test wrote no bytecode"
 
 
 def test_project_passes_its_runtime_and_notebook_tests(runtime_variant, render, project_run):
