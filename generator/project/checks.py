@@ -16,6 +16,9 @@ from generator.tools import require
 
 #: The steps, in order; a project passes when every one exits 0.
 STEPS = ("uv sync", "ruff check", "ruff format --check", "pytest")
+#: Set for every step (None removes): uv may not download interpreters here, and dsdeploy's own
+#: virtualenv must not leak into the project's.
+PROJECT_ENV: dict[str, str | None] = {"VIRTUAL_ENV": None, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,6 @@ def run_project_checks(
         timeout: Seconds each step may take.
     """
     uv = require("uv")
-    env: dict[str, str | None] = {"VIRTUAL_ENV": None, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
     commands = {
         "uv sync": [uv, "sync", "--quiet", "--python", str(python)],
         "ruff check": [uv, "run", "--no-sync", "ruff", "check", "."],
@@ -61,7 +63,7 @@ def run_project_checks(
     output = []
     for name in STEPS:
         try:
-            result = run(commands[name], cwd=project, env=env, timeout=timeout)
+            result = run(commands[name], cwd=project, env=PROJECT_ENV, timeout=timeout)
         except (CommandFailed, CommandTimedOut) as exc:
             return ProjectRun(project.name, name, str(exc), str(project))
         output.append(f"$ {name}\n{result.stdout[-2000:]}")

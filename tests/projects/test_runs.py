@@ -11,6 +11,7 @@ import yaml
 from support.projects import FAST, RUNTIME, python_of
 
 from generator.process import run
+from generator.project.checks import PROJECT_ENV
 from generator.project.render import read_answers
 from generator.tools import require
 
@@ -61,8 +62,9 @@ def test_package_name_refuses_every_module_the_project_installs(fast_variant, re
     assert not missing, f"add to dependency_module_names in copier.yml: {missing}"
 
 
-def _summary(output: str) -> str:
-    return re.findall(r"\d+ passed.*", output)[-1]
+def _counts(output: str) -> str:
+    """The last pytest summary's counts in ``output``, e.g. ``149 passed, 2 skipped, 22 deselected``."""
+    return re.findall(r"\d+ passed.*", output)[-1].split(" in ")[0]
 
 
 def test_make_test_runs_the_same_tests_and_keeps_their_bytecode(fast_variant, render, project_run):
@@ -76,11 +78,10 @@ def test_make_test_runs_the_same_tests_and_keeps_their_bytecode(fast_variant, re
     pytest_cache = pytest_package / "__pycache__"
     shutil.rmtree(pytest_cache, ignore_errors=True)  # left by the run where the variable was unset
     python = python_of(str(read_answers(project)["python_version"]))
-    env = {"UV_PYTHON": str(python), "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": None, "NO_COLOR": "1"}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env = {**PROJECT_ENV, "UV_PYTHON": str(python), "PYTHONDONTWRITEBYTECODE": "1"}
     made = run([require("make"), "test", f"UV={require('uv')}"], cwd=project, env=env, timeout=600)
     assert f'pytest -m "{FAST[1]}"' in made.stdout
-    assert _summary(made.stdout).split(" in ")[0] == _summary(outcome.output).split(" in ")[0]
+    assert _counts(made.stdout) == _counts(outcome.output)
     assert list(pytest_cache.glob("*.pyc")), "make test wrote no bytecode"
 
 
