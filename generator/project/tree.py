@@ -7,9 +7,11 @@ read-only projects for the cost of their distinct files) or by copying them (a u
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +99,16 @@ def write_tree(tree: Tree, store: PieceStore, dest: Path, *, link_dir: Path | No
         piece = link_dir / f"{entry.digest}-{entry.mode:o}"
         if not piece.exists():
             link_dir.mkdir(parents=True, exist_ok=True)
-            scratch = piece.with_name(f".{piece.name}.{os.getpid()}")
-            scratch.write_bytes(store[entry.digest])
-            scratch.chmod(entry.mode)
-            scratch.replace(piece)
+            # Written whole under a scratch name of its own (threads share a pid), then published
+            # by a link that fails when another writer got there first. Never renamed over: a
+            # link() racing a rename onto its source finds the replaced inode gone (ENOENT).
+            fd, scratch = tempfile.mkstemp(prefix=f".{piece.name}.", dir=link_dir)
+            with os.fdopen(fd, "wb") as out:
+                out.write(store[entry.digest])
+            os.chmod(scratch, entry.mode)
+            with contextlib.suppress(FileExistsError):
+                os.link(scratch, piece)
+            os.unlink(scratch)
         os.link(piece, target)
     return dest
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -119,13 +120,15 @@ class MatrixProjects(Mapping[str, Path]):
         self._outdir = outdir
         self._pieces = pieces
         self._written: dict[str, Path] = {}
+        self._lock = threading.Lock()
 
     def __getitem__(self, variant_id: str) -> Path:
-        if variant_id not in self._written:
-            tree = self._matrix.trees[variant_id]
-            dest = self._outdir / variant_id
-            self._written[variant_id] = write_tree(tree, self._matrix.store, dest, link_dir=self._pieces)
-        return self._written[variant_id]
+        with self._lock:  # fixtures ask from thread pools: write each project once, whole
+            if variant_id not in self._written:
+                tree = self._matrix.trees[variant_id]
+                dest = self._outdir / variant_id
+                self._written[variant_id] = write_tree(tree, self._matrix.store, dest, link_dir=self._pieces)
+            return self._written[variant_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._matrix.trees)
