@@ -176,25 +176,13 @@ def render(
     sys.stdout.write(json.dumps({"rendered": len(done), "outdir": str(outdir)}) + "\n")
 
 
-@app.command("cookiecutter-tree", hidden=True)
+@app.command("cookiecutter-tree")
 def cookiecutter_tree(
-    check: Annotated[
-        bool, typer.Option("--check", help="Only report whether the committed tree is up to date.")
-    ] = False,
+    out: Annotated[Path, typer.Argument(help="Folder to write it to: new, empty, or an earlier tree.")],
 ) -> None:
-    """Maintainers: regenerate hooks/cookiecutter/ from template/ and copier.yml (or --check it)."""
+    """Write the cookiecutter/cruft tree made from template/ and copier.yml (the release publishes it)."""
     from generator.project import cookiecutter_tree as tree_lib
 
-    path = tree_lib.tree_path()
     files = tree_lib.build()
-    if check:
-        changed = tree_lib.differences(files, tree_lib.read_tree(path) if path.is_dir() else {})
-        if changed:
-            raise GeneratorError(
-                f"{path} is out of date ({len(changed)} file(s), first {changed[0]})",
-                hint=f"run `{tree_lib.REGENERATE}` and commit hooks/cookiecutter/",
-            )
-        stderr.print(f"{path} is up to date", highlight=False)
-        return
-    tree_lib.write(files, path)
-    stderr.print(f"wrote {len(files)} files to {path}", highlight=False)
+    tree_lib.write(files, out)
+    stderr.print(f"wrote {len(files)} files to {out}", highlight=False)

@@ -1,8 +1,11 @@
 """The cookiecutter tree: ``template/`` and ``copier.yml`` rewritten for cookiecutter and cruft.
 
-Copier stays the primary engine and ``template/`` the single source. This module derives
-``hooks/cookiecutter/`` from them, so ``cookiecutter <repo> --directory hooks/cookiecutter``
-(and ``cruft create``) render the same project as copier for the same answers:
+Copier stays the primary engine and ``template/`` the single source. This module derives the
+cookiecutter tree from them, so cookiecutter and cruft render the same project as copier for the
+same answers. The tree is built, never committed: ``dsdeploy cookiecutter-tree OUT`` writes it,
+the wheel carries it built (``scripts/hatch_build.py``), and the release workflow publishes it
+as the repository's ``cookiecutter`` branch (``scripts/publish-cookiecutter.sh``), which is
+where ``cookiecutter``/``cruft create ... --checkout cookiecutter`` read it. Its parts:
 
 - ``cookiecutter.json``: the asked questions in copier.yml order (choices as lists, default
   first; bools; Jinja defaults), the derived values a file reads as private ``__name``
@@ -20,10 +23,8 @@ Why a generated tree rather than one tree for both engines (scientific-python/co
 single tree is rendered whole by cookiecutter, so every Helm and GitHub ``{{ }}`` in the chart
 and workflows would need ``{% raw %}``, copier's ``*.jinja``-only rule would go, and copier users
 (and ``copier update`` of existing projects) would see a changed template. Generated, the
-cookiecutter side costs copier users nothing, and a test keeps it from drifting.
-
-``tests/render/test_cookiecutter.py`` checks the committed tree is what :func:`build` makes now
-and that both engines render the same files.
+cookiecutter side costs copier users nothing, and ``tests/render/test_cookiecutter.py`` builds
+it fresh and diffs both engines' renders.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import stat
 import tempfile
 import warnings
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import copier.errors
@@ -47,10 +48,8 @@ from generator.errors import GeneratorError
 from generator.project.source import snapshot_template, template_root
 from generator.project.template_deps import SourceEntry, jinja_names, scan_template
 
-TREE_DIR = PurePosixPath("hooks/cookiecutter")
 TOP = "{{cookiecutter.project_slug}}"
 MARKER = ".dsdeploy-skip-"  # a path copier would not create; post_gen_project.py deletes it
-REGENERATE = "dsdeploy cookiecutter-tree"
 _IF_PART = re.compile(r"^\{%-?\s*if\s+(?P<cond>.+?)\s*-?%\}(?P<text>[^{}%]+)\{%-?\s*endif\s*-?%\}$")
 _JINJA_TAG = re.compile(r"\{[{%#].*?[}%#]\}", re.DOTALL)
 _HOOKS = Path(__file__).with_name("_cookiecutter_hooks")
@@ -247,11 +246,6 @@ def _closed(reads: set[str], questions: Mapping[str, Mapping[str, Any]], env: ji
     return closed
 
 
-def tree_path(root: Path | None = None) -> Path:
-    """Where the committed tree lives in the checkout."""
-    return (root or template_root()) / TREE_DIR
-
-
 def read_tree(path: Path) -> Files:
     """The tree on disk (files only; git records only the executable bit of a mode)."""
     return {
@@ -272,9 +266,21 @@ def differences(expected: Files, actual: Files) -> list[str]:
 
 
 def write(files: Files, path: Path) -> None:
-    """Replace the tree at ``path`` with ``files``."""
+    """Write ``files`` as the tree at ``path``, replacing an earlier tree there.
+
+    Refuses a folder holding anything but a tree (no ``cookiecutter.json``), so a mistyped
+    path never loses a user's files.
+    """
     if path.exists():
-        shutil.rmtree(path)
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        elif (path / "cookiecutter.json").is_file():
+            shutil.rmtree(path)
+        else:
+            raise GeneratorError(
+                f"{path} exists and is not a cookiecutter tree (no cookiecutter.json)",
+                hint="name a new or empty folder, or an earlier tree to replace",
+            )
     for name, (content, mode) in files.items():
         target = path / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,15 @@
-"""cookiecutter and cruft render the same project as copier from hooks/cookiecutter/ (issue 14).
+"""cookiecutter and cruft render the same project as copier from the cookiecutter tree (issue 14).
 
-The tree is generated from template/ and copier.yml (generator/project/cookiecutter_tree.py) and
-committed; these tests keep it up to date, diff both engines' renders of a pairwise cover file by
-file (answers files aside), and check bad answers are refused by the pre-gen hook as by copier.
+The tree is built from template/ and copier.yml (generator/project/cookiecutter_tree.py), never
+committed: these tests build it fresh, diff both engines' renders of a pairwise cover file by
+file (answers files aside), render cruft's from the tree as the release publishes it (the
+`cookiecutter` branch), and check bad answers are refused by the pre-gen hook as by copier.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import shutil
 import stat
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -50,10 +50,16 @@ BAD = [
 ]
 
 
+REPO = Path(__file__).resolve().parents[2]
+PUBLISH = REPO / "scripts" / "publish-cookiecutter.sh"
+
+
 @pytest.fixture(scope="module")
-def tree() -> Path:
-    """The committed tree (test_tree_is_up_to_date says whether it is current)."""
-    return cookiecutter_tree.tree_path()
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tree built now from template/ and copier.yml, as `dsdeploy cookiecutter-tree` writes it."""
+    path = tmp_path_factory.mktemp("cookiecutter-tree") / "tree"
+    cookiecutter_tree.write(cookiecutter_tree.build(), path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -129,26 +135,27 @@ def _cookiecutter(tree: Path, config: Path, answers: Mapping[str, Any], out: Pat
     )
 
 
-def test_check_command_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`dsdeploy cookiecutter-tree --check` on a stale tree exits 2 and says how to regenerate."""
+def test_tree_command_writes_the_tree_and_keeps_other_folders(tmp_path: Path, tree: Path) -> None:
+    """`dsdeploy cookiecutter-tree OUT` writes what the parity tests render; a folder of other
+    files is refused with the fix, untouched."""
     from typer.testing import CliRunner
 
     from generator.cli import app
 
-    monkeypatch.setattr(cookiecutter_tree, "tree_path", lambda: tmp_path / "stale")
-    result = CliRunner().invoke(app, ["cookiecutter-tree", "--check"])
-    assert result.exit_code == 2, result.output
-    assert "out of date" in result.stderr
-    assert cookiecutter_tree.REGENERATE in result.stderr
-
-
-def test_tree_is_up_to_date(tree: Path) -> None:
-    """The committed hooks/cookiecutter/ is what the generator makes from template/ now."""
-    changed = cookiecutter_tree.differences(cookiecutter_tree.build(), cookiecutter_tree.read_tree(tree))
-    assert not changed, (
-        f"hooks/cookiecutter/ is out of date in {len(changed)} file(s), first {changed[:5]}: "
-        f"run `{cookiecutter_tree.REGENERATE}` and commit it"
-    )
+    out = tmp_path / "tree"
+    result = CliRunner().invoke(app, ["cookiecutter-tree", str(out)])
+    assert result.exit_code == 0, result.output
+    read = cookiecutter_tree.read_tree
+    assert cookiecutter_tree.differences(read(tree), read(out)) == []
+    again = CliRunner().invoke(app, ["cookiecutter-tree", str(out)])  # an earlier tree is replaced
+    assert again.exit_code == 0, again.output
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    refused = CliRunner().invoke(app, ["cookiecutter-tree", str(mine)])
+    assert refused.exit_code == 2, refused.output
+    assert "not a cookiecutter tree" in refused.stderr
+    assert (mine / "notes.txt").read_text() == "keep me"
 
 
 @pytest.mark.parametrize("pair", PAIRWISE, ids=[v.id for v in PAIRWISE])
@@ -185,18 +192,14 @@ def test_cookiecutter_keeps_unusual_answers_as_typed(
 def test_cruft_create_renders_copiers_project(
     render: Callable[..., Path], tree: Path, tmp_path: Path
 ) -> None:
-    """`cruft create <repo> --directory hooks/cookiecutter` on the defaults equals copier's render."""
+    """`cruft create <repo> --checkout cookiecutter`, the branch the release publishes, on the
+    defaults equals copier's render."""
     from cruft import create
 
-    repo = tmp_path / "repo"
-    shutil.copytree(tree, repo / cookiecutter_tree.TREE_DIR)
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "tree"], check=True)
-    project = create(
-        str(repo), output_dir=tmp_path / "out", directory=str(cookiecutter_tree.TREE_DIR), no_input=True
-    )
+    remote = tmp_path / "dsdeploy.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    subprocess.run([str(PUBLISH), str(tree), "v9.9.9", str(remote)], check=True, capture_output=True)
+    project = create(str(remote), output_dir=tmp_path / "out", checkout="cookiecutter", no_input=True)
     assert (project / ".cruft.json").is_file()
     problem = _diff(render(), project, "cruft")
     assert problem is None, problem

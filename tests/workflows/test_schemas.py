@@ -13,7 +13,7 @@ def test_ci_files_validate_offline(ci_variant, ci_files, distinct_ci, schema_err
 
 
 def test_template_repo_workflows_validate_offline(repo_workflows: list[Path], schema_errors):
-    assert [path.name for path in repo_workflows] == ["template-ci.yml"]
+    assert [path.name for path in repo_workflows] == ["release.yml", "template-ci.yml"]
     assert {path.name: schema_errors[path] for path in repo_workflows if schema_errors[path]} == {}
 
 
