@@ -24,6 +24,10 @@ Copier runs this twice during an update that crosses 0.2.0 (``_migrations`` in c
     Imports of moved names in the user's other files are reported with their new module,
     never rewritten.
 
+The 0.1.0 files both stages compare against are read from the template's own history at the
+release the project was made from (``_version_from``: copier runs this script from its checkout
+of the template, history included), so no copy of them is kept beside this script.
+
 Idempotent: with nothing held back (a second run, or a project without local changes) it does
 nothing. Touches only the files named above, and the index entries it set itself.
 """
@@ -38,8 +42,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BASE = HERE / "base-0.1.0"  # the 0.1.0 template's files (plain, not Jinja: the same in every variant)
+TEMPLATE = Path(__file__).resolve().parents[1]  # copier's checkout of the template, with history
+# Where the 0.1.0 template kept these files (plain, not Jinja: the same in every variant).
+OLD_HOME = "template/src/{{package_name}}"
 STASH = "dsdeploy-migrate-0.2.0"
 MERGED = ("model.py", "train.py")
 TEMPLATE_OWNED = ("serve.py", "config.py", "protocol.py", "batching.py", "metrics.py")
@@ -71,6 +76,25 @@ def git(*args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def old_file(version_from: str, name: str) -> str:
+    """``name`` as the template had it at ``version_from`` (a tag, or ``git describe`` of a commit).
+
+    A commit copier made of a dirty local template is not in the history: its release tag is.
+    """
+    tag = re.sub(r"-\d+-g[0-9a-f]+$", "", version_from)
+    for rev in dict.fromkeys((version_from, tag)):
+        done = subprocess.run(
+            ["git", "-C", str(TEMPLATE), "show", f"{rev}:{OLD_HOME}/{name}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return done.stdout
+    raise SystemExit(
+        f"{PREFIX} {OLD_HOME}/{name} at {version_from} is not in the template's history at {TEMPLATE}: "
+        "update from a clone of the template with its tags (copier update --vcs-ref with a full clone)."
+    )
+
+
 def stash_dir() -> Path:
     """Where the user's held-back files wait between the two stages (inside .git, never committed)."""
     return Path(git("rev-parse", "--absolute-git-dir").strip()) / STASH
@@ -82,22 +106,24 @@ def stage_base(path: Path, base: str) -> None:
     git("update-index", "--cacheinfo", f"100644,{sha},{path.as_posix()}")
 
 
-def before(package: str) -> None:
+def before(package: str, version_from: str) -> None:
     """Hold back the user's versions of the files the move changes; stage their 0.1.0 content."""
     if Path("src", package, "serving").is_dir():
         return  # already on the 0.2.0 layout (a second run): nothing to hold back
     stash = stash_dir()
     for name in (*MERGED, *TEMPLATE_OWNED):
         path = Path("src", package, name)
-        base = (BASE / name).read_text(encoding="utf-8")
-        if not path.is_file() or path.read_text(encoding="utf-8") == base:
+        if not path.is_file():
+            continue
+        base = old_file(version_from, name)
+        if path.read_text(encoding="utf-8") == base:
             continue
         (stash / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, stash / path)
         stage_base(path, base)
 
 
-def after(package: str) -> None:
+def after(package: str, version_from: str) -> None:
     """Merge or set aside what ``before`` held back, then report imports of moved names."""
     stash = stash_dir()
     for name in (*MERGED, *TEMPLATE_OWNED):
@@ -107,7 +133,7 @@ def after(package: str) -> None:
             continue
         user = held.read_text(encoding="utf-8")
         if name in MERGED:
-            merge_into(path, (BASE / name).read_text(encoding="utf-8"), user)
+            merge_into(path, old_file(version_from, name), user)
         else:
             aside = path.with_name(f"{name}.pre-0.2.0")
             aside.write_text(user, encoding="utf-8")
@@ -397,12 +423,12 @@ def package_name() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``migrate_0_2_0.py before|after`` in the project folder."""
-    if len(argv) != 1 or argv[0] not in {"before", "after"}:
-        sys.stderr.write("usage: migrate_0_2_0.py before|after\n")
+    """``migrate_0_2_0.py before|after VERSION_FROM`` in the project folder."""
+    if len(argv) != 2 or argv[0] not in {"before", "after"}:
+        sys.stderr.write("usage: migrate_0_2_0.py before|after VERSION_FROM\n")
         return 2
-    stage, package = argv[0], package_name()
-    before(package) if stage == "before" else after(package)
+    stage, version_from, package = argv[0], argv[1], package_name()
+    before(package, version_from) if stage == "before" else after(package, version_from)
     return 0
 
 

@@ -20,8 +20,9 @@ def migration():
 
 
 @pytest.fixture(scope="module")
-def base():
-    return (template_root() / "hooks" / "base-0.1.0" / "model.py").read_text()
+def base(migration):
+    # 0.1.0's model.py, from the template's history as the migration reads it (6ffa06c is 0.1.0).
+    return migration.old_file("6ffa06c", "model.py")
 
 
 @pytest.fixture(scope="module")
