@@ -1,8 +1,8 @@
 """Fixtures for the update tests: a throwaway clone of this repository with release tags.
 
 Tests never rely on tags in the repository itself: the clone gets ``v0.1.0`` on commit 6ffa06c
-(the first release) and ``v0.2.0`` on HEAD. A clone holds committed state only, so commit the
-template before running these tests.
+(the first release), ``v0.2.0`` on 4676a5e (the second) and ``v0.3.0`` on HEAD. A clone holds
+committed state only, so commit the template before running these tests.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from generator.tools import find_python, which
 
 OLD = "v0.1.0"
 OLD_COMMIT = "6ffa06c"
-NEW = "v0.2.0"
+PREVIOUS = "v0.2.0"
+PREVIOUS_COMMIT = "4676a5e"
+NEW = "v0.3.0"
+# The releases a project is updated from to HEAD: the first (through every migration since) and
+# the one before HEAD (what most projects run).
+STARTS = (OLD, PREVIOUS)
 GIT_USER = ["-c", "user.name=Data Scientist", "-c", "user.email=ds@example.com"]
 MARKERS = (b"<<<<<<< ", b">>>>>>> ")
 
@@ -39,16 +44,17 @@ def git(cwd: Path, *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This repository cloned into a temporary folder, tagged v0.1.0 (6ffa06c) and v0.2.0 (HEAD)."""
+    """This repository cloned into a temporary folder, tagged v0.1.0, v0.2.0 and v0.3.0 (HEAD)."""
     source = template_root()
     clone = tmp_path_factory.mktemp("template-repo") / "dsdeploy"
     subprocess.run(["git", "clone", "--quiet", "--no-tags", str(source), str(clone)], check=True)
-    has_old = subprocess.run(["git", "cat-file", "-e", f"{OLD_COMMIT}^{{commit}}"], cwd=clone, check=False)
-    assert has_old.returncode == 0, (
-        f"commit {OLD_COMMIT} (release 0.1.0) is not in {source}: the update tests need full history "
-        "(in CI: fetch-depth 0)"
-    )
-    git(clone, "tag", OLD, OLD_COMMIT)
+    for tag, commit in ((OLD, OLD_COMMIT), (PREVIOUS, PREVIOUS_COMMIT)):
+        has = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=clone, check=False)
+        assert has.returncode == 0, (
+            f"commit {commit} (release {tag}) is not in {source}: the update tests need full history "
+            "(in CI: fetch-depth 0)"
+        )
+        git(clone, "tag", tag, commit)
     git(clone, "tag", NEW, "HEAD")
     return clone
 
@@ -101,6 +107,13 @@ def covering_variants() -> list[Variant]:
 
 
 UPDATE_VARIANTS = covering_variants()
+# Each start release with each covering variant: "v0.2.0-<variant id>".
+UPDATE_CASES = [(start, item) for start in STARTS for item in UPDATE_VARIANTS]
+
+
+def case_id(start: str, item: Variant) -> str:
+    """A case's name in test ids and in ``updated_projects``."""
+    return f"{start}-{item.id}"
 
 
 def copy_release(repo: Path, ref: str, dest: Path, answers: Mapping[str, Any]) -> Path:
@@ -270,8 +283,9 @@ def apply_user_edits(project: Path, answers: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Updated:
-    """A 0.1.0 project with the user's edits, updated to 0.2.0, and what it should equal."""
+    """A project of an earlier release with the user's edits, updated to HEAD, and what it should equal."""
 
+    start: str
     answers: dict[str, Any]
     project: Path
     expected: Path
@@ -279,14 +293,14 @@ class Updated:
 
 @pytest.fixture(scope="session")
 def updated_projects(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Updated]:
-    """Each covering variant: rendered at 0.1.0, committed, edited, committed, updated to the newest
-    tag; beside it a fresh 0.2.0 render with the same edits (the expected result)."""
+    """Each case: the variant rendered at its start release, committed, edited, committed, updated
+    to the newest tag; beside it a fresh render of HEAD with the same edits (the expected result)."""
     done: dict[str, Updated] = {}
-    for item in UPDATE_VARIANTS:
+    for start, item in UPDATE_CASES:
         answers = item.as_dict()
         # The edits name the package and chart folders: read them from a render's answers.
         base = tmp_path_factory.mktemp("update")
-        project = copy_release(template_repo, OLD, base / "project", answers)
+        project = copy_release(template_repo, start, base / "project", answers)
         recorded = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
         answers = {**recorded, **answers}
         answers = {k: v for k, v in answers.items() if not k.startswith("_")}
@@ -296,7 +310,7 @@ def updated_projects(template_repo: Path, tmp_path_factory: pytest.TempPathFacto
         update(project)
         expected = copy_release(template_repo, NEW, base / "expected", answers)
         apply_user_edits(expected, answers)
-        done[item.id] = Updated(answers, project, expected)
+        done[case_id(start, item)] = Updated(start, answers, project, expected)
     return done
 
 
@@ -342,15 +356,15 @@ def copy_tree(source: Path, dest: Path) -> Path:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrise tests taking ``update_variant`` over the covering variants, with readable ids."""
-    if "update_variant" in metafunc.fixturenames:
-        metafunc.parametrize("update_variant", [v.id for v in UPDATE_VARIANTS])
+    """Parametrise tests taking ``update_case`` over the start releases and covering variants."""
+    if "update_case" in metafunc.fixturenames:
+        metafunc.parametrize("update_case", [case_id(start, item) for start, item in UPDATE_CASES])
 
 
 class Lifecycle:
     """The helpers above, handed to tests as a fixture (test modules import no conftest)."""
 
-    old, new = OLD, NEW
+    old, previous, new = OLD, PREVIOUS, NEW
     readme_paragraph = README_PARAGRAPH
     own_module = OWN_MODULE
     git = staticmethod(git)

@@ -57,16 +57,16 @@ def _fleet(*args):
     return result, (json.loads(result.stdout) if "--format" in args else None)
 
 
-def test_fleet_reports_release_lag_answers_and_local_changes(fleet_dir):
+def test_fleet_reports_release_lag_answers_and_local_changes(fleet_dir, lifecycle):
     result, rows = _fleet(fleet_dir, "--format", "json")
     assert result.exit_code == 0, result.output
     by_name = {row["project"]: row for row in rows}
     assert sorted(by_name) == sorted(FLEET)
     for name, (release, answers, state) in FLEET.items():
         row = by_name[name]
-        assert row["version"] == ("v0.1.0" if release == "old" else "v0.2.0"), name
-        assert row["newest"] == "v0.2.0"
-        assert row["behind"] == (1 if release == "old" else 0), name
+        assert row["version"] == (lifecycle.old if release == "old" else lifecycle.new), name
+        assert row["newest"] == lifecycle.new
+        assert row["behind"] == (2 if release == "old" else 0), name  # v0.2.0 and v0.3.0 came since
         assert (row["local_changes"] > 0) == (state in {"dirty", "untracked"}), name
         assert row["answers"]["with_dask"] == answers.get("with_dask", False)
 
@@ -110,5 +110,5 @@ def test_fleet_update_updates_clean_projects_and_never_touches_dirty_ones(fleet_
         assert lifecycle.project_files(fleet_dir / name) == before[name], name
     for row in rows:
         if row["outcome"] == "updated":
-            assert row["version"] == "v0.2.0"
+            assert row["version"] == lifecycle.new
             assert lifecycle.conflicted_files(fleet_dir / row["project"]) == []

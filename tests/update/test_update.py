@@ -1,8 +1,9 @@
-"""`copier update` from release 0.1.0 to 0.2.0 (through the serving-code migration) and 0.2.0 to 0.2.0.
+"""`copier update` to HEAD from release 0.1.0 (through every migration since) and from 0.2.0
+(4676a5e, the release before HEAD), and HEAD to HEAD.
 
-Each covering variant (every Kubeflow x Dask combination, every CI provider) is rendered at
-0.1.0, edited as a user would (estimator, data, chart sizing, README, own files) and updated
-once per session (``updated_projects``); the tests below read the results.
+Each covering variant (every Kubeflow x Dask combination, every CI provider) is rendered at each
+start release, edited as a user would (estimator, data, chart sizing, README, own files) and
+updated once per session (``updated_projects``); the tests below read the results.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import copier.errors
 import pytest
 
 
-def test_update_leaves_no_conflict_markers_or_rejects(update_variant, updated_projects, lifecycle):
-    assert lifecycle.conflicted_files(updated_projects[update_variant].project) == []
+def test_update_leaves_no_conflict_markers_or_rejects(update_case, updated_projects, lifecycle):
+    assert lifecycle.conflicted_files(updated_projects[update_case].project) == []
 
 
-def test_update_equals_fresh_render_plus_user_edits(update_variant, updated_projects, lifecycle):
-    updated = updated_projects[update_variant]
+def test_update_equals_fresh_render_plus_user_edits(update_case, updated_projects, lifecycle):
+    updated = updated_projects[update_case]
     got = lifecycle.project_files(updated.project)
     want = lifecycle.project_files(updated.expected)
     assert sorted(got) == sorted(want), "files differ: " + ", ".join(sorted(set(got) ^ set(want)))
@@ -38,8 +39,8 @@ def test_update_equals_fresh_render_plus_user_edits(update_variant, updated_proj
     assert differing == [], detail
 
 
-def test_user_edits_survive_the_update(update_variant, updated_projects, lifecycle):
-    updated = updated_projects[update_variant]
+def test_user_edits_survive_the_update(update_case, updated_projects, lifecycle):
+    updated = updated_projects[update_case]
     project, package = updated.project, updated.answers["package_name"]
     model = (project / "src" / package / "model.py").read_text()
     train = (project / "src" / package / "train.py").read_text()
@@ -54,8 +55,8 @@ def test_user_edits_survive_the_update(update_variant, updated_projects, lifecyc
     assert (project / "docs" / "runbook.md").is_file()
 
 
-def test_update_brings_the_new_layout_and_records_the_release(update_variant, updated_projects, lifecycle):
-    updated = updated_projects[update_variant]
+def test_update_brings_the_new_layout_and_records_the_release(update_case, updated_projects, lifecycle):
+    updated = updated_projects[update_case]
     project, package = updated.project, updated.answers["package_name"]
     assert (project / "src" / package / "serving" / "service.py").is_file()
     assert (project / "tests" / "serving" / "test_service.py").is_file()
@@ -63,11 +64,11 @@ def test_update_brings_the_new_layout_and_records_the_release(update_variant, up
         assert not (project / "src" / package / gone).exists(), gone
     assert not (project / "tests" / "test_serve.py").exists()
     assert len((project / "src" / package / "serve.py").read_text().splitlines()) < 10
-    assert "_commit: v0.2.0\n" in (project / ".copier-answers.yml").read_text()
+    assert f"_commit: {lifecycle.new}\n" in (project / ".copier-answers.yml").read_text()
 
 
-def test_updated_project_lints_clean(update_variant, updated_projects, lifecycle):
-    project = updated_projects[update_variant].project
+def test_updated_project_lints_clean(update_case, updated_projects, lifecycle):
+    project = updated_projects[update_case].project
     env = {"NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
     lifecycle.run_in(project, [lifecycle.ruff(), "check", "--no-cache", "."], env)
     lifecycle.run_in(project, [lifecycle.ruff(), "format", "--check", "--no-cache", "."], env)
@@ -166,6 +167,6 @@ def test_migration_run_again_changes_nothing(updated_projects, template_repo, li
     before = lifecycle.project_files(project)
     script = Path(template_repo, "hooks", "migrate_0_2_0.py")
     for stage in ("before", "after"):
-        subprocess.run([sys.executable, str(script), stage], cwd=project, check=True)
+        subprocess.run([sys.executable, str(script), stage, lifecycle.old], cwd=project, check=True)
     assert lifecycle.project_files(project) == before
     assert lifecycle.git(project, "status", "--porcelain") == ""
