@@ -36,16 +36,17 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parents[1]  # copier's checkout of the template, with history
+from _migration import Migration, package_name
+
+MIGRATION = Migration("0.2.0")
+say = MIGRATION.say
 # Where the 0.1.0 template kept these files (plain, not Jinja: the same in every variant).
 OLD_HOME = "template/src/{{package_name}}"
-STASH = "dsdeploy-migrate-0.2.0"
 MERGED = ("model.py", "train.py")
 TEMPLATE_OWNED = ("serve.py", "config.py", "protocol.py", "batching.py", "metrics.py")
 # 0.1.0 module -> 0.2.0 module, for imports in the user's files.
@@ -59,81 +60,27 @@ MOVED = {
 }
 KEPT_IN_MODEL = {"build_estimator"}  # what model.py still holds in 0.2.0
 LINE_LENGTH = 110  # the generated project's ruff line-length
-PREFIX = "dsdeploy migration 0.2.0:"
-ANSWERS_FILE = ".copier-answers.yml"
-
-
-def say(message: str) -> None:
-    """One report line on stderr (copier passes a migration's output through)."""
-    sys.stderr.write(f"{PREFIX} {message}\n")
-
-
-def git(*args: str, stdin: str | None = None) -> str:
-    """Run git in the project; raise with its stderr on failure."""
-    done = subprocess.run(["git", *args], input=stdin, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{PREFIX} git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
-def old_file(version_from: str, name: str) -> str:
-    """``name`` as the template had it at ``version_from`` (a tag, or ``git describe`` of a commit).
-
-    A commit copier made of a dirty local template is not in the history: its release tag is.
-    """
-    tag = re.sub(r"-\d+-g[0-9a-f]+$", "", version_from)
-    for rev in dict.fromkeys((version_from, tag)):
-        done = subprocess.run(
-            ["git", "-C", str(TEMPLATE), "show", f"{rev}:{OLD_HOME}/{name}"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.returncode == 0:
-            return done.stdout
-    raise SystemExit(
-        f"{PREFIX} {OLD_HOME}/{name} at {version_from} is not in the template's history at {TEMPLATE}: "
-        "update from a clone of the template with its tags (copier update --vcs-ref with a full clone)."
-    )
-
-
-def stash_dir() -> Path:
-    """Where the user's held-back files wait between the two stages (inside .git, never committed)."""
-    return Path(git("rev-parse", "--absolute-git-dir").strip()) / STASH
-
-
-def stage_base(path: Path, base: str) -> None:
-    """Put ``base`` into the index for ``path`` (the working tree is left as it is)."""
-    sha = git("hash-object", "-w", "--stdin", stdin=base).strip()
-    git("update-index", "--cacheinfo", f"100644,{sha},{path.as_posix()}")
 
 
 def before(package: str, version_from: str) -> None:
     """Hold back the user's versions of the files the move changes; stage their 0.1.0 content."""
     if Path("src", package, "serving").is_dir():
         return  # already on the 0.2.0 layout (a second run): nothing to hold back
-    stash = stash_dir()
     for name in (*MERGED, *TEMPLATE_OWNED):
         path = Path("src", package, name)
-        if not path.is_file():
-            continue
-        base = old_file(version_from, name)
-        if path.read_text(encoding="utf-8") == base:
-            continue
-        (stash / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, stash / path)
-        stage_base(path, base)
+        if path.is_file():
+            MIGRATION.hold_back(path, MIGRATION.old_file(version_from, f"{OLD_HOME}/{name}"))
 
 
 def after(package: str, version_from: str) -> None:
     """Merge or set aside what ``before`` held back, then report imports of moved names."""
-    stash = stash_dir()
     for name in (*MERGED, *TEMPLATE_OWNED):
         path = Path("src", package, name)
-        held = stash / path
-        if not held.is_file():
+        user = MIGRATION.held(path)
+        if user is None:
             continue
-        user = held.read_text(encoding="utf-8")
         if name in MERGED:
-            merge_into(path, old_file(version_from, name), user)
+            merge_into(path, MIGRATION.old_file(version_from, f"{OLD_HOME}/{name}"), user)
         else:
             aside = path.with_name(f"{name}.pre-0.2.0")
             aside.write_text(user, encoding="utf-8")
@@ -142,8 +89,8 @@ def after(package: str, version_from: str) -> None:
                 f"{path} had local changes; 0.2.0 moved this code to {new_home}. "
                 f"Your version is in {aside}: port the change there, then delete it."
             )
-        git("reset", "-q", "--", path.as_posix())  # the index entry `before` set, back to HEAD's
-    shutil.rmtree(stash, ignore_errors=True)
+        MIGRATION.release(path)
+    MIGRATION.finish()
     report_moved_imports(package)
 
 
@@ -273,7 +220,7 @@ def merge_lines(user: str, base: str, new: str) -> tuple[str, bool]:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     if done.returncode < 0 or done.returncode > 127:
-        raise SystemExit(f"{PREFIX} git merge-file failed: {done.stderr.strip()}")
+        raise SystemExit(f"{MIGRATION.prefix} git merge-file failed: {done.stderr.strip()}")
     return done.stdout, done.returncode == 0
 
 
@@ -412,14 +359,6 @@ def moved_module(module: str, level: int, package: str) -> str | None:
     if level == 0 and module.startswith(f"{package}.") and module.removeprefix(f"{package}.") in MOVED:
         return module.removeprefix(f"{package}.")
     return None
-
-
-def package_name() -> str:
-    """The project's package, from its answers file (copier has not loaded answers before ``before``)."""
-    import yaml  # copier's own dependency: this runs on copier's interpreter
-
-    answers = yaml.safe_load(Path(ANSWERS_FILE).read_text(encoding="utf-8")) or {}
-    return str(answers["package_name"])
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 
 import pytest
 
@@ -12,17 +13,22 @@ from generator.project.source import template_root
 
 @pytest.fixture(scope="module")
 def migration():
-    path = template_root() / "hooks" / "migrate_0_2_0.py"
-    spec = importlib.util.spec_from_file_location("migrate_0_2_0", path)
+    hooks = template_root() / "hooks"
+    spec = importlib.util.spec_from_file_location("migrate_0_2_0", hooks / "migrate_0_2_0.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Run as a script, the migration imports its sibling _migration.py from its own folder.
+    sys.path.insert(0, str(hooks))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(hooks))
     return module
 
 
 @pytest.fixture(scope="module")
 def base(migration):
     # 0.1.0's model.py, from the template's history as the migration reads it (6ffa06c is 0.1.0).
-    return migration.old_file("6ffa06c", "model.py")
+    return migration.MIGRATION.old_file("6ffa06c", f"{migration.OLD_HOME}/model.py")
 
 
 @pytest.fixture(scope="module")
