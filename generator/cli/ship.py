@@ -18,7 +18,7 @@ from generator.cli._app import (
     stdout,
 )
 from generator.console import progress
-from generator.containers.engines import Engine
+from generator.engine.client import Engine
 from generator.errors import GeneratorError
 from generator.project.render import (
     read_answers,

@@ -19,8 +19,8 @@ import docker.errors
 from docker.models.containers import Container
 
 from generator.containers.container_run import ContainerRun
-from generator.containers.engine import exit_reason, log_tail, published_ports
 from generator.containers.probes import await_liveness_failure, await_probe, exit_diagnosis, has_exited
+from generator.engine.run import exit_reason, log_tail, published_ports
 from generator.results import CheckResult, checked
 
 START = "container starts and publishes its ports"

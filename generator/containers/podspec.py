@@ -30,14 +30,14 @@ from docker.models.containers import Container
 
 from generator.chart.helm import Chart, Helm, require_helm
 from generator.containers.container_run import ContainerRun
-from generator.containers.engine import docker_client
 from generator.containers.kubelet import heal, start_like_kubelet
 from generator.containers.podspec_client import ServiceCalls
 from generator.containers.podspec_translate import translate
 from generator.containers.probes import SETTLE_SECONDS
+from generator.engine.client import docker_client
+from generator.engine.images import image_config
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
-from generator.image.inspect import image_config
 from generator.process import ProgressFn, ignore_progress
 from generator.results import CheckedReport, CheckResult, checked
 

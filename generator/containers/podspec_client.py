@@ -12,9 +12,9 @@ import http.client
 from typing import Any
 
 from generator.containers.container_run import ContainerRun
-from generator.containers.engine import HTTP_TIMEOUT
 from generator.containers.v2_client import Example, image_example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
+from generator.engine.run import HTTP_TIMEOUT
 from generator.results import CheckResult, checked
 
 INFER = "v2 infer through the Service's targetPort"
