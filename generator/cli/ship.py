@@ -181,7 +181,7 @@ def podspec(
     ] = False,
 ) -> None:
     """Run the chart's Deployment with Docker exactly as written; probe it and call infer."""
-    from generator.containers.podspec import podspec_smoke
+    from generator.containers.podspec.smoke import podspec_smoke
 
     with progress(stderr, f"Running the pod spec of {project} on Docker") as tracker:
         report = podspec_smoke(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from generator.containers.container_run import ContainerRun
+from generator.containers.podspec.container_run import ContainerRun
 from generator.containers.v2_client import Example, image_example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
 from generator.engine.run import HTTP_TIMEOUT

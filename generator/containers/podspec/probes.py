@@ -21,7 +21,7 @@ from http.client import HTTPException
 import docker.errors
 from docker.models.containers import Container
 
-from generator.containers.container_run import ContainerRun, Probe
+from generator.containers.podspec.container_run import ContainerRun, Probe
 from generator.engine.run import exit_reason, log_tail
 from generator.results import CheckResult, checked
 
