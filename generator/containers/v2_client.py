@@ -20,7 +20,7 @@ import docker
 import docker.errors
 
 from generator.engine.client import docker_client
-from generator.engine.images import image_config
+from generator.engine.image_store import image_config
 from generator.engine.run import hardened_run_options
 from generator.errors import GeneratorError
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.engine.client import Engine, check_engine
-from generator.engine.images import can_pull, image_exists, podman_image_exists
+from generator.engine.image_store import can_pull, image_exists, podman_image_exists
 from generator.errors import GeneratorError
 from generator.image.base_image import local_base_tag
 from generator.process import ProgressFn, ignore_progress, run

@@ -13,7 +13,7 @@ import pytest
 from support.images import CANARY_PREFIX
 
 from generator.containers.smoke import smoke_image
-from generator.engine.images import find_in_layers, image_config, image_history, image_layers
+from generator.engine.image_store import find_in_layers, image_config, image_history, image_layers
 from generator.engine.run import RUN_AS_UID, running, wait_ready
 from generator.image.build import build_image
 from generator.process import run

@@ -33,7 +33,7 @@ from generator.containers.podspec.service_calls import ServiceCalls
 from generator.containers.podspec.translate import translate
 from generator.containers.podspec.workload import NAMESPACE, render_workload, service_ports
 from generator.engine.client import docker_client
-from generator.engine.images import image_config
+from generator.engine.image_store import image_config
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
 from generator.process import ProgressFn, ignore_progress
