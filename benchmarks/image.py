@@ -27,9 +27,9 @@ from pathlib import Path
 
 from generator.console import live_allowed, stderr_console
 from generator.console import progress as tracked
-from generator.containers.engine import running, wait_ready
+from generator.engine.image_store import image_size
+from generator.engine.run import running, wait_ready
 from generator.image.build import BuildResult, choose_base_image
-from generator.image.inspect import image_size
 from generator.image.project_image import ImagePrerequisiteMissing, lock, prepare_image, system_ca_bundle
 from generator.process import run
 from generator.project.render import read_answers, render_project

@@ -18,7 +18,7 @@ from generator.cli._app import (
     stdout,
 )
 from generator.console import progress
-from generator.containers.engines import Engine
+from generator.engine.client import Engine
 from generator.errors import GeneratorError
 from generator.project.render import (
     read_answers,
@@ -181,7 +181,7 @@ def podspec(
     ] = False,
 ) -> None:
     """Run the chart's Deployment with Docker exactly as written; probe it and call infer."""
-    from generator.containers.podspec import podspec_smoke
+    from generator.containers.podspec.smoke import podspec_smoke
 
     with progress(stderr, f"Running the pod spec of {project} on Docker") as tracker:
         report = podspec_smoke(

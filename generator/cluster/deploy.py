@@ -31,9 +31,9 @@ from generator.cluster.kube import (
 )
 from generator.containers.v2_client import image_example, infer_answer
 from generator.containers.v2_client import model_name as model_name_of
+from generator.engine.image_store import image_exists
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
-from generator.image.inspect import image_exists
 from generator.image.project_image import prepare_image
 from generator.process import ProgressFn, ignore_progress, run
 from generator.project.digests import build_digest

@@ -1,1 +1,1 @@
-"""The container room: engine access, the v2 client, smoke, pod-spec smoke and Dask on containers."""
+"""The container room: the v2 client, smoke, pod-spec smoke and Dask on containers."""

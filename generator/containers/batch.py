@@ -27,7 +27,8 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from generator.containers.engine import docker_client, hardened_run_options
+from generator.engine.client import docker_client
+from generator.engine.run import hardened_run_options
 from generator.errors import GeneratorError
 
 SCHEDULER_PORT = 8786

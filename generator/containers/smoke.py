@@ -16,10 +16,10 @@ from typing import Any
 
 import docker
 
-from generator.containers.engine import ContainerExited, http, running, wait_ready
-from generator.containers.engines import Engine, check_engine, engine_client
 from generator.containers.v2_client import Example, image_example, infer_answer, predict_answer
 from generator.containers.v2_client import model_name as model_name_of
+from generator.engine.client import Engine, check_engine, engine_client
+from generator.engine.run import ContainerExited, http, running, wait_ready
 from generator.process import ProgressFn, ignore_progress
 from generator.results import CheckedReport, CheckResult, checked
 

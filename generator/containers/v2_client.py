@@ -19,9 +19,10 @@ from typing import Any
 import docker
 import docker.errors
 
-from generator.containers.engine import docker_client, hardened_run_options
+from generator.engine.client import docker_client
+from generator.engine.image_store import image_config
+from generator.engine.run import hardened_run_options
 from generator.errors import GeneratorError
-from generator.image.inspect import image_config
 
 #: The image label that names the model when the pod spec sets no ``MODEL_NAME``.
 TITLE_LABEL = "org.opencontainers.image.title"

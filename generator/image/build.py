@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.containers.engines import Engine, check_engine, podman_image_exists
+from generator.engine.client import Engine, check_engine
+from generator.engine.image_store import can_pull, image_exists, podman_image_exists
 from generator.errors import GeneratorError
 from generator.image.base_image import local_base_tag
-from generator.image.inspect import can_pull, image_exists
 from generator.process import ProgressFn, ignore_progress, run
 from generator.project.render import read_answers
 from generator.tools import require

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from generator.containers.engines import Engine
+from generator.engine.client import Engine
 from generator.errors import GeneratorError
 from generator.image.build import BuildResult, build_image, choose_base_image, project_python_version
 from generator.process import ProgressFn, ignore_progress, run

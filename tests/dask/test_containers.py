@@ -18,7 +18,7 @@ import docker
 import pytest
 
 from generator.containers.batch import dask_cluster, leftovers, run_batch_job
-from generator.containers.engine import http, running, wait_ready
+from generator.engine.run import http, running, wait_ready
 from generator.image.build import BuildResult
 from generator.project.render import read_answers
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from generator.containers.batch import parse_summary
-from generator.containers.engine import http
 from generator.containers.v2_client import Example, infer_answer
+from generator.engine.run import http
 from generator.image.project_image import PreparedImage
 from generator.process import run
 from generator.project.render import read_answers

@@ -12,10 +12,10 @@ import uuid
 import pytest
 from support.images import CANARY_PREFIX
 
-from generator.containers.engine import RUN_AS_UID, running, wait_ready
 from generator.containers.smoke import smoke_image
+from generator.engine.image_store import find_in_layers, image_config, image_history, image_layers
+from generator.engine.run import RUN_AS_UID, running, wait_ready
 from generator.image.build import build_image
-from generator.image.inspect import find_in_layers, image_config, image_history, image_layers
 from generator.process import run
 from generator.tools import require
 

@@ -18,13 +18,18 @@ import pytest
 from typer.testing import CliRunner
 
 from generator.cli import app
-from generator.containers.engine import RUN_AS_UID, http, running, wait_ready
-from generator.containers.engines import copy_image_to_podman, engine_client, podman_image_exists
 from generator.containers.v2_client import image_example, infer_answer, model_name
+from generator.engine.client import engine_client
+from generator.engine.image_store import (
+    copy_image_to_podman,
+    find_in_layers,
+    image_exists,
+    podman_image_exists,
+)
+from generator.engine.run import RUN_AS_UID, http, running, wait_ready
 from generator.errors import GeneratorError
 from generator.image.base_image import local_base_tag
 from generator.image.build import project_python_version
-from generator.image.inspect import find_in_layers, image_exists
 from generator.image.project_image import PreparedImage, prepare_image
 from generator.process import run
 from generator.tools import require

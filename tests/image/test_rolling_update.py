@@ -38,9 +38,10 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from generator.containers import engine
-from generator.containers.engine import SERVICE_PORT, docker_client, hardened_run_options
 from generator.containers.v2_client import image_example
+from generator.engine import run as engine_run
+from generator.engine.client import docker_client
+from generator.engine.run import SERVICE_PORT, hardened_run_options
 
 logger = logging.getLogger(__name__)
 pytestmark = pytest.mark.docker
@@ -194,7 +195,7 @@ def wait_ready(container: Container, address: str, timeout: float = 120) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if engine.http("GET", f"http://{address}:{SERVICE_PORT}/v2/health/ready")[0] == 200:
+            if engine_run.http("GET", f"http://{address}:{SERVICE_PORT}/v2/health/ready")[0] == 200:
                 return
         except OSError:
             pass

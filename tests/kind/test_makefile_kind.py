@@ -16,7 +16,7 @@ import pytest
 from generator.chart.helm import Helm, find_helms
 from generator.cluster import kind
 from generator.cluster.deploy_plan import plan_deploy
-from generator.containers.podspec import render_workload
+from generator.containers.podspec.workload import render_workload
 from generator.image.image_ref import ImageRef
 from generator.project.render import read_answers
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.containers.podspec import podspec_smoke
+from generator.containers.podspec.smoke import podspec_smoke
 
 pytestmark = pytest.mark.docker
 

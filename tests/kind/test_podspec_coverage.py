@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from generator.chart.helm import find_helms
-from generator.containers.podspec import render_workload
+from generator.containers.podspec.workload import render_workload
 from generator.image.image_ref import ImageRef
 
 IMAGE = ImageRef("dsdeploy-test/project", "coverage")

@@ -21,13 +21,14 @@ from typer.testing import CliRunner
 
 from generator.chart.helm import find_helms
 from generator.cli import app
-from generator.containers.container_run import ContainerRun
-from generator.containers.engine import docker_client
-from generator.containers.kubelet import HANG, HEALED, RESTART, START, start_like_kubelet
-from generator.containers.podspec import NAMESPACE, podspec_smoke, render_workload
-from generator.containers.podspec_client import INFER, KEEP_ALIVE
-from generator.containers.podspec_translate import translate
+from generator.containers.podspec.container_run import ContainerRun
+from generator.containers.podspec.kubelet import HANG, HEALED, RESTART, START, start_like_kubelet
+from generator.containers.podspec.service_calls import INFER, KEEP_ALIVE
+from generator.containers.podspec.smoke import podspec_smoke
+from generator.containers.podspec.translate import translate
+from generator.containers.podspec.workload import NAMESPACE, render_workload
 from generator.containers.smoke import EARLY_EXIT, smoke_image
+from generator.engine.client import docker_client
 from generator.image.image_ref import ImageRef
 
 SETTLE = 2.0

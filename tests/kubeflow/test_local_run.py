@@ -17,8 +17,8 @@ import docker
 import pytest
 import yaml
 
-from generator.containers.engine import hardened_run_options, http, wait_ready
 from generator.containers.v2_client import image_example
+from generator.engine.run import hardened_run_options, http, wait_ready
 
 pytestmark = pytest.mark.docker
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.containers.podspec import podspec_smoke
+from generator.containers.podspec.smoke import podspec_smoke
 from generator.containers.smoke import smoke_image
 from generator.process import run
 from generator.project.render import read_answers

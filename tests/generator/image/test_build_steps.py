@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from generator.containers.engines import check_engine
-from generator.errors import GeneratorError
 from generator.image.build import parse_podman_steps
 
 # `podman build` (buildah 1.28) output, trimmed: a cached step prints "Using cache" and then
@@ -34,10 +30,3 @@ def test_podman_steps_are_read_with_their_cache_status():
         ("[2/7] COPY pyproject.toml uv.lock README.md LICENSE ./", False),
         ("[2/7] RUN /opt/uv/bin/uv build --wheel --out-dir /dist", False),
     ]
-
-
-def test_an_unknown_engine_is_refused_naming_the_option():
-    with pytest.raises(GeneratorError) as caught:
-        check_engine("nerdctl")
-    assert "nerdctl" in caught.value.message
-    assert caught.value.hint == "use --engine docker or --engine podman"

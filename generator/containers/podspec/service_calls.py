@@ -11,10 +11,10 @@ from __future__ import annotations
 import http.client
 from typing import Any
 
-from generator.containers.container_run import ContainerRun
-from generator.containers.engine import HTTP_TIMEOUT
+from generator.containers.podspec.container_run import ContainerRun
 from generator.containers.v2_client import Example, image_example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
+from generator.engine.run import HTTP_TIMEOUT
 from generator.results import CheckResult, checked
 
 INFER = "v2 infer through the Service's targetPort"

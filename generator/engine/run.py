@@ -1,4 +1,4 @@
-"""The container engine as every container check uses it: client, hardened runs, waits, logs.
+"""A container run as the chart runs a pod: hardened options, published ports, waits, logs.
 
 Containers run as the Helm chart runs a pod: a fixed non-root uid, a read-only root filesystem
 with a writable ``/tmp``, no capabilities, no privilege escalation. A container can exit before
@@ -23,6 +23,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from generator.engine.client import docker_client
 from generator.errors import GeneratorError
 
 RUN_AS_UID = 10001
@@ -98,16 +99,6 @@ def published_ports(container: Container, *, timeout: float = PUBLISH_TIMEOUT) -
         if (container.status == "running" and published) or time.monotonic() >= deadline:
             return published
         time.sleep(_POLL)
-
-
-def docker_client() -> docker.DockerClient:
-    """The engine's client, or an error that says how to get an engine."""
-    try:
-        return docker.from_env()
-    except docker.errors.DockerException as exc:
-        raise GeneratorError(
-            f"cannot reach the Docker engine: {exc}", hint="start dockerd or run scripts/setup-docker.sh"
-        ) from exc
 
 
 def hardened_run_options() -> dict[str, Any]:

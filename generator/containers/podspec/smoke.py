@@ -4,45 +4,40 @@ Kubernetes cannot run everywhere (not on this project's CI machines), yet most w
 its image disagree show without a cluster: a probe on the wrong path, a ``containerPort`` the
 server does not listen on, a Service ``targetPort`` naming no port, a write to a read-only root.
 :func:`podspec_smoke` renders the chart with ``helm template`` (its image values pointed at a
-local image), translates the Deployment's pod spec into one ``docker run``
-(:mod:`generator.containers.podspec_translate`, which refuses what it cannot reproduce), then does what a
-kubelet does (:mod:`generator.containers.kubelet`): the startup, readiness and liveness probes within their
-budgets, a restart of a container that exits (a crash loop is named with its exit code and the
-log's last line), optionally a hung server healed by its liveness probe; then what a client does
-(:mod:`generator.containers.podspec_client`): infer calls on one kept-alive connection through the port the
-Service targets, answered as the model itself answers. It ends with SIGTERM and the pod's grace
-period.
+local image; :mod:`~generator.containers.podspec.workload`), translates the Deployment's pod spec
+into one ``docker run`` (:mod:`~generator.containers.podspec.translate`, which refuses what it cannot
+reproduce), then does what a kubelet does (:mod:`~generator.containers.podspec.kubelet`): the startup,
+readiness and liveness probes within their budgets, a restart of a container that exits (a crash
+loop is named with its exit code and the log's last line), optionally a hung server healed by its
+liveness probe; then what a client does (:mod:`~generator.containers.podspec.service_calls`): infer
+calls on one kept-alive connection through the port the Service targets, answered as the model
+itself answers. It ends with SIGTERM and the pod's grace period.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
-import yaml
 from docker.models.containers import Container
 
-from generator.chart.helm import Chart, Helm, require_helm
-from generator.containers.container_run import ContainerRun
-from generator.containers.engine import docker_client
-from generator.containers.kubelet import heal, start_like_kubelet
-from generator.containers.podspec_client import ServiceCalls
-from generator.containers.podspec_translate import translate
-from generator.containers.probes import SETTLE_SECONDS
+from generator.chart.helm import Helm
+from generator.containers.podspec.container_run import ContainerRun
+from generator.containers.podspec.kubelet import heal, start_like_kubelet
+from generator.containers.podspec.probes import SETTLE_SECONDS
+from generator.containers.podspec.service_calls import ServiceCalls
+from generator.containers.podspec.translate import translate
+from generator.containers.podspec.workload import NAMESPACE, render_workload, service_ports
+from generator.engine.client import docker_client
+from generator.engine.image_store import image_config
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
-from generator.image.inspect import image_config
 from generator.process import ProgressFn, ignore_progress
 from generator.results import CheckedReport, CheckResult, checked
-
-NAMESPACE = "models"
-SERVER_COMPONENT = "server"
 
 
 @dataclass(frozen=True)
@@ -72,88 +67,6 @@ class PodspecReport(CheckedReport):
     def summary(self) -> str:
         """One line per failed check, or a one-line all-clear."""
         return self.summarise(self.values_set, self.ready_seconds)
-
-
-def _non_hooks(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        d for d in documents if "helm.sh/hook" not in ((d.get("metadata") or {}).get("annotations") or {})
-    ]
-
-
-def render_workload(
-    project: Path,
-    image: ImageRef,
-    values_set: str,
-    *,
-    helm: Helm | None = None,
-    namespace: str = NAMESPACE,
-    values: Sequence[Path] = (),
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The server Deployment and the Services the chart renders for ``values_set``, run on ``image``.
-
-    ``values`` are extra values files layered over the set (e.g. a CPU limit of 2).
-
-    Raises:
-        GeneratorError: Unknown values set, helm refused, or no single server Deployment.
-    """
-    chart = Chart.find(project)
-    if values_set not in chart.values_sets:
-        raise GeneratorError(
-            f"the chart has no values set {values_set!r}", hint=f"pick one of {', '.join(chart.values_sets)}"
-        )
-    with tempfile.TemporaryDirectory(prefix="dsdeploy-podspec-") as scratch:
-        override = Path(scratch) / "image-values.yaml"
-        override.write_text(yaml.safe_dump(image.chart_values()), encoding="utf-8")
-        documents = (helm or require_helm()).render(
-            chart.name,
-            chart.path,
-            namespace=namespace,
-            values=[*chart.values_files(values_set), *values, override],
-        )
-    documents = _non_hooks(documents)
-    deployments = [d for d in documents if d.get("kind") == "Deployment"]
-    servers = [
-        d
-        for d in deployments
-        if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == SERVER_COMPONENT
-    ] or deployments
-    if len(servers) != 1:
-        raise GeneratorError(f"expected one server Deployment in {chart.name}, found {len(servers)}")
-    return servers[0], [d for d in documents if d.get("kind") == "Service"]
-
-
-def service_ports(
-    deployment: dict[str, Any], services: list[dict[str, Any]], run: ContainerRun
-) -> tuple[list[CheckResult], int | None]:
-    """Each Service selecting the pod must target a port the container declares.
-
-    Returns:
-        One check per Service port, and the container port the first of them reaches (None if none).
-    """
-    labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
-    declared = ", ".join(f"{p.name}={p.number}" for p in run.ports) or "none"
-    checks: list[CheckResult] = []
-    reached: list[int] = []
-    for service in services:
-        selector = service["spec"].get("selector") or {}
-        if not selector or any(labels.get(key) != value for key, value in selector.items()):
-            continue
-        for port in service["spec"].get("ports") or []:
-            target = port.get("targetPort", port["port"])
-            if isinstance(target, int) or str(target).isdigit():
-                number: int | None = int(target) if any(p.number == int(target) for p in run.ports) else None
-            else:
-                named = run.port_named(str(target))
-                number = named.number if named else None
-            if number is not None:
-                reached.append(number)
-            name = f"Service {service['metadata']['name']} port {port.get('name', port['port'])}"
-            checks.append(
-                checked(name, number is not None, f"targetPort {target!r}; the container declares {declared}")
-            )
-    if not checks:
-        checks.append(checked("Service", False, f"no Service selects the pod's labels {labels}"))
-    return checks, (reached[0] if reached else None)
 
 
 def _non_root(run: ContainerRun, image_user: str) -> CheckResult:

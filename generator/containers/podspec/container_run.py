@@ -1,8 +1,8 @@
 """One container run as Docker runs it: the options a pod spec translates into.
 
-:mod:`generator.containers.podspec_translate` fills a :class:`ContainerRun` from a Deployment; the smoke
-(:mod:`generator.containers.podspec`) starts it with the Docker SDK, and :meth:`ContainerRun.docker_command`
-prints the same run as a ``docker run`` line to reproduce by hand.
+:mod:`generator.containers.podspec.translate` fills a :class:`ContainerRun` from a Deployment;
+the smoke (:mod:`generator.containers.podspec.smoke`) starts it with the Docker SDK, and
+:meth:`ContainerRun.docker_command` prints the same run as a ``docker run`` line to reproduce by hand.
 """
 
 from __future__ import annotations

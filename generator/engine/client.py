@@ -1,4 +1,4 @@
-"""Which container engine builds and runs images: Docker, or Podman through its Docker API.
+"""Which container engine, and a Docker SDK client on it: Docker's own, or Podman's Docker API.
 
 Builds call each engine's own CLI (``docker buildx build`` or ``podman build``: both take the
 Dockerfile's cache and secret mounts). Container checks use the Docker SDK for both: Podman
@@ -19,9 +19,7 @@ from typing import Literal, get_args
 import docker
 import docker.errors
 
-from generator.containers.engine import docker_client
 from generator.errors import GeneratorError
-from generator.process import run
 from generator.tools import require
 
 Engine = Literal["docker", "podman"]
@@ -45,30 +43,14 @@ def check_engine(engine: str) -> Engine:
     )
 
 
-def podman_image_exists(image: str) -> bool:
-    """Whether ``image`` is in Podman's image store (no podman: it is not)."""
+def docker_client() -> docker.DockerClient:
+    """The engine's client, or an error that says how to get an engine."""
     try:
-        podman = require("podman")
-    except GeneratorError:
-        return False
-    return run([podman, "image", "exists", image], check=False, timeout=60).returncode == 0
-
-
-def copy_image_to_podman(image: str) -> None:
-    """Copy ``image`` from Docker's store into Podman's (``docker save | podman load``).
-
-    A base image built locally with Docker (``dsdeploy base-image``) is then a Podman build's
-    base too. Podman stores an unqualified name as ``localhost/<name>``, and finds it again
-    under the short name.
-
-    Raises:
-        GeneratorError: Either engine is missing or the copy failed.
-    """
-    docker_cli, podman = require("docker"), require("podman")
-    with tempfile.TemporaryDirectory(prefix="dsdeploy-image-") as scratch:
-        archive = Path(scratch) / "image.tar"
-        run([docker_cli, "save", "--output", archive, image], timeout=600)
-        run([podman, "load", "--input", archive], timeout=600)
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise GeneratorError(
+            f"cannot reach the Docker engine: {exc}", hint="start dockerd or run scripts/setup-docker.sh"
+        ) from exc
 
 
 @contextmanager

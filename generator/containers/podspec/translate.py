@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from generator.containers.container_run import ContainerRun, Port, Probe, Tmpfs
-from generator.containers.podspec_env import Untranslatable, container_env, expand, quantity
+from generator.containers.podspec.container_run import ContainerRun, Port, Probe, Tmpfs
+from generator.containers.podspec.env import Untranslatable, container_env, expand, quantity
 from generator.errors import GeneratorError
 
 # Fields that change nothing about how a single container runs on one machine.

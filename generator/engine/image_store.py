@@ -1,8 +1,9 @@
-"""What the local engine can tell about an image: present, pullable, size, config, layers, history.
+"""What the engines' image stores hold: present, pullable, size, config, layers, history.
 
 Asked through the Docker SDK, the same client the container checks use (builds alone go through
 the CLI, for BuildKit's secrets and cache mounts). :func:`find_in_layers` reads every layer, so
-a secret a build wrote and removed is still found.
+a secret a build wrote and removed is still found. Podman's store is asked through its CLI, and
+:func:`copy_image_to_podman` copies a Docker image into it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import docker
 import docker.errors
 import docker.models.images
 
-from generator.containers.engine import docker_client
+from generator.engine.client import docker_client
 from generator.errors import GeneratorError
+from generator.process import run
+from generator.tools import require
 
 # Seconds to wait for a registry pull before deciding it cannot be reached.
 PULL_TIMEOUT = 120
@@ -49,6 +52,32 @@ def can_pull(image: str, *, timeout: float = PULL_TIMEOUT) -> bool:
         # OSError covers the HTTP layer's timeouts and refused connections.
         return False
     return True
+
+
+def podman_image_exists(image: str) -> bool:
+    """Whether ``image`` is in Podman's image store (no podman: it is not)."""
+    try:
+        podman = require("podman")
+    except GeneratorError:
+        return False
+    return run([podman, "image", "exists", image], check=False, timeout=60).returncode == 0
+
+
+def copy_image_to_podman(image: str) -> None:
+    """Copy ``image`` from Docker's store into Podman's (``docker save | podman load``).
+
+    A base image built locally with Docker (``dsdeploy base-image``) is then a Podman build's
+    base too. Podman stores an unqualified name as ``localhost/<name>``, and finds it again
+    under the short name.
+
+    Raises:
+        GeneratorError: Either engine is missing or the copy failed.
+    """
+    docker_cli, podman = require("docker"), require("podman")
+    with tempfile.TemporaryDirectory(prefix="dsdeploy-image-") as scratch:
+        archive = Path(scratch) / "image.tar"
+        run([docker_cli, "save", "--output", archive, image], timeout=600)
+        run([podman, "load", "--input", archive], timeout=600)
 
 
 def image_size(image: str) -> int:

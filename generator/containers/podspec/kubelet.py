@@ -1,12 +1,12 @@
 """What a kubelet does with one container, done with Docker: start, probe, restart, heal.
 
-The pod-spec smoke (:mod:`generator.containers.podspec`) starts the container a chart describes; this module
-then plays the kubelet: it waits for the container's ports to be published (a container that
-exits first is a failed check with its exit code and log, never an exception), runs the startup,
-readiness and liveness probes in the kubelet's order, restarts a container that exits before it
-is ready (``restartPolicy: Always``) to tell a crash loop from a one-off, and, on request, freezes
-a ready server to prove the liveness probe catches the hang within ``failureThreshold x
-periodSeconds`` and that the restarted container answers again.
+The pod-spec smoke (:mod:`generator.containers.podspec.smoke`) starts the container a chart
+describes; this module then plays the kubelet: it waits for the container's ports to be published
+(a container that exits first is a failed check with its exit code and log, never an exception),
+runs the startup, readiness and liveness probes in the kubelet's order, restarts a container that
+exits before it is ready (``restartPolicy: Always``) to tell a crash loop from a one-off, and, on
+request, freezes a ready server to prove the liveness probe catches the hang within
+``failureThreshold x periodSeconds`` and that the restarted container answers again.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ from dataclasses import dataclass, field
 import docker.errors
 from docker.models.containers import Container
 
-from generator.containers.container_run import ContainerRun
-from generator.containers.engine import exit_reason, log_tail, published_ports
-from generator.containers.probes import await_liveness_failure, await_probe, exit_diagnosis, has_exited
+from generator.containers.podspec.container_run import ContainerRun
+from generator.containers.podspec.probes import (
+    await_liveness_failure,
+    await_probe,
+    exit_diagnosis,
+    has_exited,
+)
+from generator.engine.run import exit_reason, log_tail, published_ports
 from generator.results import CheckResult, checked
 
 START = "container starts and publishes its ports"

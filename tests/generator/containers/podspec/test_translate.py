@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from generator.chart.helm import find_helms
-from generator.containers.podspec import render_workload, service_ports
-from generator.containers.podspec_env import POD_NAME, Untranslatable, expand, quantity
-from generator.containers.podspec_translate import translate
+from generator.containers.podspec.env import POD_NAME, Untranslatable, expand, quantity
+from generator.containers.podspec.translate import translate
+from generator.containers.podspec.workload import render_workload, service_ports
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
 

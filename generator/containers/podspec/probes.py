@@ -21,8 +21,8 @@ from http.client import HTTPException
 import docker.errors
 from docker.models.containers import Container
 
-from generator.containers.container_run import ContainerRun, Probe
-from generator.containers.engine import exit_reason, log_tail
+from generator.containers.podspec.container_run import ContainerRun, Probe
+from generator.engine.run import exit_reason, log_tail
 from generator.results import CheckResult, checked
 
 # Seconds a conclusive failure (HTTP 404, or no answer while the server listens elsewhere)
