@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]  # copier's checkout of the template, with history
@@ -88,6 +89,23 @@ class Migration:
     def finish(self) -> None:
         """Drop the stash once every held file is merged or set aside."""
         shutil.rmtree(self.stash(), ignore_errors=True)
+
+
+def merge_lines(user: str, base: str, new: str) -> tuple[str, bool]:
+    """``git merge-file`` of three texts with copier's conflict labels: the text, and whether clean."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, text in (("user", user), ("base", base), ("new", new)):
+            paths.append(Path(tmp, name))
+            paths[-1].write_text(text, encoding="utf-8")
+        done = subprocess.run(
+            ["git", "merge-file", "-p", "-L", "before updating", "-L", "last update", "-L", "after updating",
+             *map(str, paths)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if done.returncode < 0 or done.returncode > 127:
+        raise SystemExit(f"dsdeploy migration: git merge-file failed: {done.stderr.strip()}")
+    return done.stdout, done.returncode == 0
 
 
 def package_name() -> str:

@@ -36,12 +36,10 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from _migration import Migration, package_name
+from _migration import Migration, merge_lines, package_name
 
 MIGRATION = Migration("0.2.0")
 say = MIGRATION.say
@@ -205,23 +203,6 @@ def merge_segment(base: str | None, user: str | None, new: str) -> tuple[str | N
         return conflict_block(user, new), False
     merged, clean = merge_lines(user, base, new)
     return merged, clean
-
-
-def merge_lines(user: str, base: str, new: str) -> tuple[str, bool]:
-    """``git merge-file`` of three texts, with copier's conflict labels."""
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for name, text in (("user", user), ("base", base), ("new", new)):
-            paths.append(Path(tmp, name))
-            paths[-1].write_text(text, encoding="utf-8")
-        done = subprocess.run(
-            ["git", "merge-file", "-p", "-L", "before updating", "-L", "last update", "-L", "after updating",
-             *map(str, paths)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    if done.returncode < 0 or done.returncode > 127:
-        raise SystemExit(f"{MIGRATION.prefix} git merge-file failed: {done.stderr.strip()}")
-    return done.stdout, done.returncode == 0
 
 
 def conflict_block(user: str, new: str) -> str:

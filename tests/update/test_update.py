@@ -170,3 +170,71 @@ def test_migration_run_again_changes_nothing(updated_projects, template_repo, li
         subprocess.run([sys.executable, str(script), stage, lifecycle.old], cwd=project, check=True)
     assert lifecycle.project_files(project) == before
     assert lifecycle.git(project, "status", "--porcelain") == ""
+
+
+def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved_code(
+    template_repo, lifecycle, tmp_path, capfd
+):
+    project = lifecycle.copy_release(template_repo, lifecycle.previous, tmp_path / "project", {})
+    lifecycle.init_repo(project)
+    serving = project / "src" / "my_model" / "serving"
+    service = serving / "service.py"
+    text = service.read_text()
+    # A line 0.3.0 kept in service.py (the drain on SIGTERM), and a constant it moved out.
+    kept = ('"shutting down in %g s (SHUTDOWN_DELAY): readiness is 503 meanwhile"', '"draining for %g s"')
+    moved = ("RETRY_AFTER_SECONDS = 1 ", "RETRY_AFTER_SECONDS = 2 ")
+    for old, _ in (kept, moved):
+        assert old in text
+    edited = text.replace(*kept).replace(*moved)
+    service.write_text(edited)
+    protocol = serving / "protocol.py"
+    only_kept = protocol.read_text().replace('"""', '"""Our fork of the protocol module. ', 1)
+    protocol.write_text(only_kept)
+    (project / "src" / "my_model" / "retry.py").write_text(
+        '"""Our retry policy."""\n\nfrom .serving.service import RETRY_AFTER_SECONDS, create_app\n\n'
+        '__all__ = ["RETRY_AFTER_SECONDS", "create_app"]\n'
+    )
+    lifecycle.commit_all(project, "Our drain message, retry delay and retry policy")
+    capfd.readouterr()
+    lifecycle.update(project)
+    err = capfd.readouterr().err
+    assert lifecycle.conflicted_files(project) == []
+    # The edit of moved code: 0.3.0's file stands, the user's copy beside it, and where it went.
+    new_service = service.read_text()
+    assert (serving / "service.py.pre-0.3.0").read_text() == edited
+    assert '"shutting down in %g s (SHUTDOWN_DELAY)' in new_service
+    assert "src/my_model/serving/service.py had local changes to code 0.3.0 moved" in err
+    assert "RETRY_AFTER_SECONDS -> serving/steps.py" in err
+    # An edit of lines 0.3.0 kept is merged in place, nothing set aside.
+    assert protocol.read_text().startswith('"""Our fork of the protocol module. ')
+    assert not (serving / "protocol.py.pre-0.3.0").exists()
+    assert "protocol.py had local changes" not in err
+    # The user's import of a moved name is reported; create_app did not move.
+    assert (
+        "src/my_model/retry.py:3 imports RETRY_AFTER_SECONDS from my_model.serving.service; 0.3.0 moved it "
+        "to my_model.serving.steps" in err
+    )
+    assert "imports create_app" not in err
+    # The index entry `before` staged is released: git sees protocol.py as any file 0.3.0 changed.
+    status = lifecycle.git(project, "status", "--porcelain", "--", "src/my_model/serving/").splitlines()
+    codes = {line[3:]: line[:2] for line in status}
+    assert codes["src/my_model/serving/protocol.py"] == codes["src/my_model/serving/artifact.py"]
+
+
+def test_crossing_0_3_0_needs_trust(template_repo, lifecycle, tmp_path):
+    project = lifecycle.copy_release(template_repo, lifecycle.previous, tmp_path / "project", {})
+    lifecycle.init_repo(project)
+    with pytest.raises(copier.errors.UnsafeTemplateError):
+        lifecycle.update(project, trust=False)
+
+
+def test_migration_0_3_0_run_again_changes_nothing(updated_projects, template_repo, lifecycle, tmp_path):
+    updated = next(u for u in updated_projects.values() if u.start == lifecycle.previous)
+    project = lifecycle.copy_tree(updated.project, tmp_path / "project")
+    lifecycle.commit_all(project, "Updated to 0.3.0")
+    before = lifecycle.project_files(project)
+    script = Path(template_repo, "hooks", "migrate_0_3_0.py")
+    for stage in ("before", "after"):
+        subprocess.run([sys.executable, str(script), stage, lifecycle.previous], cwd=project, check=True)
+    assert lifecycle.project_files(project) == before
+    assert lifecycle.git(project, "status", "--porcelain") == ""
