@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Discriminator, Field, Strict, Tag
 
 from .. import __version__
-from .artifact import INTEGER_LIMIT, Model
+from .artifact import Model
 from .batching import Prediction
+from .features import INTEGER_LIMIT
 
 # ---------------------------------------------------------------------------------------------
 # Request and response bodies
