@@ -90,17 +90,8 @@ class Model:
     def check_features(self, x: Any) -> NDArray[Any]:
         """Turn ``x`` into the matrix the estimator is given, or say what is wrong.
 
-        Args:
-            x: Rows of values in column order (lists, a matrix or a DataFrame with the
-                model's columns), shape ``(rows, n_features)``.
-
-        Returns:
-            A C-contiguous float64 matrix when every column is numeric, else an object matrix
-            whose values have each column's kind.
-
-        Raises:
-            ValueError: ``x`` is not a non-empty 2-D table of valid values with ``n_features``
-                columns; the message names the column and the rule (see ``features``).
+        ``features.check_features`` with this model's signature: rows in column order (lists, a
+        matrix or a DataFrame with the model's columns); ``ValueError`` names the column and the rule.
         """
         return check_features(self.signature, x)
 
