@@ -4,15 +4,15 @@ Owned by the template: extend through ``model.py`` (the estimator) and ``train.p
 ``copier update`` may replace this file.
 
 The artifact is one joblib file holding a plain dict (no classes of this package), so it loads
-without this package's code on the path and survives renames of it.
+without this package's code on the path and survives renames of it. What a row's values must be
+is checked in ``features``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,11 @@ import numpy as np
 import sklearn
 from numpy.typing import NDArray
 
+from .features import check_features, estimator_input
 from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
 DEFAULT_MODEL_PATH = Path("artifacts/model.joblib")
-#: Largest magnitude a number may have: float32's range (rounded down), which XGBoost and
-#: LightGBM read, and which leaves scikit-learn's scalers room before float64 overflows.
-VALUE_LIMIT = 3.4e38
-#: Largest magnitude an integer may have (JavaScript's safe integer): every integer up to it, and
-#: the next, is exact in the float64 that a JSON number becomes.
-INTEGER_LIMIT = 2**53 - 1
 ARTIFACT_FORMAT = 2  # 2: the signature inside; 1 (0.1.0): feature and class names only
 _PACKAGE = __package__.rpartition(".")[0] if __package__ else "<package>"
 
@@ -95,99 +90,10 @@ class Model:
     def check_features(self, x: Any) -> NDArray[Any]:
         """Turn ``x`` into the matrix the estimator is given, or say what is wrong.
 
-        Args:
-            x: Rows of values in column order (lists, a matrix or a DataFrame with the
-                model's columns), shape ``(rows, n_features)``.
-
-        Returns:
-            A C-contiguous float64 matrix when every column is numeric, else an object matrix
-            whose values have each column's kind.
-
-        Raises:
-            ValueError: ``x`` is not a non-empty 2-D table of valid values with ``n_features``
-                columns; the message names the column and the rule.
+        ``features.check_features`` with this model's signature: rows in column order (lists, a
+        matrix or a DataFrame with the model's columns); ``ValueError`` names the column and the rule.
         """
-        if hasattr(x, "columns"):  # a DataFrame: take the model's columns, in its order
-            missing = [name for name in self.feature_names if name not in x.columns]
-            if missing:
-                raise ValueError(
-                    f"missing column {missing[0]!r}: the model takes {', '.join(self.feature_names)}"
-                )
-            x = x[list(self.feature_names)].to_numpy(dtype=object)
-        if self.signature.numeric:
-            return self._numeric(x)
-        return self._mixed(x)
-
-    def _shape_error(self, ndim: int, columns: int | None = None) -> ValueError:
-        if ndim != 2:
-            return ValueError(f"features must be a 2-D matrix (rows, {self.n_features}), got {ndim}-D")
-        return ValueError(
-            f"each row must have {self.n_features} features ({', '.join(self.feature_names)}), got {columns}"
-        )
-
-    def _numeric(self, x: Any) -> NDArray[np.float64]:
-        try:
-            matrix = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError) as exc:
-            self._mixed(x)  # the value-by-value check names the row, the column and the rule
-            raise ValueError(f"features must be numbers in rows of equal length: {exc}") from None
-        if matrix.ndim >= 1 and matrix.shape[0] == 0:
-            raise ValueError("features hold no rows: send at least one")
-        if matrix.ndim != 2:
-            raise self._shape_error(matrix.ndim)
-        if matrix.shape[1] != self.n_features:
-            raise self._shape_error(2, matrix.shape[1])
-        within = np.abs(matrix) <= VALUE_LIMIT  # False for NaN and infinity too
-        if not within.all():
-            row, index = (int(i) for i in np.argwhere(~within)[0])
-            column = self.feature_names[index]
-            if not math.isfinite(matrix[row, index]):
-                raise ValueError(f"column {column!r} must hold finite numbers: NaN or infinity found")
-            raise ValueError(
-                f"column {column!r} takes numbers within ±{VALUE_LIMIT:g}: {matrix[row, index]:g} found"
-            )
-        for index, column in enumerate(self.signature.columns):
-            values = matrix[:, index]
-            if column.kind == "integer" and (values != np.round(values)).any():
-                raise ValueError(f"column {column.name!r} takes integers: a value with a fraction found")
-            if column.kind == "integer" and (np.abs(values) > INTEGER_LIMIT).any():
-                raise ValueError(f"column {column.name!r} takes integers within ±(2**53 - 1)")
-        return np.ascontiguousarray(matrix)
-
-    def _mixed(self, x: Any) -> NDArray[Any]:
-        rows = x.tolist() if isinstance(x, np.ndarray) else list(x)
-        if not rows:
-            raise ValueError("features hold no rows: send at least one")
-        if not all(isinstance(row, list | tuple) for row in rows):
-            raise self._shape_error(1)
-        bad = next((len(row) for row in rows if len(row) != self.n_features), None)
-        if bad is not None:
-            raise self._shape_error(2, bad)
-        matrix = np.empty((len(rows), self.n_features), dtype=object)
-        for index, column in enumerate(self.signature.columns):
-            check = _VALUE_CHECKS[column.kind]
-            for row_number, row in enumerate(rows):
-                value = row[index]
-                if not check(value):
-                    rule = _KIND_WORDS[column.kind]
-                    raise ValueError(f"column {column.name!r} takes {rule}: row {row_number} holds {value!r}")
-                matrix[row_number, index] = float(value) if column.kind == "number" else value
-        return matrix
-
-    def _input(self, matrix: NDArray[Any]) -> Any:
-        """What the estimator is given: the matrix, or a DataFrame like the one it was fitted on."""
-        if not self.signature.frame:
-            return matrix
-        import pandas as pd  # a DataFrame-fitted estimator was trained with pandas at hand
-
-        data: dict[str, Any] = {}
-        for index, column in enumerate(self.signature.columns):
-            values = matrix[:, index]
-            if column.categories:
-                data[column.name] = pd.Categorical(values, categories=list(column.categories))
-            else:
-                data[column.name] = pd.Series(values).astype(column.dtype or _PANDAS_DTYPES[column.kind])
-        return pd.DataFrame(data)
+        return check_features(self.signature, x)
 
     def predict(self, x: Any) -> NDArray[Any]:
         """Predicted label (classifier) or value (regressor) of each row.
@@ -201,7 +107,8 @@ class Model:
         Raises:
             ValueError: ``x`` is not a valid feature table (see ``check_features``).
         """
-        return np.asarray(self.estimator.predict(self._input(self.check_features(x)))).ravel()
+        matrix = estimator_input(self.signature, self.check_features(x))
+        return np.asarray(self.estimator.predict(matrix)).ravel()
 
     def predict_proba(self, x: Any) -> NDArray[np.float64]:
         """Probability of each class (columns in ``classes`` order) for each row.
@@ -218,36 +125,8 @@ class Model:
         """
         if not self.has_proba:
             raise NotImplementedError(f"{type(self.estimator).__name__} has no predict_proba")
-        proba = self.estimator.predict_proba(self._input(self.check_features(x)))
+        proba = self.estimator.predict_proba(estimator_input(self.signature, self.check_features(x)))
         return np.asarray(proba, dtype=np.float64)
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return abs(value) <= VALUE_LIMIT  # False for NaN and infinity too
-    except OverflowError:  # an integer too large for a float64
-        return False
-
-
-def _is_integer(value: Any) -> bool:
-    return _is_number(value) and float(value).is_integer() and abs(value) <= INTEGER_LIMIT
-
-
-_VALUE_CHECKS: Mapping[str, Callable[[Any], bool]] = {
-    "number": _is_number,
-    "integer": _is_integer,
-    "boolean": lambda value: isinstance(value, bool),
-    "string": lambda value: isinstance(value, str),
-}
-_KIND_WORDS = {
-    "number": f"finite numbers within ±{VALUE_LIMIT:g}",
-    "integer": "integers within ±(2**53 - 1)",
-    "boolean": "true or false",
-    "string": "strings",
-}
-_PANDAS_DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "object"}
 
 
 def save_model(model: Model, path: Path) -> Path:

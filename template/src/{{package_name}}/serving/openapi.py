@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .artifact import INTEGER_LIMIT, VALUE_LIMIT, Model
+from .artifact import Model
+from .features import INTEGER_LIMIT, VALUE_LIMIT
 from .protocol import INTEGER_DATATYPES, OUTPUT_PREDICT, OUTPUT_PROBA
 
 #: Row counts the infer body spells out, one alternative each (JSON Schema has no arithmetic).
