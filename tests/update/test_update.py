@@ -188,8 +188,10 @@ def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved
     edited = text.replace(*kept).replace(*moved)
     service.write_text(edited)
     protocol = serving / "protocol.py"
-    only_kept = protocol.read_text().replace('"""', '"""Our fork of the protocol module. ', 1)
-    protocol.write_text(only_kept)
+    asked = '"""An output the client asks for by name."""'
+    ours = '"""An output the client asks for (ours)."""'
+    assert asked in protocol.read_text()
+    protocol.write_text(protocol.read_text().replace(asked, ours))
     (project / "src" / "my_model" / "retry.py").write_text(
         '"""Our retry policy."""\n\nfrom .serving.service import RETRY_AFTER_SECONDS, create_app\n\n'
         '__all__ = ["RETRY_AFTER_SECONDS", "create_app"]\n'
@@ -206,7 +208,8 @@ def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved
     assert "src/my_model/serving/service.py had local changes to code 0.3.0 moved" in err
     assert "RETRY_AFTER_SECONDS -> serving/steps.py" in err
     # An edit of lines 0.3.0 kept is merged in place, nothing set aside.
-    assert protocol.read_text().startswith('"""Our fork of the protocol module. ')
+    assert ours in protocol.read_text()
+    assert "class ErrorResponse(BaseModel):" in protocol.read_text()  # and 0.3.0's file around it
     assert not (serving / "protocol.py.pre-0.3.0").exists()
     assert "protocol.py had local changes" not in err
     # The user's import of a moved name is reported; create_app did not move.
