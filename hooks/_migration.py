@@ -9,11 +9,13 @@ content in the index, so copier sees no local change and writes the new file cle
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]  # copier's checkout of the template, with history
@@ -108,9 +110,33 @@ def merge_lines(user: str, base: str, new: str) -> tuple[str, bool]:
     return done.stdout, done.returncode == 0
 
 
+def user_imports() -> Iterator[tuple[Path, ast.Import | ast.ImportFrom]]:
+    """Each import statement in the project's own Python files (``serving/`` and dot folders aside)."""
+    for path in sorted(Path().glob("**/*.py")):
+        if any(part.startswith(".") for part in path.parts) or "serving" in path.parts:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                yield path, node
+
+
 def package_name() -> str:
     """The project's package, from its answers file (copier has not loaded answers before ``before``)."""
     import yaml  # copier's own dependency: this runs on copier's interpreter
 
     answers = yaml.safe_load(Path(ANSWERS_FILE).read_text(encoding="utf-8")) or {}
     return str(answers["package_name"])
+
+
+def run_stage(argv: list[str], before: Callable[[str, str], None], after: Callable[[str, str], None]) -> int:
+    """A migration script's command line: ``before|after VERSION_FROM``, in the project folder."""
+    if len(argv) != 2 or argv[0] not in {"before", "after"}:
+        sys.stderr.write(f"usage: {Path(sys.argv[0]).name} before|after VERSION_FROM\n")
+        return 2
+    stage, version_from = argv
+    (before if stage == "before" else after)(package_name(), version_from)
+    return 0

@@ -39,7 +39,7 @@ import re
 import sys
 from pathlib import Path
 
-from _migration import Migration, merge_lines, package_name
+from _migration import Migration, merge_lines, run_stage, user_imports
 
 MIGRATION = Migration("0.2.0")
 say = MIGRATION.say
@@ -306,31 +306,24 @@ def format_imports(items: list[Binding]) -> str:
 # --- Report imports of moved names --------------------------------------------------------------
 def report_moved_imports(package: str) -> None:
     """Name each import in the project's own Python files of something 0.2.0 moved."""
-    for path in sorted(Path().glob("**/*.py")):
-        if any(part.startswith(".") for part in path.parts) or "serving" in path.parts:
-            continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                old = moved_module(node.module or "", node.level, package)
-                if old is None:
-                    continue
-                names = [a.name for a in node.names if not (old == "model" and a.name in KEPT_IN_MODEL)]
-                if names:
-                    target = f"{package}.{MOVED[old]}"
-                    say(f"{path}:{node.lineno} imports {', '.join(names)} from {package}.{old}; 0.2.0 moved "
-                        f"{'them' if len(names) > 1 else 'it'} to {target}: import from there.")  # fmt: skip
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    old = moved_module(alias.name, 0, package)
-                    if old is not None and old != "model":
-                        say(
-                            f"{path}:{node.lineno} imports {alias.name}; "
-                            f"0.2.0 moved it to {package}.{MOVED[old]}."
-                        )
+    for path, node in user_imports():
+        if isinstance(node, ast.ImportFrom):
+            old = moved_module(node.module or "", node.level, package)
+            if old is None:
+                continue
+            names = [a.name for a in node.names if not (old == "model" and a.name in KEPT_IN_MODEL)]
+            if names:
+                target = f"{package}.{MOVED[old]}"
+                say(f"{path}:{node.lineno} imports {', '.join(names)} from {package}.{old}; 0.2.0 moved "
+                    f"{'them' if len(names) > 1 else 'it'} to {target}: import from there.")  # fmt: skip
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                old = moved_module(alias.name, 0, package)
+                if old is not None and old != "model":
+                    say(
+                        f"{path}:{node.lineno} imports {alias.name}; "
+                        f"0.2.0 moved it to {package}.{MOVED[old]}."
+                    )
 
 
 def moved_module(module: str, level: int, package: str) -> str | None:
@@ -342,15 +335,5 @@ def moved_module(module: str, level: int, package: str) -> str | None:
     return None
 
 
-def main(argv: list[str]) -> int:
-    """``migrate_0_2_0.py before|after VERSION_FROM`` in the project folder."""
-    if len(argv) != 2 or argv[0] not in {"before", "after"}:
-        sys.stderr.write("usage: migrate_0_2_0.py before|after VERSION_FROM\n")
-        return 2
-    stage, version_from, package = argv[0], argv[1], package_name()
-    before(package, version_from) if stage == "before" else after(package, version_from)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_stage(sys.argv[1:], before, after))

@@ -25,7 +25,7 @@ import ast
 import sys
 from pathlib import Path
 
-from _migration import Migration, merge_lines, package_name
+from _migration import Migration, merge_lines, run_stage, user_imports
 
 MIGRATION = Migration("0.3.0")
 say = MIGRATION.say
@@ -110,28 +110,21 @@ def moved_to(serving: Path, old: str, new: Path) -> str:
 
 def report_moved_imports(package: str, serving: Path) -> None:
     """Name each import, in the project's own Python files, of a name 0.3.0 moved between modules."""
-    for path in sorted(Path().glob("**/*.py")):
-        if any(part.startswith(".") for part in path.parts) or "serving" in path.parts:
+    for path, node in user_imports():
+        if not isinstance(node, ast.ImportFrom):
             continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
+        module = serving_module(node, package)
+        if module is None or not (serving / f"{module}.py").is_file():
             continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            module = serving_module(node, package)
-            if module is None or not (serving / f"{module}.py").is_file():
-                continue
-            source = serving / f"{module}.py"
-            present = top_level_names(source.read_text(encoding="utf-8"))
-            for alias in node.names:
-                home = None if alias.name in present else defining_module(serving, alias.name)
-                if home is not None:
-                    say(
-                        f"{path}:{node.lineno} imports {alias.name} from {package}.serving.{module}; 0.3.0 "
-                        f"moved it to {package}.serving.{home}: import from there."
-                    )
+        source = serving / f"{module}.py"
+        present = top_level_names(source.read_text(encoding="utf-8"))
+        for alias in node.names:
+            home = None if alias.name in present else defining_module(serving, alias.name)
+            if home is not None:
+                say(
+                    f"{path}:{node.lineno} imports {alias.name} from {package}.serving.{module}; 0.3.0 "
+                    f"moved it to {package}.serving.{home}: import from there."
+                )
 
 
 def serving_module(node: ast.ImportFrom, package: str) -> str | None:
@@ -144,15 +137,5 @@ def serving_module(node: ast.ImportFrom, package: str) -> str | None:
     return None
 
 
-def main(argv: list[str]) -> int:
-    """``migrate_0_3_0.py before|after VERSION_FROM`` in the project folder."""
-    if len(argv) != 2 or argv[0] not in {"before", "after"}:
-        sys.stderr.write("usage: migrate_0_3_0.py before|after VERSION_FROM\n")
-        return 2
-    stage, version_from, package = argv[0], argv[1], package_name()
-    before(package, version_from) if stage == "before" else after(package, version_from)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_stage(sys.argv[1:], before, after))
