@@ -93,8 +93,9 @@ def test_updated_default_project_passes_its_own_lint_and_tests(updated_projects,
     assert " failed" not in out
 
 
-def test_crossing_the_migration_needs_trust(template_repo, lifecycle, tmp_path):
-    project = lifecycle.copy_release(template_repo, lifecycle.old, tmp_path / "project", {})
+@pytest.mark.parametrize("start", ["old", "previous"])
+def test_crossing_a_migration_needs_trust(start, template_repo, lifecycle, tmp_path):
+    project = lifecycle.copy_release(template_repo, getattr(lifecycle, start), tmp_path / "project", {})
     lifecycle.init_repo(project)
     with pytest.raises(copier.errors.UnsafeTemplateError):
         lifecycle.update(project, trust=False)
@@ -160,14 +161,19 @@ def test_migration_sets_aside_an_edited_serving_module_and_reports_moved_imports
     assert "my_model.serving.artifact" in err
 
 
-def test_migration_run_again_changes_nothing(updated_projects, template_repo, lifecycle, tmp_path):
-    updated = next(iter(updated_projects.values()))
+@pytest.mark.parametrize(("script", "start"), [("migrate_0_2_0.py", "old"), ("migrate_0_3_0.py", "previous")])
+def test_migration_run_again_changes_nothing(
+    script, start, updated_projects, template_repo, lifecycle, tmp_path
+):
+    # A project updated from the release the migration starts at, its script run once more.
+    version_from = getattr(lifecycle, start)
+    updated = next(u for u in updated_projects.values() if u.start == version_from)
     project = lifecycle.copy_tree(updated.project, tmp_path / "project")
-    lifecycle.commit_all(project, "Updated to 0.2.0")
+    lifecycle.commit_all(project, "Updated")
     before = lifecycle.project_files(project)
-    script = Path(template_repo, "hooks", "migrate_0_2_0.py")
     for stage in ("before", "after"):
-        subprocess.run([sys.executable, str(script), stage, lifecycle.old], cwd=project, check=True)
+        command = [sys.executable, str(Path(template_repo, "hooks", script)), stage, version_from]
+        subprocess.run(command, cwd=project, check=True)
     assert lifecycle.project_files(project) == before
     assert lifecycle.git(project, "status", "--porcelain") == ""
 
@@ -222,22 +228,3 @@ def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved
     status = lifecycle.git(project, "status", "--porcelain", "--", "src/my_model/serving/").splitlines()
     codes = {line[3:]: line[:2] for line in status}
     assert codes["src/my_model/serving/protocol.py"] == codes["src/my_model/serving/artifact.py"]
-
-
-def test_crossing_0_3_0_needs_trust(template_repo, lifecycle, tmp_path):
-    project = lifecycle.copy_release(template_repo, lifecycle.previous, tmp_path / "project", {})
-    lifecycle.init_repo(project)
-    with pytest.raises(copier.errors.UnsafeTemplateError):
-        lifecycle.update(project, trust=False)
-
-
-def test_migration_0_3_0_run_again_changes_nothing(updated_projects, template_repo, lifecycle, tmp_path):
-    updated = next(u for u in updated_projects.values() if u.start == lifecycle.previous)
-    project = lifecycle.copy_tree(updated.project, tmp_path / "project")
-    lifecycle.commit_all(project, "Updated to 0.3.0")
-    before = lifecycle.project_files(project)
-    script = Path(template_repo, "hooks", "migrate_0_3_0.py")
-    for stage in ("before", "after"):
-        subprocess.run([sys.executable, str(script), stage, lifecycle.previous], cwd=project, check=True)
-    assert lifecycle.project_files(project) == before
-    assert lifecycle.git(project, "status", "--porcelain") == ""
