@@ -2,10 +2,13 @@
 
 Each swap renders one variant, then edits only user-owned places as the generated README's
 "Change the model" says: ``load_dataset`` in ``train.py`` (other data: another feature count,
-class count, a regression target, a DataFrame with a category column), ``build_estimator`` in
-``model.py``, and a dependency added the way ``uv add`` adds it. Together the swaps cover every
-``model_framework``, every ``python_version``, Dask, a regression and a mixed-type table; their
-images are the docker tier's cover of the image axes (tests/image/test_matrix_coverage.py).
+a regression target, a DataFrame with a category column), ``build_estimator`` in ``model.py``,
+and a dependency added the way ``uv add`` adds it. Together the swaps cover every
+``model_framework``, every ``python_version``, Dask, a mixed-type table and two regressions: a
+tree ensemble, and a linear model in a pipeline with scaling, whose answers in a batch differ in
+their last bits from a request's alone (issue 35: the project's tests must tolerate that, and
+its Dask scoring, one model call per partition, too). Their images are the docker tier's cover
+of the image axes (tests/image/test_matrix_coverage.py).
 
 The swap tier (tests/swap) tests them: ``swapped(id)`` makes the edited project once per
 session, and ``swap_run`` is its own lint and fast tests (what ``make test`` runs).
@@ -49,32 +52,35 @@ class Swap:
 
 
 SWAPS = {
-    # scikit-learn: 13 features, 3 other classes, another estimator; on Python 3.11, with Dask
-    # batch scoring.
-    "sklearn-wine-forest": Swap(
+    # scikit-learn: a regression (10 features, a continuous target), the linear model in a pipeline
+    # with scaling of issue 35: its answers in a batch differ in their last bits from one request's
+    # alone, which the project's tests must tolerate; on Python 3.11, with Dask batch scoring
+    # (partitions are batches too).
+    "sklearn-diabetes-ridge": Swap(
         answers={
-            "project_name": "Wine Quality",
-            "package_name": "wine_app",
+            "project_name": "Diabetes Progression",
+            "package_name": "progression_app",
             "python_version": "3.11",
             "with_dask": True,
         },
-        imports="from sklearn.datasets import load_wine",
-        load_dataset="""    wine = load_wine()
+        imports="from sklearn.datasets import load_diabetes",
+        load_dataset="""    diabetes = load_diabetes()
     return Dataset(
-        x=np.asarray(wine.data, dtype=np.float64),
-        y=np.asarray(wine.target, dtype=np.int64),
-        feature_names=tuple(wine.feature_names),
-        class_names=tuple(str(name) for name in wine.target_names),
+        x=np.asarray(diabetes.data, dtype=np.float64),
+        y=np.asarray(diabetes.target, dtype=np.float64),
+        feature_names=tuple(str(name) for name in diabetes.feature_names),
     )
 """,
-        model_py="""from sklearn.ensemble import RandomForestClassifier
+        model_py="""from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 
 def build_estimator(random_state=0):
-    return RandomForestClassifier(n_estimators=50, random_state=random_state, n_jobs=1)
+    return make_pipeline(StandardScaler(), Ridge(alpha=1.0))
 """,
-        task="classification",
-        columns=("number",) * 13,
+        task="regression",
+        columns=("number",) * 10,
     ),
     # XGBoost: a regression (continuous target, FP64 answers, no probabilities).
     "xgboost-diabetes-regression": Swap(
