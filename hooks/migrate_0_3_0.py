@@ -48,6 +48,7 @@ def before(package: str, version_from: str) -> None:
 def after(package: str, version_from: str) -> None:
     """Merge in or set aside what ``before`` held back, then report imports of moved names."""
     serving = Path("src", package, "serving")
+    home = homes(serving)  # where each name of the 0.3.0 serving package is defined
     for name in SPLIT:
         path = serving / name
         user = MIGRATION.held(path)
@@ -61,16 +62,16 @@ def after(package: str, version_from: str) -> None:
             aside = path.with_name(f"{name}.pre-0.3.0")
             aside.write_text(user, encoding="utf-8")
             say(
-                f"{path} had local changes to code 0.3.0 moved: {moved_to(serving, base, path)}. "
+                f"{path} had local changes to code 0.3.0 moved: {moved_to(home, base, path)}. "
                 f"Your version is in {aside}: port the change there, then delete it."
             )
         MIGRATION.release(path)
     MIGRATION.finish()
-    report_moved_imports(package, serving)
+    report_moved_imports(package, serving, home)
 
 
-def top_level_names(text: str) -> set[str]:
-    """What a module defines or imports at its top level (what ``from module import x`` finds)."""
+def defined_names(text: str) -> set[str]:
+    """What a module defines at its top level: functions, classes and assigned names."""
     names: set[str] = set()
     for node in ast.parse(text).body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -79,36 +80,36 @@ def top_level_names(text: str) -> set[str]:
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
     return names
 
 
-def defining_module(serving: Path, name: str) -> str | None:
-    """The module of ``serving/`` that defines ``name`` (not merely imports it)."""
+def top_level_names(text: str) -> set[str]:
+    """What ``from module import x`` finds in a module: what it defines and what it imports."""
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.parse(text).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    return defined_names(text) | imported
+
+
+def homes(serving: Path) -> dict[str, str]:
+    """Each name ``serving/`` defines, and the module defining it (the first, by file name)."""
+    found: dict[str, str] = {}
     for module in sorted(serving.glob("*.py")):
-        tree = ast.parse(module.read_text(encoding="utf-8"))
-        for node in tree.body:
-            defined = (
-                {node.name}
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                else {t.id for t in node.targets if isinstance(t, ast.Name)}
-                if isinstance(node, ast.Assign)
-                else set()
-            )
-            if name in defined:
-                return module.stem
-    return None
+        for name in defined_names(module.read_text(encoding="utf-8")):
+            found.setdefault(name, module.stem)
+    return found
 
 
-def moved_to(serving: Path, old: str, new: Path) -> str:
+def moved_to(home: dict[str, str], old: str, new: Path) -> str:
     """Where the definitions ``old`` had and ``new`` lacks went, as ``name -> module`` pairs."""
-    gone = top_level_names(old) - top_level_names(new.read_text(encoding="utf-8"))
-    homes = {name: defining_module(serving, name) for name in sorted(gone)}
-    return ", ".join(f"{name} -> serving/{home}.py" for name, home in homes.items() if home) or "see serving/"
+    gone = sorted(top_level_names(old) - top_level_names(new.read_text(encoding="utf-8")))
+    return ", ".join(f"{name} -> serving/{home[name]}.py" for name in gone if name in home) or "see serving/"
 
 
-def report_moved_imports(package: str, serving: Path) -> None:
+def report_moved_imports(package: str, serving: Path, home: dict[str, str]) -> None:
     """Name each import, in the project's own Python files, of a name 0.3.0 moved between modules."""
     for path, node in user_imports():
         if not isinstance(node, ast.ImportFrom):
@@ -116,14 +117,12 @@ def report_moved_imports(package: str, serving: Path) -> None:
         module = serving_module(node, package)
         if module is None or not (serving / f"{module}.py").is_file():
             continue
-        source = serving / f"{module}.py"
-        present = top_level_names(source.read_text(encoding="utf-8"))
+        present = top_level_names((serving / f"{module}.py").read_text(encoding="utf-8"))
         for alias in node.names:
-            home = None if alias.name in present else defining_module(serving, alias.name)
-            if home is not None:
+            if alias.name not in present and alias.name in home:
                 say(
                     f"{path}:{node.lineno} imports {alias.name} from {package}.serving.{module}; 0.3.0 "
-                    f"moved it to {package}.serving.{home}: import from there."
+                    f"moved it to {package}.serving.{home[alias.name]}: import from there."
                 )
 
 
