@@ -4,8 +4,8 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 
 Both ways into the service run these (``steps`` names the order): the FastAPI routes and the
 fast path. Each check raises ``HTTPException`` naming the problem: 413 for too many rows
-(``MAX_ROWS``), 422 for anything else wrong with a well-formed request. What comes out is the
-matrix ``(rows, features)`` the batcher gives the model.
+(``MAX_ROWS``) or too big an answer (``MAX_RESPONSE_VALUES``), 422 for anything else wrong with
+a well-formed request. What comes out is the matrix ``(rows, features)`` the batcher gives the model.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .protocol import (
     NumericPredictRequest,
     PredictRequest,
 )
+from .settings import DEFAULT_MAX_RESPONSE_VALUES
 
 
 def _where(loc: Sequence[Any]) -> str:
@@ -169,8 +170,52 @@ def _column_matrix(
         raise unprocessable(str(exc)) from None
 
 
+def _check_outputs(body: InferRequest | NumericInferRequest, model: Model) -> list[str]:
+    """The output names asked for: each one the model offers, at most once (``predict`` if none)."""
+    available = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
+    offered = ", ".join(available)
+    wanted = [output.name for output in body.outputs or []] or [OUTPUT_PREDICT]
+    # Each repeat of an output is a copy of the answer: 1,000 repeats made 362 bytes into 6 MB.
+    if len(wanted) > len(available):
+        raise unprocessable(
+            f"outputs lists {len(wanted)} names but this model offers {len(available)}: ask for each of "
+            f"{offered} at most once"
+        )
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise unprocessable(f"unknown output {unknown[0]!r}: this model offers {offered}")
+    if len(set(wanted)) != len(wanted):
+        repeated = next(name for name in wanted if wanted.count(name) > 1)
+        raise unprocessable(f"outputs names {repeated!r} more than once: ask for each output at most once")
+    return wanted
+
+
+def _check_answer_size(
+    body: InferRequest | NumericInferRequest,
+    model: Model,
+    wanted: Sequence[str],
+    max_rows: int,
+    max_values: int,
+) -> None:
+    """Refuse (413) a request whose answer would hold more than ``max_values`` values, before any work."""
+    shape = body.inputs[0].shape if body.inputs else []
+    rows = shape[0] if shape else 0
+    if rows > max_rows:
+        return  # refused for its rows, with that message, by the checks that follow
+    width = sum(len(model.classes) if name == OUTPUT_PROBA else 1 for name in wanted)
+    if rows * width > max_values:
+        raise HTTPException(
+            status_code=413,
+            detail=f"{rows} rows of {', '.join(wanted)} make {rows * width} values, over the limit of "
+            f"{max_values} (MAX_RESPONSE_VALUES): send fewer rows per request",
+        )
+
+
 def check_infer(
-    body: InferRequest | NumericInferRequest, model: Model, max_rows: int
+    body: InferRequest | NumericInferRequest,
+    model: Model,
+    max_rows: int,
+    max_values: int = DEFAULT_MAX_RESPONSE_VALUES,
 ) -> tuple[NDArray[Any], list[str]]:
     """Check a v2 inference request against the model.
 
@@ -179,19 +224,19 @@ def check_infer(
             tensor ``[rows]`` per column, named as the columns.
         model: The served model.
         max_rows: Most rows accepted (``MAX_ROWS``).
+        max_values: Most values the answer may hold (``MAX_RESPONSE_VALUES``): rows times 1 for
+            ``predict`` and the number of classes for ``predict_proba``.
 
     Returns:
         The input as a matrix ``(rows, n_features)``, and the names of the outputs asked for
         (``predict`` when none are).
 
     Raises:
-        HTTPException: 413 for too many rows, 422 for anything else wrong, naming it.
+        HTTPException: 413 for too many rows or too big an answer, 422 for anything else wrong,
+            naming it.
     """
-    available = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
-    wanted = [output.name for output in body.outputs or []] or [OUTPUT_PREDICT]
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        raise unprocessable(f"unknown output {unknown[0]!r}: this model offers {', '.join(available)}")
+    wanted = _check_outputs(body, model)
+    _check_answer_size(body, model, wanted, max_rows, max_values)
     names = [tensor.name for tensor in body.inputs]
     per_column = sorted(names) == sorted(model.feature_names) and (
         model.n_features > 1 or len(body.inputs[0].shape) == 1

@@ -8,7 +8,8 @@ gets a 4xx with ``{"error": "<what is wrong>"}``:
 
 * 400 malformed JSON or an invalid ``Content-Length``;
 * 404 unknown model name or route;
-* 413 body larger than ``MAX_REQUEST_BYTES`` or more rows than ``MAX_ROWS``;
+* 413 body larger than ``MAX_REQUEST_BYTES``, more rows than ``MAX_ROWS``, or an answer of more
+  values than ``MAX_RESPONSE_VALUES``;
 * 431 request headers larger than ``limits.MAX_HEADER_BYTES`` (64 KiB) in all;
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
   non-finite numbers, no rows);
@@ -112,7 +113,7 @@ async def model_ready(model_name: str, model: NamedModel) -> dict[str, Any]:
 async def infer(body: InferRequest, model: NamedModel, request: Request) -> Response:
     """Open Inference Protocol v2 inference: one tensor [rows, features], or one [rows] per column."""
     settings: Settings = request.app.state.settings
-    matrix, wanted = check_infer(body, model, settings.max_rows)
+    matrix, wanted = check_infer(body, model, settings.max_rows, settings.max_response_values)
     prediction = await steps.predict(request.app.state.batcher, matrix, wanted)
     return _json(infer_content(body, wanted, prediction, settings.model_name))
 
