@@ -14,7 +14,8 @@ gets a 4xx with ``{"error": "<what is wrong>"}``:
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
   non-finite numbers, no rows);
 * 503 (not a client error) while the model is not loaded, or when ``QUEUE_MAX_SIZE`` requests
-  already wait for the model (with ``Retry-After``).
+  already wait for the model (with ``Retry-After``);
+* 500 for a fault of the service itself, still as JSON (the traceback goes to the log).
 
 ``/metrics`` serves Prometheus metrics (``metrics``).
 """
@@ -164,5 +165,18 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
     return steps.refusal(exc)
 
 
-#: For ``FastAPI(exception_handlers=...)``.
-EXCEPTION_HANDLERS = {RequestValidationError: validation_error, StarletteHTTPException: http_error}
+async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    """Any other exception (a route's or a middleware's) as a JSON 500, not Starlette's plain text.
+
+    Starlette's outermost middleware calls this, then re-raises, so the server still logs the
+    traceback; the client gets no detail of it.
+    """
+    return steps.error_response(500, f"internal error ({type(exc).__name__}): see the service's log")
+
+
+#: For ``FastAPI(exception_handlers=...)``; ``Exception`` goes to Starlette's outermost middleware.
+EXCEPTION_HANDLERS = {
+    RequestValidationError: validation_error,
+    StarletteHTTPException: http_error,
+    Exception: internal_error,
+}
