@@ -70,6 +70,28 @@ def _too_many(rows: int, max_rows: int) -> HTTPException:
     return HTTPException(status_code=413, detail=f"{rows} rows exceed the limit of {max_rows} (MAX_ROWS)")
 
 
+#: Accepted categories spelled out in a refusal; the rest are counted.
+SHOWN_CATEGORIES = 10
+
+
+def _check_categories(matrix: NDArray[Any], model: Model, row_label: str) -> NDArray[Any]:
+    """Each value of a column with known categories must be one of them (pandas would make it NaN)."""
+    for index, column in enumerate(model.signature.columns):
+        if not column.categories:
+            continue
+        known = set(column.categories)
+        for number, value in enumerate(matrix[:, index].tolist()):
+            if value not in known:
+                shown = ", ".join(repr(category) for category in column.categories[:SHOWN_CATEGORIES])
+                more = len(column.categories) - SHOWN_CATEGORIES
+                accepted = f"{shown} and {more} more" if more > 0 else shown
+                raise unprocessable(
+                    f"{row_label.format(number)}: column {column.name!r} has no category {value!r}; "
+                    f"it takes {accepted}"
+                )
+    return matrix
+
+
 def _check_datatype(tensor: InferInput | NumericInferInput, values: Sequence[Any]) -> None:
     """The values of a tensor must be of its datatype (numbers, integers, booleans or strings)."""
     datatype = tensor.datatype
@@ -242,13 +264,13 @@ def check_infer(
         model.n_features > 1 or len(body.inputs[0].shape) == 1
     )
     if per_column:
-        return _column_matrix(body.inputs, model, max_rows), wanted
+        return _check_categories(_column_matrix(body.inputs, model, max_rows), model, "row {}"), wanted
     if len(body.inputs) != 1:
         raise unprocessable(
             f"expected exactly one input tensor [rows, {model.n_features}], or one per column "
             f"({', '.join(model.feature_names)}); got {len(body.inputs)}: {', '.join(names) or 'none'}"
         )
-    return _input_matrix(body.inputs[0], model, max_rows), wanted
+    return _check_categories(_input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
 
 
 def _ordered(row: Mapping[str, Any], names: Sequence[str], number: int) -> list[Any]:
@@ -292,9 +314,10 @@ def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, ma
     if isinstance(body, PredictRequest) and model.signature.numeric:
         _refuse_booleans(rows, model.feature_names)
     try:
-        return model.check_features(rows)
+        matrix = model.check_features(rows)
     except ValueError as exc:
         raise unprocessable(f"instances: {exc}") from None
+    return _check_categories(matrix, model, "instances[{}]")
 
 
 def _refuse_booleans(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:
