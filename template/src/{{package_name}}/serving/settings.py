@@ -107,6 +107,9 @@ class Settings:
             For hosts without a preStop hook; the grace period must cover it too.
         model_page: Serve the model page at ``/`` (``MODEL_PAGE``, default true): a form built
             from the signature that calls the service from the browser. Off: ``/`` is a 404.
+        public_example: Publish the signature's held-out example rows (real data) in the model
+            metadata, the OpenAPI schema and the model page (``PUBLIC_EXAMPLE``, default false);
+            off, they show one synthetic row made from the signature instead.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -125,6 +128,7 @@ class Settings:
     shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
     shutdown_delay: float = DEFAULT_SHUTDOWN_DELAY
     model_page: bool = True
+    public_example: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -177,4 +181,5 @@ class Settings:
                 env, "SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=3_600
             ),
             model_page=_bool_env(env, "MODEL_PAGE", cls.model_page),
+            public_example=_bool_env(env, "PUBLIC_EXAMPLE", cls.public_example),
         )
