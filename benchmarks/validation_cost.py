@@ -90,9 +90,8 @@ with TestClient(service.create_app(settings)) as client:
         client.post(path, content=body, headers=headers)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        results[label] = {
-            "bytes": len(body), "status": status, "ms": 1000 * statistics.median(times), "peak_mib": peak / MIB
-        }
+        ms = 1000 * statistics.median(times)
+        results[label] = {"bytes": len(body), "status": status, "ms": ms, "peak_mib": peak / MIB}
 print(json.dumps(results))
 """
 
@@ -124,7 +123,9 @@ def measure(project: Path, package: str, path: Path, repeat: int) -> dict[str, d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--baseline", default="main", help="git ref of the baseline template (default main)")
     parser.add_argument("--repeat", type=int, default=5, help="requests per body, for the median (default 5)")
     parser.add_argument("--project", type=Path, help="a trained project rendered from this checkout")
@@ -135,7 +136,8 @@ def main() -> None:
         scratch = Path(tmp)
         project = args.project
         if project is None:
-            project = render_project(scratch / "project", {}, template=snapshot_template(scratch / "current", ROOT))
+            source = snapshot_template(scratch / "current", ROOT)
+            project = render_project(scratch / "project", {}, template=source)
             env = environment(project)
             run(["git", "init", "--quiet"], cwd=project)
             progress("make lock train")
@@ -156,7 +158,7 @@ def main() -> None:
     print(f"validation cost per request, median of {args.repeat}; baseline {args.baseline} against {ROOT}")
     print(f"load average (1/5/15 min) before: {load_before}, after: {load_after}; {os.cpu_count()} cores")
     print()
-    print("| body | bytes | status old/new | ms old | ms new | new/old | peak MiB old | peak MiB new | new/old |")
+    print("| body | bytes | status old/new | ms old | ms new | new/old | MiB old | MiB new | new/old |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label in old:
         o, n = old[label], new[label]
