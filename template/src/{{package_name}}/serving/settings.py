@@ -19,6 +19,9 @@ from .artifact import DEFAULT_MODEL_PATH, MODEL_PATH_ENV
 DEFAULT_PORT = 8080
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a small model
 DEFAULT_MAX_ROWS = 10_000
+# Values in one answer: rows x (1 for predict + one per class for predict_proba). Caps what a
+# small request can make the service write; 10,000 rows of both outputs of a 99-class model pass.
+DEFAULT_MAX_RESPONSE_VALUES = 1_000_000
 # Micro-batching: a model call costs about the same for 1 row as for a few hundred (the fixed
 # cost is scikit-learn's input checks and Python dispatch), so concurrent requests are merged.
 DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request still runs, alone
@@ -84,6 +87,9 @@ class Settings:
         max_request_bytes: Largest request body accepted; larger ones get 413
             (``MAX_REQUEST_BYTES``).
         max_rows: Most rows one prediction request may carry; more get 413 (``MAX_ROWS``).
+        max_response_values: Most values one v2 answer may hold, rows times the width of each
+            output asked for (1 for ``predict``, one per class for ``predict_proba``); a request
+            asking for more gets 413 before the model runs (``MAX_RESPONSE_VALUES``).
         log_level: uvicorn log level (``LOG_LEVEL``).
         access_log: One log line per request (``ACCESS_LOG``, default true).
         batch_max_size: Most rows merged into one model call (``BATCH_MAX_SIZE``); a single
@@ -101,6 +107,9 @@ class Settings:
             For hosts without a preStop hook; the grace period must cover it too.
         model_page: Serve the model page at ``/`` (``MODEL_PAGE``, default true): a form built
             from the signature that calls the service from the browser. Off: ``/`` is a 404.
+        public_example: Publish the signature's held-out example rows (real data) in the model
+            metadata, the OpenAPI schema and the model page (``PUBLIC_EXAMPLE``, default false);
+            off, they show one synthetic row made from the signature instead.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -109,6 +118,7 @@ class Settings:
     port: int = DEFAULT_PORT
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
+    max_response_values: int = DEFAULT_MAX_RESPONSE_VALUES
     log_level: str = "info"
     access_log: bool = True
     batch_max_size: int = DEFAULT_BATCH_MAX_SIZE
@@ -118,6 +128,7 @@ class Settings:
     shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
     shutdown_delay: float = DEFAULT_SHUTDOWN_DELAY
     model_page: bool = True
+    public_example: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +159,9 @@ class Settings:
                 env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1, maximum=1 << 30
             ),
             max_rows=_int_env(env, "MAX_ROWS", DEFAULT_MAX_ROWS, minimum=1, maximum=10_000_000),
+            max_response_values=_int_env(
+                env, "MAX_RESPONSE_VALUES", DEFAULT_MAX_RESPONSE_VALUES, minimum=1, maximum=1_000_000_000
+            ),
             log_level=log_level,
             access_log=_bool_env(env, "ACCESS_LOG", cls.access_log),
             batch_max_size=_int_env(
@@ -167,4 +181,5 @@ class Settings:
                 env, "SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=3_600
             ),
             model_page=_bool_env(env, "MODEL_PAGE", cls.model_page),
+            public_example=_bool_env(env, "PUBLIC_EXAMPLE", cls.public_example),
         )
