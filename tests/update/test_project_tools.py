@@ -14,7 +14,11 @@ import pytest
 def test_renovate_config_follows_template_releases_base_image_and_uv(render, ci):
     config = json.loads((render({"ci_provider": ci}) / "renovate.json").read_text())
     assert {"copier", "dockerfile", "custom.regex"} <= set(config["enabledManagers"])
-    assert config["ignoreScripts"] is False  # migrations may run where the Renovate host allows scripts
+    # Renovate passes copier --trust whenever scripts are allowed: never, so a migration is refused
+    # and the pull request says how to run it knowingly.
+    assert config["ignoreScripts"] is True
+    (copier_rule,) = [rule for rule in config["packageRules"] if rule.get("matchManagers") == ["copier"]]
+    assert "make update TRUST=1" in " ".join(copier_rule["prBodyNotes"])
     (uv,) = config["customManagers"]
     assert uv["depNameTemplate"] == "uv"
     assert ("pep621" in config["enabledManagers"]) == (ci == "gitlab")  # GitHub: Dependabot has uv.lock
@@ -70,10 +74,13 @@ def test_make_update_without_a_migration_runs_untrusted(template_repo, lifecycle
 
 def test_make_update_across_a_migration_asks_for_trust_and_changes_nothing(template_repo, lifecycle, tmp_path):
     project = lifecycle.copy_release(template_repo, lifecycle.previous, tmp_path / "project", {})
+    # This Makefile's `update` meeting a migration: 0.2.0 -> HEAD crosses 0.3.0's.
+    head = lifecycle.copy_release(template_repo, lifecycle.new, tmp_path / "head", {})
+    shutil.copy2(head / "Makefile", project / "Makefile")
     lifecycle.init_repo(project)
     uv, record = _copier_recorded_by(tmp_path)
     done = _make_update(project, uv)
-    assert done.returncode != 0
+    assert done.returncode != 0, done.stderr
     assert "unsafe feature: migrations" in done.stderr  # copier's own reason, then ours
     assert "crosses a template migration" in done.stderr
     assert "make update TRUST=1" in done.stderr
