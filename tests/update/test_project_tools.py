@@ -72,7 +72,9 @@ def test_make_update_without_a_migration_runs_untrusted(template_repo, lifecycle
     assert "copier update --defaults --conflict inline" in record.read_text()
 
 
-def test_make_update_across_a_migration_asks_for_trust_and_changes_nothing(template_repo, lifecycle, tmp_path):
+def test_make_update_across_a_migration_asks_for_trust_and_changes_nothing(
+    template_repo, lifecycle, tmp_path
+):
     project = lifecycle.copy_release(template_repo, lifecycle.previous, tmp_path / "project", {})
     # This Makefile's `update` meeting a migration: 0.2.0 -> HEAD crosses 0.3.0's.
     head = lifecycle.copy_release(template_repo, lifecycle.new, tmp_path / "head", {})
