@@ -22,6 +22,9 @@ def test_renovate_config_follows_template_releases_base_image_and_uv(render, ci)
     (uv,) = config["customManagers"]
     assert uv["depNameTemplate"] == "uv"
     assert ("pep621" in config["enabledManagers"]) == (ci == "gitlab")  # GitHub: Dependabot has uv.lock
+    # GitLab's token-holding jobs pin images by digest: Renovate must move digest and tag together.
+    pins = [rule for rule in config["packageRules"] if rule.get("matchManagers") == ["gitlabci"]]
+    assert [rule.get("pinDigests") for rule in pins] == ([True] if ci == "gitlab" else [])
 
 
 def test_no_renovate_config_without_ci(render):
