@@ -37,12 +37,21 @@ def fleet(
     output_format: Annotated[
         Literal["table", "json"], typer.Option("--format", help="table, or json for dashboards.")
     ] = "table",
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            help="The template every project must come from (_src_path); default: what `new` records.",
+        ),
+    ] = None,
 ) -> None:
     """Template release, key answers, releases behind and local changes of many projects."""
     from generator.project import fleet as fleet_lib
 
     with progress(stderr, "Reading projects") as tracker:
-        states = fleet_lib.inspect_fleet(paths, on_done=lambda s: tracker.advance(s.project))
+        states = fleet_lib.inspect_fleet(
+            paths, template=template, on_done=lambda s: tracker.advance(s.project)
+        )
     results = None
     if update:
         with progress(stderr, "Updating projects one by one", total=len(states)) as tracker:

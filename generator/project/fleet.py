@@ -4,6 +4,10 @@ A platform team points this at project checkouts (or folders holding several). E
 ``.copier-answers.yml`` names its template (``_src_path``) and release (``_commit``); the
 template's release tags (``git ls-remote --tags``) say how far behind it is. ``update_fleet``
 runs ``copier update`` on each clean project in turn and never touches a dirty one.
+
+A project's answers file is input from its repository, not from the platform team: a project
+whose ``_src_path`` is not the template the fleet was told (dsdeploy's own by default) is refused
+before any command sees it, and every command here puts ``--`` before a URL or path it passes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 from generator.errors import CommandFailed, CommandTimedOut, GeneratorError
 from generator.process import run
 from generator.project.render import ANSWERS_FILE
+from generator.project.source import resolve_source, without_credentials
 from generator.tools import require
 
 KEY_ANSWERS = ("python_version", "model_framework", "registry", "ci_provider", "with_kubeflow", "with_dask")
@@ -103,6 +108,32 @@ def find_projects(paths: Iterable[Path]) -> list[Path]:
     return sorted(found)
 
 
+def _same_template(name: str) -> str:
+    """``name`` as compared: no credentials, no trailing ``/`` or ``.git``, a folder made absolute."""
+    name = without_credentials(name.strip()).rstrip("/").removesuffix(".git")
+    local = Path(name).expanduser()
+    return str(local.resolve()) if local.is_dir() else name
+
+
+def expected_template(template: str | None = None) -> str:
+    """The template fleet accepts: ``template`` as given, else the one ``dsdeploy new`` records."""
+    return template or resolve_source().record_as
+
+
+def check_template(project: Path, src_path: str, expected: str) -> None:
+    """Refuse ``project`` unless its ``_src_path`` names ``expected`` (and is no command-line option).
+
+    Raises:
+        GeneratorError: the answers file names another template, or none.
+    """
+    if src_path.startswith("-") or _same_template(src_path) != _same_template(expected):
+        raise GeneratorError(
+            f"{project}: its {ANSWERS_FILE} names the template {src_path!r}, not {expected}, so fleet "
+            "leaves it alone",
+            hint="pass --template with that template's address if you trust it, or leave the project out",
+        )
+
+
 def release_of(commit: str | None) -> Version | None:
     """The release a ``_commit`` is at or after (``v0.1.0``, ``v0.1.0-3-gabc1234``), if any."""
     match = _DESCRIBED.match(commit or "")
@@ -119,7 +150,8 @@ def releases(src_path: str) -> tuple[Version, ...]:
     """The template's release tags (PEP 440, ``vX.Y.Z``), oldest first; empty when unreachable."""
     git = require("git")
     try:
-        listing = run([git, "ls-remote", "--tags", "--refs", src_path], timeout=60).stdout
+        # `--`: an answers file's `_src_path` such as `--upload-pack=...` must stay an address.
+        listing = run([git, "ls-remote", "--tags", "--refs", "--", src_path], timeout=60).stdout
     except (CommandFailed, CommandTimedOut):
         return ()
     found = set()
@@ -145,10 +177,15 @@ def local_changes(project: Path) -> int | None:
     return len(status.splitlines())
 
 
-def inspect_project(project: Path) -> ProjectState:
-    """Read one project's answers, release and local changes."""
-    data = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
+def _answers(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
+
+
+def inspect_project(project: Path, expected: str | None = None) -> ProjectState:
+    """Read one project's answers, release and local changes (refused unless from ``expected``)."""
+    data = _answers(project)
     template = str(data.get("_src_path", ""))
+    check_template(project, template, expected_template(expected))
     commit = data.get("_commit")
     known = releases(template) if template else ()
     current = release_of(str(commit) if commit else None)
@@ -167,12 +204,23 @@ def inspect_project(project: Path) -> ProjectState:
 
 
 def inspect_fleet(
-    paths: Iterable[Path], *, on_done: Callable[[ProjectState], None] | None = None
+    paths: Iterable[Path],
+    *,
+    template: str | None = None,
+    on_done: Callable[[ProjectState], None] | None = None,
 ) -> list[ProjectState]:
-    """The state of every project found under ``paths`` (``on_done`` sees each as it is read)."""
+    """The state of every project found under ``paths`` (``on_done`` sees each as it is read).
+
+    Every project must come from ``template`` (dsdeploy's own by default): one that does not is
+    refused before any command runs on any of them.
+    """
+    expected = expected_template(template)
+    projects = find_projects(paths)
+    for project in projects:  # every project checked before any command runs on one
+        check_template(project, str(_answers(project).get("_src_path", "")), expected)
     states = []
-    for project in find_projects(paths):
-        states.append(inspect_project(project))
+    for project in projects:
+        states.append(inspect_project(project, expected))
         if on_done:
             on_done(states[-1])
     return states
@@ -220,7 +268,7 @@ def update_project(state: ProjectState, *, trust: bool) -> UpdateResult:
         return UpdateResult(
             state, Outcome.FAILED, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         )
-    after = inspect_project(state.path)
+    after = inspect_project(state.path, state.template)
     conflicts = _conflicted(state.path)
     if conflicts:
         return UpdateResult(after, Outcome.CONFLICTED, "resolve the markers, then commit", conflicts)

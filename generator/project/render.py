@@ -23,7 +23,7 @@ import copier.errors
 from generator.errors import GeneratorError
 from generator.process import run
 from generator.project.render_by_dependency import DependencyRenderer
-from generator.project.source import snapshot_template, template_root
+from generator.project.source import snapshot_template, template_root, without_credentials
 from generator.project.tree import write_tree
 from generator.tools import find_python, which
 
@@ -110,7 +110,7 @@ def render_project(
         raise GeneratorError(f"invalid answer {message}") from exc
     except (copier.errors.CopierError, OSError) as exc:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise GeneratorError(f"rendering {src} failed: {exc}") from exc
+        raise GeneratorError(f"rendering {without_credentials(src)} failed: {exc}") from exc
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

@@ -10,6 +10,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from generator.errors import CommandFailed, CommandTimedOut, GeneratorError
 from generator.process import run
@@ -47,6 +48,22 @@ class TemplateSource:
     notes: tuple[str, ...] = ()
 
 
+def without_credentials(url: str) -> str:
+    """``url`` without the secret a clone URL may carry (``https://user:token@host/x`` -> ``https://host/x``).
+
+    The answers file is committed and shared, so ``_src_path`` must hold no token. HTTP(S) URLs
+    lose the whole user part (a token often stands alone as the user name); other schemes keep the
+    user name, which ssh needs (``ssh://git@host/x``), and lose any password. Paths and scp-like
+    addresses (``git@host:x``) are returned unchanged.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    keep = "" if parts.scheme.lower() in ("http", "https") else user.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{keep}@{host}" if keep else host))
+
+
 def _git_output(root: Path, *args: str) -> str | None:
     git = which("git")
     if git is None:
@@ -62,7 +79,8 @@ def resolve_source(template: str | None = None, *, root: Path | None = None) -> 
 
     Order: ``template`` as named (a local folder made absolute); ``$DSDEPLOY_TEMPLATE_URL``; this
     checkout, recorded as its ``origin`` URL when it has one (a local path otherwise); the copy the
-    wheel carries (no history, so ``copier update`` needs a URL: the notes say so).
+    wheel carries (no history, so ``copier update`` needs a URL: the notes say so). A URL is
+    rendered from as given and recorded without credentials.
     """
     named = template or os.environ.get(TEMPLATE_URL_ENV, "").strip() or None
     if named:
@@ -75,7 +93,7 @@ def resolve_source(template: str | None = None, *, root: Path | None = None) -> 
                 else (f"{path} is not a git checkout: `copier update` needs a template with history",)
             )
             return TemplateSource(path, path, note)
-        return TemplateSource(named, named)
+        return TemplateSource(named, without_credentials(named))
     root = root or template_root()
     if _git_output(root, "rev-parse", "--git-dir") is None:
         return TemplateSource(
@@ -93,6 +111,7 @@ def resolve_source(template: str | None = None, *, root: Path | None = None) -> 
             str(root),
             (f"{root} has no 'origin' remote: only this machine can update from it; use --template GIT-URL",),
         )
+    url = without_credentials(url)
     notes: tuple[str, ...] = ()
     if not _git_output(root, "branch", "--remotes", "--contains", "HEAD"):
         notes = (f"HEAD of {root} is not pushed to {url}: push it, or `copier update` will not find it",)

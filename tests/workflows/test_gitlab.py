@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import re
 import shlex
 import subprocess
@@ -117,7 +119,7 @@ def test_tests_refuse_a_job_image_without_the_projects_python(project_for, tmp_p
 def test_the_chart_is_checked_with_pinned_helm_through_make(project_for):
     job = project_for(ci_provider="gitlab").gitlab_ci()["chart"]
     assert job["stage"] == "test"
-    name, _, tag = job["image"]["name"].partition(":")
+    name, _, tag = job["image"]["name"].partition("@")[0].partition(":")
     assert name == "alpine/helm"
     assert tag.count(".") == 2  # a release, never latest
     assert job["image"]["entrypoint"] == [""]
@@ -147,7 +149,8 @@ def test_the_chart_is_packaged_with_the_tags_version_on_tags_only(project_for):
 def test_docker_in_docker_over_tls(project_for):
     docker = _pipeline(project_for)[".docker"]
     [service] = docker["services"]
-    assert service == docker["image"] + "-dind"
+    image, _, digest = docker["image"].partition("@")
+    assert service == f"{image}-dind@{digest}"  # docker:X and docker:X-dind are one image
     assert docker["variables"]["DOCKER_HOST"] == "tcp://docker:2376"
     assert docker["variables"]["DOCKER_TLS_VERIFY"] == "1"
     assert _pipeline(project_for)["image-smoke"]["extends"] == ".docker"
@@ -185,9 +188,7 @@ def test_cloud_registries_federate_with_the_jobs_id_token(registry, project_for)
         assert set(tokens) == {"SIGSTORE_ID_TOKEN"}
     installs = shlex.split(next(e for e in push["script"] if e.startswith("apk add")))
     packages = set(installs[3:])
-    expected = {"cosign", "jq", "make", "python3"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(
-        registry, set()
-    )
+    expected = {"jq", "make", "python3"} | {"ecr": {"aws-cli"}, "gar": {"curl"}}.get(registry, set())
     assert packages == expected
     if registry == "ecr":
         exports = next(e for e in push["script"] if e.startswith("export "))
@@ -283,3 +284,86 @@ def test_version_tags_push_the_chart_with_the_images_login_and_sign_it(registry,
     subprocess.run(["sh", "-e", "-c", entry], env=env, check=True)
     assert (tmp_path / "record.make").read_text() == "--silent chart-push CHART_VERSION=1.2.3\n"
     assert (tmp_path / "record.cosign").read_text() == "sign --yes reg/charts/my-model@sha256:abc\n"
+
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def _image_names(job: dict) -> list[str]:
+    image = job.get("image")
+    names = [image["name"] if isinstance(image, dict) else image] if image else []
+    return names + [s["name"] if isinstance(s, dict) else s for s in job.get("services", [])]
+
+
+def test_jobs_holding_tokens_run_images_pinned_by_digest(registry, project_for):
+    pipeline = _pipeline(project_for, registry)
+    holders = [
+        name
+        for name, job in pipeline.items()
+        if isinstance(job, dict) and not name.startswith(".") and ("id_tokens" in job or _logins_of(job))
+    ]
+    assert {"push", "chart-package"} & set(holders) == {"push", "chart-package"} - (
+        {"chart-package"} if registry == "dockerhub" else set()
+    )
+    for name in holders:
+        job = {**pipeline.get(pipeline[name].get("extends", ""), {}), **pipeline[name]}
+        images = _image_names(job)
+        assert images, name
+        for image in images:
+            assert DIGEST.search(image), f"{name} runs {image}, not pinned by digest"
+            assert ":" in image.partition("@")[0], f"{image}: keep the tag beside the digest for Renovate"
+
+
+def _logins_of(job: dict) -> list[list[str]]:
+    return _logins(job) if "LOGIN" in job.get("variables", {}) else []
+
+
+def _cosign_installer(pipeline: dict) -> str:
+    [entry] = pipeline[".install-cosign"]["script"]
+    return entry
+
+
+def _run_installer(
+    entry: str, tmp_path: Path, payload: bytes, variables: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The installer entry with a stand-in wget serving ``payload``, installing into tmp_path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "payload").write_bytes(payload)
+    # wget -q -O FILE URL: copy the payload to FILE and note the URL.
+    (bin_dir / "wget").write_text(f'#!/bin/sh\necho "$4" > "{tmp_path}/url"\ncp "{tmp_path}/payload" "$3"\n')
+    (bin_dir / "wget").chmod(0o755)
+    script = entry.replace("/usr/local/bin/cosign", str(tmp_path / "cosign"))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **variables}
+    return subprocess.run(["sh", "-e", "-c", script], env=env, capture_output=True, text=True, check=False)
+
+
+def test_signing_jobs_install_a_pinned_cosign_checked_by_sha256(project_for, tmp_path):
+    pipeline = _pipeline(project_for)
+    variables = pipeline["variables"]
+    assert re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", variables["COSIGN_VERSION"])
+    for job in ("push", "chart-package"):
+        script = pipeline[job]["before_script"] + pipeline[job]["script"]
+        assert not any("cosign" in e for e in script if e.startswith("apk add")), job
+        signs = next(i for i, e in enumerate(script) if "cosign sign" in e)
+        assert script.index(_cosign_installer(pipeline)) < signs, job
+    entry = _cosign_installer(pipeline)
+    arch = {"x86_64": "AMD64", "aarch64": "ARM64"}[platform.machine()]
+    assert re.fullmatch(r"[0-9a-f]{64}", variables[f"COSIGN_SHA256_{arch}"])
+    # The job's variables with this machine's checksum swapped for that of a stand-in binary.
+    good = b"the cosign release binary"
+    pinned = {k: v for k, v in variables.items() if k.startswith("COSIGN_")} | {"SIGN_IMAGE": "true"}
+    pinned[f"COSIGN_SHA256_{arch}"] = hashlib.sha256(good).hexdigest()
+    done = _run_installer(entry, tmp_path, good, pinned)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cosign").read_bytes() == good
+    assert (tmp_path / "url").read_text().strip() == (
+        f"https://github.com/sigstore/cosign/releases/download/v{variables['COSIGN_VERSION']}/"
+        f"cosign-linux-{arch.lower()}"
+    )
+    (tmp_path / "cosign").unlink()
+    tampered = _run_installer(entry, tmp_path, b"something else", pinned)
+    assert tampered.returncode != 0
+    assert not (tmp_path / "cosign").exists()
+    assert _run_installer(entry, tmp_path, good, pinned | {"SIGN_IMAGE": "false"}).returncode == 0
+    assert not (tmp_path / "cosign").exists()  # nothing fetched when nothing is signed

@@ -61,3 +61,27 @@ def test_a_copy_without_history_says_how_to_become_updatable(tmp_path):
 def test_the_environment_names_the_default_template(monkeypatch):
     monkeypatch.setenv("DSDEPLOY_TEMPLATE_URL", URL)
     assert resolve_source().record_as == URL
+
+
+def test_credentials_in_the_template_url_are_not_recorded(tmp_path):
+    # A CI checkout's origin carries the job's token; the answers file is committed and shared.
+    clone = _clone(tmp_path)
+    secret = "https://gitlab-ci-token:glcbt-s3cret@git.example.com/platform/dsdeploy.git"
+    subprocess.run(["git", "-C", str(clone), "remote", "set-url", "origin", secret], check=True)
+    source = resolve_source(root=clone)
+    assert source.record_as == URL
+    project = render_project(tmp_path / "p", template=source.render_from, record_as=source.record_as)
+    answers_file = (project / ".copier-answers.yml").read_text()
+    assert yaml.safe_load(answers_file)["_src_path"] == URL
+    assert "s3cret" not in answers_file
+    named = resolve_source("https://ghp_t0ken@git.example.com/platform/dsdeploy.git")
+    assert (named.render_from, named.record_as) == (named.render_from, URL)
+    assert "t0ken" in named.render_from  # the clone itself still authenticates
+    assert (
+        resolve_source("ssh://git:pw@git.example.com/dsdeploy.git").record_as
+        == "ssh://git@git.example.com/dsdeploy.git"
+    )
+    assert (
+        resolve_source("git@git.example.com:platform/dsdeploy.git").record_as
+        == "git@git.example.com:platform/dsdeploy.git"
+    )
