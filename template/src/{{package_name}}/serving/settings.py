@@ -21,7 +21,7 @@ DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a
 DEFAULT_MAX_ROWS = 10_000
 # Micro-batching: a model call costs about the same for 1 row as for a few hundred (the fixed
 # cost is scikit-learn's input checks and Python dispatch), so concurrent requests are merged.
-DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request still runs, alone
+DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request runs in chunks of it
 DEFAULT_BATCH_MAX_WAIT_MS = 0.0  # 0: no waiting, batches form from requests that arrive together
 DEFAULT_QUEUE_MAX_SIZE = 512  # requests waiting for the model; more get 503 + Retry-After
 DEFAULT_WORKERS = 1
@@ -86,8 +86,8 @@ class Settings:
         max_rows: Most rows one prediction request may carry; more get 413 (``MAX_ROWS``).
         log_level: uvicorn log level (``LOG_LEVEL``).
         access_log: One log line per request (``ACCESS_LOG``, default true).
-        batch_max_size: Most rows merged into one model call (``BATCH_MAX_SIZE``); a single
-            request with more rows is still served, in a call of its own.
+        batch_max_size: Most rows in one model call (``BATCH_MAX_SIZE``); a request with more
+            rows runs in chunks of this size, and other requests are served between them.
         batch_max_wait_ms: How long the first request of a batch may wait for others, in
             milliseconds (``BATCH_MAX_WAIT_MS``); 0 batches only requests that arrive together.
         queue_max_size: Most requests waiting for the model; more are refused with 503 and
