@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -39,7 +37,7 @@ from .artifact import Model, ModelLoadError, load_model
 from .batching import Batcher
 from .fast_path import FastInference
 from .limits import BodySizeLimit
-from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
+from .metrics import RequestMetrics, ServiceMetrics, multiprocess_dir
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -201,12 +199,8 @@ def main() -> None:
     settings: Settings = app.state.settings
     level = logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    target: str | FastAPI = app
-    if settings.workers > 1:
-        # Workers import the app themselves, and write their metrics to files that /metrics
-        # adds up; /tmp is the one writable path of the read-only image.
-        target = f"{__name__}:app"
-        os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="prometheus-"))
+    # Workers import the app themselves, and write their metrics to files that /metrics adds up.
+    target: str | FastAPI = f"{__name__}:app" if settings.workers > 1 else app
     # uvicorn picks httptools (a dependency of this package: HTTP parsed in C) by itself. The
     # access log gives one line per request; no server header, so the stack is not advertised.
     config = uvicorn.Config(
@@ -223,7 +217,9 @@ def main() -> None:
         # for it is restarted forever. A minute covers slow starts without hiding a hung one.
         timeout_worker_healthcheck=60,
     )
-    sys.exit(_serve(config, settings))
+    with multiprocess_dir() if settings.workers > 1 else nullcontext():
+        status = _serve(config, settings)
+    sys.exit(status)
 
 
 def _serve(config: uvicorn.Config, settings: Settings) -> int:
