@@ -36,7 +36,7 @@ from .answers import model_metadata
 from .artifact import Model, ModelLoadError, load_model
 from .batching import Batcher
 from .fast_path import FastInference
-from .limits import BodySizeLimit
+from .limits import BodySizeLimit, GuardedHttp
 from .metrics import RequestMetrics, ServiceMetrics, multiprocess_dir
 from .settings import Settings
 
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     if settings.model_page:
         app.include_router(page.router(settings))
     app.add_middleware(FastInference, service=app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, timeout=settings.request_timeout)
     # Added last, so outermost: it also times and counts the requests the body limit refuses.
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     for error, handler in routes.EXCEPTION_HANDLERS.items():
@@ -211,6 +211,10 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
+        # Deadlines for slow clients and a connection cap that spares the probes (see limits).
+        http=GuardedHttp,
+        timeout_keep_alive=settings.request_timeout,  # type: ignore[arg-type] - a float is fine
+        limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=settings.shutdown_timeout,
         # A worker imports numpy and scikit-learn before it can answer the supervisor's ping;
         # on a CPU-limited pod that takes longer than uvicorn's 5 s default, and a worker killed

@@ -27,6 +27,8 @@ DEFAULT_QUEUE_MAX_SIZE = 512  # requests waiting for the model; more get 503 + R
 DEFAULT_WORKERS = 1
 DEFAULT_SHUTDOWN_TIMEOUT = 25  # seconds; under Kubernetes' default 30 s grace period
 DEFAULT_SHUTDOWN_DELAY = 0.0  # seconds; the chart's preStop hook holds the delay instead
+DEFAULT_REQUEST_TIMEOUT = 5.0  # seconds for a request's headers, then as long for its body; 408 after
+DEFAULT_MAX_CONNECTIONS = 1000  # per worker: file descriptors, under a container's 1024 at worst
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -101,6 +103,12 @@ class Settings:
             For hosts without a preStop hook; the grace period must cover it too.
         model_page: Serve the model page at ``/`` (``MODEL_PAGE``, default true): a form built
             from the signature that calls the service from the browser. Off: ``/`` is a 404.
+        request_timeout: Seconds a request's headers may take to arrive, then as long for its
+            body (``REQUEST_TIMEOUT``, default 5): slower ones get 408 and the connection is
+            closed; an idle keep-alive connection is closed after as long.
+        max_connections: Most open connections per worker (``MAX_CONNECTIONS``, default 1000);
+            requests on connections past it get 503 with ``Retry-After``, except the health
+            probes and ``/metrics``. Keep it under the container's open-file limit.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -118,6 +126,8 @@ class Settings:
     shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
     shutdown_delay: float = DEFAULT_SHUTDOWN_DELAY
     model_page: bool = True
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -167,4 +177,10 @@ class Settings:
                 env, "SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=3_600
             ),
             model_page=_bool_env(env, "MODEL_PAGE", cls.model_page),
+            request_timeout=_float_env(
+                env, "REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, minimum=0.1, maximum=3_600
+            ),
+            max_connections=_int_env(
+                env, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
+            ),
         )
