@@ -56,6 +56,17 @@ def test_serving_values_override_the_environment(
     }.items()
 
 
+def test_no_cpu_limit_starts_one_worker_not_one_per_node_cpu(
+    render_with: Callable[[dict[str, Any]], Manifests], only: Any
+) -> None:
+    # Without a CPU limit the downward API's limits.cpu is the node's allocatable CPUs.
+    env = server_env(render_with({"resources": {"limits": {"cpu": None}}}), only)
+    assert env["WORKERS"] == {"name": "WORKERS", "value": "1"}
+    # serving.workers still wins.
+    env = server_env(render_with({"resources": {"limits": {"cpu": None}}, "serving": {"workers": 4}}), only)
+    assert env["WORKERS"] == {"name": "WORKERS", "value": "4"}
+
+
 def test_service_monitor_is_off_by_default(rendered: Callable[[str], Manifests]) -> None:
     for values_set in ("default", "full", "minimal"):
         assert "ServiceMonitor" not in {doc["kind"] for doc in rendered(values_set)}

@@ -296,3 +296,117 @@ def test_schema_closes_every_dask_object(dask_chart: Chart) -> None:
         return found
 
     assert open_objects(schema["properties"]["dask"], "dask") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Who reaches a Dask cluster (NetworkPolicy semantics, evaluated on the rendered policies)
+# ---------------------------------------------------------------------------------------------
+
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+
+
+def _matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    # matchLabels only: the chart writes no matchExpressions.
+    assert set(selector or {}) <= {"matchLabels"}, selector
+    return (selector or {}).get("matchLabels", {}).items() <= labels.items()
+
+
+def _peer_admits(peer: Mapping[str, Any], namespace: str, client: Mapping[str, Any]) -> bool:
+    if "ipBlock" in peer:
+        return False
+    if "namespaceSelector" in peer:
+        in_namespace = _matches(peer["namespaceSelector"], {NAMESPACE_LABEL: client["namespace"]})
+    else:
+        in_namespace = client["namespace"] == namespace
+    return in_namespace and _matches(peer.get("podSelector"), client["labels"])
+
+
+def admitted(policies: Manifests, target: Mapping[str, str], client: Mapping[str, Any], port: int) -> bool:
+    """Whether the policies let ``client`` (labels, namespace) reach a pod labelled ``target`` on
+    ``port``, as Kubernetes decides it: a pod no policy selects admits everything, else one rule
+    of one selecting policy must admit the client and the port."""
+    selecting = [doc for doc in policies if _matches(doc["spec"]["podSelector"], target)]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress", []):
+            ports = {item["port"] for item in rule.get("ports", [])}
+            peers = rule.get("from")
+            if (not ports or port in ports) and (
+                not peers
+                or any(_peer_admits(peer, policy["metadata"]["namespace"], client) for peer in peers)
+            ):
+                return True
+    return False
+
+
+def test_only_a_clusters_own_pods_and_the_operator_reach_its_scheduler(
+    rendered: Callable[..., Manifests], checker: ManifestChecker
+) -> None:
+    manifests = rendered("dask")
+    policies = [doc for doc in manifests if doc["kind"] == "NetworkPolicy"]
+    namespace = checker.namespace
+    job, cluster = (
+        of_kind(manifests, "DaskJob")["metadata"]["name"],
+        of_kind(manifests, "DaskCluster")["metadata"]["name"],
+    )
+    server = of_kind(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+
+    def pod(cluster_name: str, component: str, where: str = namespace) -> dict[str, Any]:
+        # The labels the Dask operator puts on the pods it creates.
+        labels = {"dask.org/cluster-name": cluster_name, "dask.org/component": component}
+        return {"labels": labels, "namespace": where}
+
+    operator = {
+        "labels": {"app.kubernetes.io/name": "dask-kubernetes-operator"},
+        "namespace": "dask-operator",
+    }
+    notebook = {"labels": {"app.kubernetes.io/name": "batch-notebook"}, "namespace": namespace}
+    for name, other in ((job, cluster), (cluster, job)):
+        scheduler = pod(name, "scheduler")["labels"]
+        worker = pod(name, "worker")["labels"]
+        for port in (8786, 8787):
+            assert admitted(policies, scheduler, pod(name, "worker"), port)
+            assert admitted(policies, scheduler, pod(name, "job-runner"), port)
+            assert admitted(policies, scheduler, operator, port)
+            assert admitted(policies, scheduler, notebook, port)  # the values set's ingressFrom
+            assert not admitted(policies, scheduler, pod(other, "worker"), port)
+            assert not admitted(policies, scheduler, {"labels": server, "namespace": namespace}, port)
+            assert not admitted(policies, scheduler, pod(name, "worker", where="elsewhere"), port)
+            assert not admitted(policies, scheduler, {"labels": {}, "namespace": "dask-operator-x"}, port)
+        # Workers listen on ports chosen at start: their own cluster reaches any, the operator none.
+        assert admitted(policies, worker, pod(name, "scheduler"), 40123)
+        assert admitted(policies, worker, pod(name, "worker"), 40123)
+        assert not admitted(policies, worker, operator, 40123)
+        assert not admitted(policies, worker, pod(other, "scheduler"), 40123)
+    for policy in policies:
+        assert checker.schemas.validate(policy) == []
+
+
+def test_dask_network_policies_follow_network_policy_enabled(rendered: Callable[..., Manifests]) -> None:
+    def dask_policies(manifests: Manifests) -> list[str]:
+        return [
+            doc["metadata"]["name"]
+            for doc in manifests
+            if doc["kind"] == "NetworkPolicy"
+            and "dask.org/cluster-name" in doc["spec"]["podSelector"]["matchLabels"]
+        ]
+
+    assert dask_policies(rendered("default")) == []
+    assert len(dask_policies(rendered("dask"))) == 2
+    assert dask_policies(rendered("dask", networkPolicy={"enabled": False})) == []
+
+
+def test_dashboard_is_on_the_job_schedulers_service_only_when_asked(
+    rendered: Callable[..., Manifests],
+) -> None:
+    def service_ports(manifests: Manifests, kind: str) -> set[str]:
+        spec = of_kind(manifests, kind)["spec"]
+        spec = spec["cluster"]["spec"] if kind == "DaskJob" else spec
+        return {port["name"] for port in spec["scheduler"]["service"]["ports"]}
+
+    assert service_ports(rendered("dask"), "DaskJob") == {"tcp-comm"}
+    asked = rendered("dask", dask={"dashboard": {"service": True}})
+    assert service_ports(asked, "DaskJob") == {"tcp-comm", "http-dashboard"}
+    # The operator looks the scheduler's HTTP API up by this port's name on a DaskCluster's Service.
+    assert service_ports(rendered("dask"), "DaskCluster") == {"tcp-comm", "http-dashboard"}

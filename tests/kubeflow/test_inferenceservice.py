@@ -144,6 +144,21 @@ def test_probes_use_the_v2_health_routes_on_the_served_port(predictor):
     assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": port}
 
 
+def test_start_up_budget_is_the_deployments(render_chart, predictor, deployment):
+    # Liveness alone (3 x 10 s) would restart a predictor still loading its model; the start-up
+    # probe holds it off for the Deployment's budget, which covers uvicorn's 60 s worker check.
+    [container] = predictor["containers"]
+    [server] = deployment["spec"]["template"]["spec"]["containers"]
+    port = container["ports"][0]["containerPort"]
+    assert container["startupProbe"]["httpGet"] == {"path": "/v2/health/live", "port": port}
+    budget = {key: value for key, value in server["startupProbe"].items() if key != "httpGet"}
+    assert {key: value for key, value in container["startupProbe"].items() if key != "httpGet"} == budget
+    assert budget["periodSeconds"] * budget["failureThreshold"] >= 60
+    # For Knative Serving before 1.15, which refuses it.
+    older = _only(render_chart({"kserve": {"enabled": True, "startupProbe": False}}), "InferenceService")
+    assert "startupProbe" not in older["spec"]["predictor"]["containers"][0]
+
+
 def test_storage_uri_serves_the_fetched_model(render_chart, predictor):
     isvc = _only(render_chart({"kserve": {"enabled": True, "storageUri": STORAGE_URI}}), "InferenceService")
     env = _env(isvc["spec"]["predictor"]["containers"][0])

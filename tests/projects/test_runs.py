@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from support.projects import FAST, RUNTIME, python_of
+from support.projects import FAST, python_of, runtime_selection
 
 from generator.process import run
 from generator.project.checks import PROJECT_ENV
@@ -86,4 +86,4 @@ def test_make_test_runs_the_same_tests_and_keeps_their_bytecode(fast_variant, re
 
 
 def test_project_passes_its_runtime_and_notebook_tests(runtime_variant, render, project_run):
-    _passed(project_run(render(runtime_variant.as_dict()), RUNTIME))
+    _passed(project_run(render(runtime_variant.as_dict()), runtime_selection(runtime_variant)))

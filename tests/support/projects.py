@@ -10,7 +10,8 @@ the other answers change none of it). Of those 36:
   differs in each (its dependencies); test_covers.py proves it;
 - ``RUNTIME_COVER``, an each-value cover (3 projects: every Python, every framework, Kubeflow and
   Dask on and off), runs the process-level runtime tests and the notebooks
-  (``make test-runtime``, ``make test-notebooks``): once per framework and once per Python;
+  (``make test-runtime``, ``make test-notebooks``): once per framework and once per Python
+  (``HARNESS_TESTS``, which test the tests' own clean-up, in the first of them only);
 - all 36 are locked (tests/projects/test_locks.py): each resolves, every package it pins has
   wheels for its platforms, and every version any of them pins is installed and tested in a
   project of the fast cover.
@@ -36,6 +37,17 @@ RUNTIME_COVER = each_value(PROJECT_AXES)
 #: ``make test``'s selection; ``make test-runtime``'s and ``make test-notebooks``' together.
 FAST = ("-m", "not runtime and not notebook")
 RUNTIME = ("-m", "runtime or notebook")
+#: Runtime tests of the tests' own harness, not of the variant: they run the same conftest code in
+#: every project, on process groups and signals that no Python or framework changes, and start
+#: several multi-worker servers (half a minute). They run in the first runtime project only.
+HARNESS_TESTS = ("tests/serving/test_workers.py::test_a_failing_test_leaves_no_server_process_behind",)
+
+
+def runtime_selection(variant: Variant) -> tuple[str, ...]:
+    """What a runtime-cover project runs: ``RUNTIME``, the harness's tests in the first project only."""
+    if variant == RUNTIME_COVER[0]:
+        return RUNTIME
+    return RUNTIME + tuple(arg for test in HARNESS_TESTS for arg in ("--deselect", test))
 
 
 def python_of(version: str) -> Path:

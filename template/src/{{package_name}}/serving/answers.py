@@ -26,6 +26,16 @@ from .protocol import (
     NumericInferRequest,
     TensorMetadata,
 )
+from .signature import Signature, to_json_values
+from .smoke import example_digest
+
+#: Values of synthetic rows for columns without categories, by kind (row ``i`` takes item ``i``).
+SYNTHETIC_VALUES: dict[str, tuple[Any, ...]] = {
+    "number": (0.0, 1.0, 2.0),
+    "integer": (0, 1, 2),
+    "boolean": (False, True, False),
+    "string": ("example 1", "example 2", "example 3"),
+}
 
 
 def label_datatype(labels: NDArray[Any]) -> str:
@@ -97,11 +107,50 @@ def platform_of(estimator: Any) -> str:
     return "scikit-learn" if library == "sklearn" else library
 
 
-def model_metadata(model: Model, model_name: str) -> ModelMetadata:
+def synthetic_rows(signature: Signature, count: int) -> list[list[Any]]:
+    """``count`` rows (at most 3) made from the signature alone, no row of any data set.
+
+    A category column cycles through its categories; another takes 0, 1, 2 (``SYNTHETIC_VALUES``).
+    """
+    return [
+        [
+            c.categories[index % len(c.categories)] if c.categories else SYNTHETIC_VALUES[c.kind][index]
+            for c in signature.columns
+        ]
+        for index in range(min(count, 3))
+    ]
+
+
+def public_example(model: Model, public: bool) -> dict[str, Any]:
+    """The example request anonymous clients see: the held-out rows only if ``public``.
+
+    Held-out rows are real data (``PUBLIC_EXAMPLE`` opts in). Otherwise as many synthetic rows
+    (``synthetic_rows``) and the model's own answers to them (none if the model refuses them),
+    so the page and a client still get a request that fits. ``digest`` names the real example
+    without showing it: the smoke check uses the artifact's ``signature.json`` when it matches.
+    """
+    signature = model.signature
+    real = {
+        "instances": [list(row) for row in signature.example_rows],
+        "predictions": list(signature.example_predictions),
+    }
+    digest = example_digest(real)
+    if public or not signature.example_rows:
+        return {**real, "source": "held-out", "digest": digest}
+    rows = synthetic_rows(signature, len(signature.example_rows))
+    try:
+        predictions = to_json_values(list(np.asarray(model.predict(rows)).ravel()))
+    except Exception:  # any estimator's refusal of made-up rows: publish them unanswered
+        predictions = []
+    return {"instances": rows, "predictions": predictions, "source": "synthetic", "digest": digest}
+
+
+def model_metadata(model: Model, model_name: str, *, public: bool = False) -> ModelMetadata:
     """The v2 metadata of ``model`` served as ``model_name`` (built once, at start-up).
 
     ``parameters`` carry the whole signature, so a client (the chart's test pod, CI smoke
-    steps, dsdeploy) can build a valid request, and know its answer, from this alone.
+    steps, dsdeploy) can build a valid request from this alone; its example is the held-out
+    rows only when ``public`` (``PUBLIC_EXAMPLE``), else synthetic (``public_example``).
     """
     signature = model.signature
     label_type = label_datatype(model.classes) if signature.task == "classification" else "FP64"
@@ -120,6 +169,7 @@ def model_metadata(model: Model, model_name: str) -> ModelMetadata:
         outputs=outputs,
         parameters={
             **signature.to_dict(),
+            "example": public_example(model, public),
             "feature_names": list(model.feature_names),
         },
     )

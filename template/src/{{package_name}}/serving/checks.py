@@ -4,8 +4,8 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 
 Both ways into the service run these (``steps`` names the order): the FastAPI routes and the
 fast path. Each check raises ``HTTPException`` naming the problem: 413 for too many rows
-(``MAX_ROWS``), 422 for anything else wrong with a well-formed request. What comes out is the
-matrix ``(rows, features)`` the batcher gives the model.
+(``MAX_ROWS``) or too big an answer (``MAX_RESPONSE_VALUES``), 422 for anything else wrong with
+a well-formed request. What comes out is the matrix ``(rows, features)`` the batcher gives the model.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .protocol import (
     NumericPredictRequest,
     PredictRequest,
 )
+from .settings import DEFAULT_MAX_RESPONSE_VALUES
 
 
 def _where(loc: Sequence[Any]) -> str:
@@ -67,6 +68,28 @@ def unprocessable(message: str) -> HTTPException:
 
 def _too_many(rows: int, max_rows: int) -> HTTPException:
     return HTTPException(status_code=413, detail=f"{rows} rows exceed the limit of {max_rows} (MAX_ROWS)")
+
+
+#: Accepted categories spelled out in a refusal; the rest are counted.
+SHOWN_CATEGORIES = 10
+
+
+def _check_categories(matrix: NDArray[Any], model: Model, row_label: str) -> NDArray[Any]:
+    """Each value of a column with known categories must be one of them (pandas would make it NaN)."""
+    for index, column in enumerate(model.signature.columns):
+        if not column.categories:
+            continue
+        known = set(column.categories)
+        for number, value in enumerate(matrix[:, index].tolist()):
+            if value not in known:
+                shown = ", ".join(repr(category) for category in column.categories[:SHOWN_CATEGORIES])
+                more = len(column.categories) - SHOWN_CATEGORIES
+                accepted = f"{shown} and {more} more" if more > 0 else shown
+                raise unprocessable(
+                    f"{row_label.format(number)}: column {column.name!r} has no category {value!r}; "
+                    f"it takes {accepted}"
+                )
+    return matrix
 
 
 def _check_datatype(tensor: InferInput | NumericInferInput, values: Sequence[Any]) -> None:
@@ -169,8 +192,52 @@ def _column_matrix(
         raise unprocessable(str(exc)) from None
 
 
+def _check_outputs(body: InferRequest | NumericInferRequest, model: Model) -> list[str]:
+    """The output names asked for: each one the model offers, at most once (``predict`` if none)."""
+    available = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
+    offered = ", ".join(available)
+    wanted = [output.name for output in body.outputs or []] or [OUTPUT_PREDICT]
+    # Each repeat of an output is a copy of the answer: 1,000 repeats made 362 bytes into 6 MB.
+    if len(wanted) > len(available):
+        raise unprocessable(
+            f"outputs lists {len(wanted)} names but this model offers {len(available)}: ask for each of "
+            f"{offered} at most once"
+        )
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise unprocessable(f"unknown output {unknown[0]!r}: this model offers {offered}")
+    if len(set(wanted)) != len(wanted):
+        repeated = next(name for name in wanted if wanted.count(name) > 1)
+        raise unprocessable(f"outputs names {repeated!r} more than once: ask for each output at most once")
+    return wanted
+
+
+def _check_answer_size(
+    body: InferRequest | NumericInferRequest,
+    model: Model,
+    wanted: Sequence[str],
+    max_rows: int,
+    max_values: int,
+) -> None:
+    """Refuse (413) a request whose answer would hold more than ``max_values`` values, before any work."""
+    shape = body.inputs[0].shape if body.inputs else []
+    rows = shape[0] if shape else 0
+    if rows > max_rows:
+        return  # refused for its rows, with that message, by the checks that follow
+    width = sum(len(model.classes) if name == OUTPUT_PROBA else 1 for name in wanted)
+    if rows * width > max_values:
+        raise HTTPException(
+            status_code=413,
+            detail=f"{rows} rows of {', '.join(wanted)} make {rows * width} values, over the limit of "
+            f"{max_values} (MAX_RESPONSE_VALUES): send fewer rows per request",
+        )
+
+
 def check_infer(
-    body: InferRequest | NumericInferRequest, model: Model, max_rows: int
+    body: InferRequest | NumericInferRequest,
+    model: Model,
+    max_rows: int,
+    max_values: int = DEFAULT_MAX_RESPONSE_VALUES,
 ) -> tuple[NDArray[Any], list[str]]:
     """Check a v2 inference request against the model.
 
@@ -179,31 +246,31 @@ def check_infer(
             tensor ``[rows]`` per column, named as the columns.
         model: The served model.
         max_rows: Most rows accepted (``MAX_ROWS``).
+        max_values: Most values the answer may hold (``MAX_RESPONSE_VALUES``): rows times 1 for
+            ``predict`` and the number of classes for ``predict_proba``.
 
     Returns:
         The input as a matrix ``(rows, n_features)``, and the names of the outputs asked for
         (``predict`` when none are).
 
     Raises:
-        HTTPException: 413 for too many rows, 422 for anything else wrong, naming it.
+        HTTPException: 413 for too many rows or too big an answer, 422 for anything else wrong,
+            naming it.
     """
-    available = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
-    wanted = [output.name for output in body.outputs or []] or [OUTPUT_PREDICT]
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        raise unprocessable(f"unknown output {unknown[0]!r}: this model offers {', '.join(available)}")
+    wanted = _check_outputs(body, model)
+    _check_answer_size(body, model, wanted, max_rows, max_values)
     names = [tensor.name for tensor in body.inputs]
     per_column = sorted(names) == sorted(model.feature_names) and (
         model.n_features > 1 or len(body.inputs[0].shape) == 1
     )
     if per_column:
-        return _column_matrix(body.inputs, model, max_rows), wanted
+        return _check_categories(_column_matrix(body.inputs, model, max_rows), model, "row {}"), wanted
     if len(body.inputs) != 1:
         raise unprocessable(
             f"expected exactly one input tensor [rows, {model.n_features}], or one per column "
             f"({', '.join(model.feature_names)}); got {len(body.inputs)}: {', '.join(names) or 'none'}"
         )
-    return _input_matrix(body.inputs[0], model, max_rows), wanted
+    return _check_categories(_input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
 
 
 def _ordered(row: Mapping[str, Any], names: Sequence[str], number: int) -> list[Any]:
@@ -247,9 +314,10 @@ def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, ma
     if isinstance(body, PredictRequest) and model.signature.numeric:
         _refuse_booleans(rows, model.feature_names)
     try:
-        return model.check_features(rows)
+        matrix = model.check_features(rows)
     except ValueError as exc:
         raise unprocessable(f"instances: {exc}") from None
+    return _check_categories(matrix, model, "instances[{}]")
 
 
 def _refuse_booleans(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:

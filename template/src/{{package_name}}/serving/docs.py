@@ -15,6 +15,8 @@ an ingress that serves the service under a path prefix.
 
 from __future__ import annotations
 
+import html
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -36,7 +38,8 @@ def install(app: FastAPI) -> None:
     The app must be built with ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are off.
     """
     app.mount(ASSETS_PATH, StaticFiles(packages=[ASSETS_PACKAGE]), name="docs-assets")
-    title = app.title
+    # The title comes from MODEL_NAME and lands in the page's HTML: escaped, it stays text.
+    title = html.escape(app.title)
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

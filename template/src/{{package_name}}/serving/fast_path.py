@@ -44,6 +44,7 @@ class FastInference:
         self.state = service.state
         settings: Settings = service.state.settings
         self.max_rows = settings.max_rows
+        self.max_values = settings.max_response_values
         self.model_name = settings.model_name
         # The served model's infer path (another name goes to the routes, for their 404) and
         # /predict, each with its route: the metrics label a request by its route's template.
@@ -98,5 +99,5 @@ class FastInference:
             request = NumericPredictRequest.model_validate_json(body)
             return request, check_predict(request, model, self.max_rows), [OUTPUT_PREDICT]
         infer_request = NumericInferRequest.model_validate_json(body)
-        matrix, wanted = check_infer(infer_request, model, self.max_rows)
+        matrix, wanted = check_infer(infer_request, model, self.max_rows, self.max_values)
         return infer_request, matrix, wanted

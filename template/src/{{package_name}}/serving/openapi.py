@@ -8,7 +8,7 @@ the model it serves. So a client, or a tool that generates requests from the sch
 (schemathesis), reads "any list of numbers" where only four are accepted. Once the model is
 loaded, this replaces those two bodies by what the signature says: the row length, the column
 names and their value types, at least one row and at most ``MAX_ROWS``, the outputs the model
-offers, and the served name as the one ``model_name``.
+offers (each at most once), and the served name as the one ``model_name``.
 
 JSON Schema cannot tie a tensor's ``shape`` to the length of its ``data``; the infer body lists
 one alternative per row count from 1 to ``TENSOR_ROW_CHOICES`` (the schema's examples), and its
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .answers import public_example
 from .artifact import Model
 from .features import INTEGER_LIMIT, VALUE_LIMIT
 from .protocol import INTEGER_DATATYPES, OUTPUT_PREDICT, OUTPUT_PROBA
@@ -73,7 +74,7 @@ def _row_object(model: Model) -> Schema:
     }
 
 
-def predict_request(model: Model, max_rows: int) -> Schema:
+def predict_request(model: Model, max_rows: int, public: bool = False) -> Schema:
     """The ``/predict`` body the model takes: 1 to ``max_rows`` rows, as lists or as objects."""
     names = ", ".join(model.feature_names)
     return {
@@ -90,7 +91,8 @@ def predict_request(model: Model, max_rows: int) -> Schema:
             }
         },
         "required": ["instances"],
-        "example": {"instances": [list(row) for row in model.signature.example_rows]},
+        # Held-out rows are real data: only with PUBLIC_EXAMPLE, else the synthetic row.
+        "example": {"instances": public_example(model, public)["instances"]},
     }
 
 
@@ -170,6 +172,9 @@ def infer_request(model: Model, max_rows: int) -> Schema:
                 "anyOf": [
                     {
                         "type": "array",
+                        # Each output at most once: a repeat is a copy of the answer (refused, 422).
+                        "uniqueItems": True,
+                        "maxItems": len(offered),
                         "items": {
                             "type": "object",
                             "properties": {
@@ -190,7 +195,7 @@ def infer_request(model: Model, max_rows: int) -> Schema:
     }
 
 
-def for_model(schema: Schema, model: Model, model_name: str, max_rows: int) -> Schema:
+def for_model(schema: Schema, model: Model, model_name: str, max_rows: int, public: bool = False) -> Schema:
     """``schema`` (FastAPI's) with the request bodies and the model name of the served model.
 
     Args:
@@ -198,12 +203,13 @@ def for_model(schema: Schema, model: Model, model_name: str, max_rows: int) -> S
         model: The served model.
         model_name: The name in the v2 routes.
         max_rows: Most rows a request may carry (``MAX_ROWS``).
+        public: Whether the example may show the held-out rows (``PUBLIC_EXAMPLE``).
 
     Returns:
         ``schema``.
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["PredictRequest"] = predict_request(model, max_rows)
+    components["PredictRequest"] = predict_request(model, max_rows, public)
     components["InferRequest"] = infer_request(model, max_rows)
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():

@@ -5,10 +5,11 @@ Owned by the template: ``copier update`` may replace this file and the ``page/``
 The page is plain HTML, CSS and JavaScript in ``page/`` beside this module, shipped in the
 package (no CDN, no build step) and read once, at start-up: nothing is written, so it works on
 a read-only root filesystem. ``GET /`` answers ``page/index.html`` with the served model's v2
-metadata (its signature: columns, kinds, classes, example rows) and the training metrics
-(``metrics.json`` beside the artifact, when there is one) in a JSON block; ``page.js`` builds
-the form from that and calls the v2 infer route by a relative URL, so it works behind an
-ingress path prefix. Nothing in the page names a row or a column: it is the model's.
+metadata (its signature: columns, kinds, classes, example rows, synthetic unless
+``PUBLIC_EXAMPLE``) and the training metrics (``metrics.json`` beside the artifact, when there
+is one) in a JSON block; ``page.js`` builds the form from that and calls the v2 infer route by
+a relative URL, so it works behind an ingress path prefix. Nothing in the page names a row or a
+column: it is the model's.
 
 The routes are left out of the OpenAPI schema on purpose: they are for people, not clients.
 ``MODEL_PAGE=false`` (chart value ``modelPage.enabled``) turns them off; ``/`` is then a 404.

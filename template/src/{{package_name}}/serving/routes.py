@@ -8,12 +8,14 @@ gets a 4xx with ``{"error": "<what is wrong>"}``:
 
 * 400 malformed JSON or an invalid ``Content-Length``;
 * 404 unknown model name or route;
-* 413 body larger than ``MAX_REQUEST_BYTES`` or more rows than ``MAX_ROWS``;
+* 413 body larger than ``MAX_REQUEST_BYTES``, more rows than ``MAX_ROWS``, or an answer of more
+  values than ``MAX_RESPONSE_VALUES``;
 * 431 request headers larger than ``limits.MAX_HEADER_BYTES`` (64 KiB) in all;
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
   non-finite numbers, no rows);
 * 503 (not a client error) while the model is not loaded, or when ``QUEUE_MAX_SIZE`` requests
-  already wait for the model (with ``Retry-After``).
+  already wait for the model (with ``Retry-After``);
+* 500 for a fault of the service itself, still as JSON (the traceback goes to the log).
 
 ``/metrics`` serves Prometheus metrics (``metrics``).
 """
@@ -112,7 +114,7 @@ async def model_ready(model_name: str, model: NamedModel) -> dict[str, Any]:
 async def infer(body: InferRequest, model: NamedModel, request: Request) -> Response:
     """Open Inference Protocol v2 inference: one tensor [rows, features], or one [rows] per column."""
     settings: Settings = request.app.state.settings
-    matrix, wanted = check_infer(body, model, settings.max_rows)
+    matrix, wanted = check_infer(body, model, settings.max_rows, settings.max_response_values)
     prediction = await steps.predict(request.app.state.batcher, matrix, wanted)
     return _json(infer_content(body, wanted, prediction, settings.model_name))
 
@@ -163,5 +165,18 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
     return steps.refusal(exc)
 
 
-#: For ``FastAPI(exception_handlers=...)``.
-EXCEPTION_HANDLERS = {RequestValidationError: validation_error, StarletteHTTPException: http_error}
+async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    """Any other exception (a route's or a middleware's) as a JSON 500, not Starlette's plain text.
+
+    Starlette's outermost middleware calls this, then re-raises, so the server still logs the
+    traceback; the client gets no detail of it.
+    """
+    return steps.error_response(500, f"internal error ({type(exc).__name__}): see the service's log")
+
+
+#: For ``FastAPI(exception_handlers=...)``; ``Exception`` goes to Starlette's outermost middleware.
+EXCEPTION_HANDLERS = {
+    RequestValidationError: validation_error,
+    StarletteHTTPException: http_error,
+    Exception: internal_error,
+}

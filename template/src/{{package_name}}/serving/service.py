@@ -111,7 +111,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         app.openapi_schema = None  # describe the model's bodies as soon as it is loaded
         return schema
     settings: Settings = app.state.settings
-    return openapi.for_model(schema, model, settings.model_name, settings.max_rows)
+    return openapi.for_model(schema, model, settings.model_name, settings.max_rows, settings.public_example)
 
 
 def _install_model(app: FastAPI, model: Model, settings: Settings, *, source: Path | None = None) -> None:
@@ -123,7 +123,7 @@ def _install_model(app: FastAPI, model: Model, settings: Settings, *, source: Pa
         settings: The service's settings (name, batching).
         source: The artifact it was loaded from, to log; ``None`` for a model handed over.
     """
-    app.state.model_metadata = model_metadata(model, settings.model_name)
+    app.state.model_metadata = model_metadata(model, settings.model_name, public=settings.public_example)
     app.state.batcher = Batcher(
         model,
         max_batch_size=settings.batch_max_size,

@@ -19,6 +19,9 @@ from .artifact import DEFAULT_MODEL_PATH, MODEL_PATH_ENV
 DEFAULT_PORT = 8080
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a small model
 DEFAULT_MAX_ROWS = 10_000
+# Values in one answer: rows x (1 for predict + one per class for predict_proba). Caps what a
+# small request can make the service write; 10,000 rows of both outputs of a 99-class model pass.
+DEFAULT_MAX_RESPONSE_VALUES = 1_000_000
 # Micro-batching: a model call costs about the same for 1 row as for a few hundred (the fixed
 # cost is scikit-learn's input checks and Python dispatch), so concurrent requests are merged.
 DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request runs in chunks of it
@@ -86,6 +89,9 @@ class Settings:
         max_request_bytes: Largest request body accepted; larger ones get 413
             (``MAX_REQUEST_BYTES``).
         max_rows: Most rows one prediction request may carry; more get 413 (``MAX_ROWS``).
+        max_response_values: Most values one v2 answer may hold, rows times the width of each
+            output asked for (1 for ``predict``, one per class for ``predict_proba``); a request
+            asking for more gets 413 before the model runs (``MAX_RESPONSE_VALUES``).
         log_level: uvicorn log level (``LOG_LEVEL``).
         access_log: One log line per request (``ACCESS_LOG``, default true).
         batch_max_size: Most rows in one model call (``BATCH_MAX_SIZE``); a request with more
@@ -109,6 +115,9 @@ class Settings:
         max_connections: Most open connections per worker (``MAX_CONNECTIONS``, default 1000);
             requests on connections past it get 503 with ``Retry-After``, except the health
             probes and ``/metrics``. Keep it under the container's open-file limit.
+        public_example: Publish the signature's held-out example rows (real data) in the model
+            metadata, the OpenAPI schema and the model page (``PUBLIC_EXAMPLE``, default false);
+            off, they show one synthetic row made from the signature instead.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -117,6 +126,7 @@ class Settings:
     port: int = DEFAULT_PORT
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
+    max_response_values: int = DEFAULT_MAX_RESPONSE_VALUES
     log_level: str = "info"
     access_log: bool = True
     batch_max_size: int = DEFAULT_BATCH_MAX_SIZE
@@ -128,6 +138,7 @@ class Settings:
     model_page: bool = True
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    public_example: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -158,6 +169,9 @@ class Settings:
                 env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1, maximum=1 << 30
             ),
             max_rows=_int_env(env, "MAX_ROWS", DEFAULT_MAX_ROWS, minimum=1, maximum=10_000_000),
+            max_response_values=_int_env(
+                env, "MAX_RESPONSE_VALUES", DEFAULT_MAX_RESPONSE_VALUES, minimum=1, maximum=1_000_000_000
+            ),
             log_level=log_level,
             access_log=_bool_env(env, "ACCESS_LOG", cls.access_log),
             batch_max_size=_int_env(
@@ -183,4 +197,5 @@ class Settings:
             max_connections=_int_env(
                 env, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
             ),
+            public_example=_bool_env(env, "PUBLIC_EXAMPLE", cls.public_example),
         )

@@ -112,9 +112,16 @@ class Signature:
         """Read a signature written by ``to_dict``.
 
         Raises:
-            ValueError: ``data`` is not a signature; the message names the missing field.
+            ValueError: ``data`` is not a signature; the message names the missing field, or the
+                column of an unknown kind.
         """
         try:
+            for column in data["columns"]:
+                if column["kind"] not in DATATYPES:
+                    raise ValueError(
+                        f"not a model signature: column {column['name']!r} has kind {column['kind']!r}, "
+                        f"not one of {', '.join(DATATYPES)}"
+                    )
             example = data.get("example") or {}
             return cls(
                 task=cast(Task, data["task"]),

@@ -3,7 +3,8 @@
 Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
 
 ``python -m <package>.serving.smoke URL`` waits for readiness, reads the example rows and the
-model's answers to them from ``GET /v2/models/{name}``, sends them to ``/predict`` and to the v2
+model's answers to them from the artifact's ``signature.json`` (beside ``MODEL_PATH``) when it
+is the served model's, else from ``GET /v2/models/{name}``, sends them to ``/predict`` and to the v2
 infer route, and exits non-zero naming the first answer that differs. The chart's ``helm test``
 pod, the CI smoke steps and ``make smoke`` all run it, so none of them hard-codes a row: after a
 model change they check the new model. Standard library only: it runs in the image as it is.
@@ -12,14 +13,21 @@ model change they check the new model. Standard library only: it runs in the ima
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+# As in ``artifact`` (not imported: this module is standard library only).
+MODEL_PATH_ENV = "MODEL_PATH"
+DEFAULT_MODEL_PATH = Path("artifacts/model.joblib")
 
 
 class SmokeError(RuntimeError):
@@ -90,6 +98,28 @@ def wait_ready(base: str, seconds: float) -> None:
             return
 
 
+def example_digest(example: Mapping[str, Any]) -> str:
+    """A short digest of an example request and its answers: names it without showing its rows."""
+    answered = {"instances": example["instances"], "predictions": example["predictions"]}
+    text = json.dumps(answered, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def artifact_example(published: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The held-out example in ``signature.json`` beside ``MODEL_PATH``, if it is the served model's.
+
+    The service publishes a synthetic example unless ``PUBLIC_EXAMPLE`` is on; the image (so
+    the chart's test pod and CI's ``docker exec``) and a trained project hold the real one.
+    """
+    path = Path(os.environ.get(MODEL_PATH_ENV, "").strip() or DEFAULT_MODEL_PATH).with_name("signature.json")
+    try:
+        example = json.loads(path.read_text(encoding="utf-8"))["example"]
+        found = example_digest(example)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {**example, "source": f"held-out, from {path}"} if found == published.get("digest") else None
+
+
 def smoke(base: str, model_name: str | None = None, wait: float = 60) -> list[str]:
     """Check the service at ``base`` against its own example; returns one line per check passed.
 
@@ -101,10 +131,12 @@ def smoke(base: str, model_name: str | None = None, wait: float = 60) -> list[st
     lines = ["ready: 200"]
     name = model_name or _call(f"{base}/v2")["name"]
     metadata = _call(f"{base}/v2/models/{name}")
-    example = metadata.get("parameters", {}).get("example") or {}
+    published = metadata.get("parameters", {}).get("example") or {}
+    example = artifact_example(published) or published
     rows, want = example.get("instances"), example.get("predictions")
     if not rows:
         raise SmokeError(f"model {name!r} publishes no example request: retrain it with train.py")
+    lines.append(f"example: {example.get('source', 'held-out')}")
     answer = _call(f"{base}/predict", {"instances": rows})["predictions"]
     _expect("/predict", answer, want)
     lines.append(f"/predict: {len(rows)} example rows answered as at training: {answer}")
