@@ -129,6 +129,38 @@ class Model:
         return np.asarray(proba, dtype=np.float64)
 
 
+#: Rows the answer count is checked on: not 1, so that a model answering a fixed count shows.
+ANSWER_CHECK_ROWS = 5
+
+
+def check_answers(model: Model) -> None:
+    """Check that the model answers one row per row it is given (``predict`` and ``predict_proba``).
+
+    The batcher hands each caller its slice of a merged call's answers; a model answering another
+    number of rows (a 2-D array where one label per row is due, say) would mix callers' answers.
+    Run on the signature's example rows, repeated to ``ANSWER_CHECK_ROWS``.
+
+    Raises:
+        ValueError: The model answers another number of rows (a model that raises on its own
+            example passes here: this checks the count only).
+    """
+    examples = [list(row) for row in model.signature.example_rows]
+    if not examples:
+        return  # nothing to ask it: the batcher still checks every call
+    rows = [examples[i % len(examples)] for i in range(ANSWER_CHECK_ROWS)]
+    try:
+        answers = {"predict": model.predict(rows)}
+        if model.has_proba:
+            answers["predict_proba"] = model.predict_proba(rows)
+    except Exception:  # refusing its own example is the smoke tests' concern, not this count's
+        return
+    for method, answer in answers.items():
+        shape = np.shape(answer)
+        if not shape or shape[0] != len(rows):
+            count = f"{method}() answered shape {shape} for {len(rows)} rows"
+            raise ValueError(f"{count}: it must answer one row per input row")
+
+
 def save_model(model: Model, path: Path) -> Path:
     """Write ``model`` to ``path`` atomically, and its signature beside it as ``signature.json``.
 
@@ -199,4 +231,9 @@ def load_model(path: Path | str | None = None) -> Model:
                 signature = replace(signature, columns=tuple(replace(c, name=str(n)) for c, n in renamed))
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
-    return Model(estimator, signature)
+    model = Model(estimator, signature)
+    try:
+        check_answers(model)
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc
+    return model

@@ -16,9 +16,25 @@ idle server answers at once. ``max_wait`` adds an optional delay for still bigge
 The model runs on the event-loop thread. Handing each batch to a worker thread would let the
 loop parse requests during a model call, but on one core that buys nothing, and under load the
 thread waits for the GIL (up to the 5 ms switch interval), which shows in the tail latency. The
-cost is that the loop answers nothing while the model runs, health probes included: keep one
-call (``max_batch_size`` rows) well under the probes' timeout, which is trivial for the models
-this service is made for.
+cost is that the loop answers nothing while the model runs, health probes included: so no call
+takes more than ``max_batch_size`` rows. A request with more rows is cut into chunks of that size,
+each queued after the previous one is answered, so probes and other clients get the loop between
+two chunks (and ride along in them) instead of waiting for the whole request.
+
+A row the model refuses fails only its own request. When a merged call raises, the batch is cut
+in two and the halves are tried, down to the single request that fails (bisection). Calling the
+model is the only way to know which rows it refuses (an estimator may refuse a row for a reason
+no check here can foresee: a scaler overflowing to infinity, a category it never saw), so two
+calls are not enough in general; the bound is ``1 + 2 * ceil(log2(n))`` calls for one refusing
+request among ``n`` (11 for 32, where retrying each request alone took 33), fewer when the left
+half succeeds: the right half is then known to fail and is cut without being called. Every
+request is answered from the first call of its that succeeds, and a failing request gets the
+error of the smallest failing call that held it.
+
+The model must answer one row per input row. A model that answers another number (for some
+batch sizes only, say) would shift every caller's slice onto another caller's rows, so the count
+is checked before anything is handed back: the whole call then fails with ``ModelOutputError``
+(a fault of the served model, not of any request: the service answers 500).
 """
 
 from __future__ import annotations
@@ -39,6 +55,10 @@ logger = logging.getLogger(__name__)
 
 class QueueFullError(RuntimeError):
     """The queue already holds its maximum of requests: the caller should retry later."""
+
+
+class ModelOutputError(RuntimeError):
+    """The model answered a number of rows other than it was given: its answers cannot be assigned."""
 
 
 class BatchObserver(Protocol):
@@ -78,8 +98,8 @@ class Batcher:
 
     Args:
         model: The model to call.
-        max_batch_size: Most rows per model call. Requests are never split: one with more rows
-            runs alone.
+        max_batch_size: Most rows per model call. A request with more rows runs in chunks of
+            this size, one after the other, which other requests may join.
         max_wait: Seconds the first request of a batch may wait for more rows; 0 takes only
             the requests that are already waiting.
         max_queue: Most requests waiting at once; ``predict`` refuses more with
@@ -127,6 +147,19 @@ class Batcher:
         """
         if len(self._waiting) >= self._max_queue:
             raise QueueFullError(f"{len(self._waiting)} requests are already waiting for the model")
+        if len(matrix) <= self._max_rows:
+            return await self._submit(matrix, proba)
+        # One chunk at a time: the loop serves others between two chunks (see the module's doc).
+        # The queue was checked once; the later chunks of an accepted request are not refused.
+        parts = [
+            await self._submit(matrix[i : i + self._max_rows], proba)
+            for i in range(0, len(matrix), self._max_rows)
+        ]
+        labels = np.concatenate([part.labels for part in parts])
+        probas = [part.proba for part in parts if part.proba is not None]
+        return Prediction(labels, np.concatenate(probas) if proba and probas else None)
+
+    def _submit(self, matrix: NDArray[Any], proba: bool) -> asyncio.Future[Prediction]:
         loop = asyncio.get_running_loop()
         pending = _Pending(loop.create_future(), matrix, proba)
         self._waiting.append(pending)
@@ -138,7 +171,7 @@ class Batcher:
         elif self._handle is None:
             self._handle = loop.call_later(self._max_wait, self._flush)
             self._timed = True
-        return await pending.future
+        return pending.future
 
     def drain(self) -> None:
         """Stop waiting for fuller batches: flush what waits now, and every request after it.
@@ -187,24 +220,49 @@ class Batcher:
         if batch:
             self._run(batch)
 
-    def _run(self, batch: list[_Pending]) -> None:
+    def _run(self, batch: list[_Pending], failure: Exception | None = None) -> bool:
+        """Call the model on ``batch`` and answer its callers; bisect it when the call fails.
+
+        Args:
+            batch: The requests to answer.
+            failure: What a call on ``batch`` is already known to raise (its other half
+                succeeded within a failing call): it is then cut without being called.
+
+        Returns:
+            Whether one call answered the whole batch.
+        """
+        if failure is None:
+            try:
+                self._answer(batch)
+                return True
+            except Exception as exc:  # the model's failure is reported to its callers, not raised here
+                failure = exc
+        if len(batch) == 1 or isinstance(failure, ModelOutputError):
+            # A single request's own failure; or a model that miscounts its answers, which says
+            # nothing about whose rows are at fault: the whole call fails.
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(failure)
+            return False
+        half = len(batch) // 2
+        # If the left half succeeds, the failure is in the right half: cut it without calling it.
+        left_ok = self._run(batch[:half])
+        self._run(batch[half:], failure if left_ok else None)
+        return False
+
+    def _answer(self, batch: list[_Pending]) -> None:
         matrix = batch[0].matrix if len(batch) == 1 else np.concatenate([p.matrix for p in batch])
         want_proba = any(p.proba for p in batch)
-        try:
-            labels = self._model.predict(matrix)
-            proba = self._model.predict_proba(matrix) if want_proba else None
-        except Exception as exc:  # the model's failure is reported to its callers, not raised here
-            if len(batch) > 1:
-                # One request's rows may be what the model cannot take: retry each on its own,
-                # so that only that request fails.
-                for pending in batch:
-                    self._run([pending])
-                return
-            if not batch[0].future.done():
-                batch[0].future.set_exception(exc)
-            return
+        labels = self._model.predict(matrix)
+        proba = self._model.predict_proba(matrix) if want_proba else None
         if self._observer is not None:
             self._observer.batch(len(batch), len(matrix))
+        answered = len(labels) if proba is None or len(proba) == len(labels) else -1
+        if answered != len(matrix):
+            got = f"{len(labels)} predictions" + (
+                "" if proba is None else f" and {len(proba)} probability rows"
+            )
+            raise ModelOutputError(f"the model answered {got} for {len(matrix)} rows, not one per row")
         start = 0
         for pending in batch:
             stop = start + len(pending.matrix)

@@ -22,7 +22,7 @@ from typing import Any
 
 import joblib
 
-from .artifact import Model, ModelLoadError, save_model
+from .artifact import Model, ModelLoadError, check_answers, save_model
 from .signature import derive_signature, signature_of_estimator
 
 DEFAULT_OUTPUT = Path("imported")
@@ -116,6 +116,10 @@ def import_model(
     except (ValueError, KeyError) as exc:
         raise ModelLoadError(f"{model}: {exc}") from exc
     imported = Model(estimator, signature)
+    try:
+        check_answers(imported)
+    except ValueError as exc:
+        raise ModelLoadError(f"{model}: {exc}") from exc
     save_model(imported, output / "model.joblib")
     return imported
 

@@ -1,19 +1,57 @@
-"""Request-size limits: headers and bodies too large are refused before anything parses them.
+"""Request limits: requests too large, too slow or too many are refused before anything parses them.
 
 Owned by the template: ``copier update`` may replace this file.
 
 * 431 when the request headers exceed ``MAX_HEADER_BYTES`` (64 KiB) in all;
 * 400 for a ``Content-Length`` that is not a number;
-* 413 for a body larger than ``MAX_REQUEST_BYTES`` (the ``max_request_bytes`` setting).
+* 413 for a body larger than ``MAX_REQUEST_BYTES`` (the ``max_request_bytes`` setting);
+* 408 when the headers, or then the body, do not arrive within ``REQUEST_TIMEOUT`` seconds; a
+  connection idle for as long is closed;
+* 503 beyond ``MAX_CONNECTIONS`` open connections per worker, except for the probes;
+* 503 while the bodies being received add up to ``BUFFERED_BODIES`` times ``MAX_REQUEST_BYTES``.
+
+Slow clients are the reason for the deadlines. uvicorn (0.55, httptools) times out only the idle
+time between two requests of a keep-alive connection: a connection that sends half a header, or
+a body one byte a second, is held open for ever, and enough of them exhaust the worker's file
+descriptors and memory. So ``GuardedHttp``, uvicorn's protocol with two additions, gives each
+request's headers ``REQUEST_TIMEOUT`` from the connection's first byte (or the end of its
+previous answer), and ``BodySizeLimit``, which reads the body whole anyway, gives the body as
+long again.
+
+uvicorn's own ``limit_concurrency`` answers 503 to every request past the cap, health probes
+included: under a flood of slow clients Kubernetes would then restart a pod that is working
+fine. ``GuardedHttp`` applies the same cap but lets ``PROBE_PATHS`` through (they cost a few
+microseconds each and hold no body). The cap is about file descriptors (1,000 by default, under
+the 1,024 a container may be limited to), not memory: a slow client holds a few bytes, so a cap
+low enough to bound memory by connections would refuse everyone else as soon as a few hundred
+slow clients connect. Memory is bounded by bytes instead: the bodies being received and served
+at once may add up to ``BUFFERED_BODIES`` times ``MAX_REQUEST_BYTES`` (64 MiB by default, well
+within the chart's memory limit); a body past that gets 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from .asgi import ASGIApp, BodyTooLargeError, Receive, Scope, Send, read_body, replay
-from .steps import error_response
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .asgi import ASGIApp, BodyTooLargeError, Message, Receive, Scope, Send, read_body, replay
+from .steps import RETRY_AFTER_SECONDS, encode, error_response
+
+#: Answered beyond ``MAX_CONNECTIONS``: the probes (a pod must not look dead for being busy) and
+#: the metrics (what shows that it is busy).
+PROBE_PATHS = frozenset({b"/v2/health/live", b"/v2/health/ready", b"/metrics"})
 
 # httptools parses headers of any size; past this they are refused (nginx's default is 32 KiB).
 MAX_HEADER_BYTES = 64 * 1024
+#: Largest bodies that may be held at once, in all (a body counts from its first byte until its
+#: answer is sent): the memory the bodies of many fast senders that stall before their end take.
+BUFFERED_BODIES = 64
+
+
+class _BuffersFullError(Exception):
+    """The bodies held now already add up to the budget."""
 
 
 class BodySizeLimit:
@@ -25,14 +63,22 @@ class BodySizeLimit:
     actually arrive (chunked bodies declare no length, and a declared length can lie). The body
     is buffered and replayed to the app, which reads it whole anyway to parse the JSON.
 
+    The body must arrive whole within ``timeout`` seconds of the headers, else 408 (and the
+    connection is closed: the rest of that body is not worth reading). The bodies held at once
+    may add up to ``BUFFERED_BODIES * max_bytes``; past that, 503 with ``Retry-After``.
+
     Args:
         app: The wrapped ASGI application.
         max_bytes: Largest body accepted.
+        timeout: Seconds the body may take to arrive (``REQUEST_TIMEOUT``); no limit when omitted.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.max_buffered = BUFFERED_BODIES * max_bytes
+        self.buffered = 0  # bytes of the bodies held now, all requests together
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -54,10 +100,38 @@ class BodySizeLimit:
             if length > self.max_bytes:
                 await error_response(413, self._too_large(length))(scope, receive, send)
                 return
+        counted = 0
+
+        async def counting_receive() -> Message:
+            nonlocal counted
+            message = await receive()
+            size = len(message.get("body", b""))
+            if self.buffered + size > self.max_buffered:
+                raise _BuffersFullError
+            counted += size
+            self.buffered += size
+            return message
+
         try:
-            body = await read_body(receive, self.max_bytes)
+            await self._read_and_serve(scope, counting_receive, receive, send)
+        finally:
+            self.buffered -= counted
+
+    async def _read_and_serve(self, scope: Scope, counting: Receive, receive: Receive, send: Send) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await read_body(counting, self.max_bytes)
         except BodyTooLargeError:
             await error_response(413, self._too_large(None))(scope, receive, send)
+            return
+        except TimeoutError:
+            error = f"request body did not arrive whole within {self.timeout:g} s (REQUEST_TIMEOUT)"
+            await error_response(408, error, {"Connection": "close"})(scope, receive, send)
+            return
+        except _BuffersFullError:
+            error = f"server busy holding {self.buffered} bytes of other requests' bodies: retry later"
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
+            await error_response(503, error, retry)(scope, receive, send)
             return
         if body is None:
             return  # the client left: nobody to answer
@@ -66,3 +140,74 @@ class BodySizeLimit:
     def _too_large(self, size: int | None) -> str:
         body = "request body" if size is None else f"request body of {size} bytes"
         return f"{body} exceeds the limit of {self.max_bytes} bytes (MAX_REQUEST_BYTES)"
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline for each request's headers and a cap that spares probes.
+
+    Give it to uvicorn as ``http=GuardedHttp``; it reads the deadline from ``timeout_keep_alive``
+    (``REQUEST_TIMEOUT``, so an idle connection and a stalled one get the same time) and the cap
+    from ``limit_concurrency`` (``MAX_CONNECTIONS``), which it applies itself (see the module's doc).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_connections: int | None = self.limit_concurrency
+        self.limit_concurrency = None  # uvicorn's check would refuse the probes too
+        self._headers_timer: asyncio.TimerHandle | None = None
+        self._began = False  # a request's first bytes arrived, its headers not all yet
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock: the first request's headers are due within the deadline."""
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock."""
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        """A request starts (the first after an answer re-arms the clock)."""
+        super().on_message_begin()
+        self._began = True
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        """The headers are in: stop the clock (the body's is ``BodySizeLimit``'s), and apply the cap."""
+        self._disarm()
+        self._began = False
+        app = self.app
+        cap = self.max_connections
+        if cap is not None and len(self.connections) > cap and self.url.partition(b"?")[0] not in PROBE_PATHS:
+            error = f"server at its limit of {cap} connections (MAX_CONNECTIONS): retry later"
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
+            self.app = error_response(503, error, retry)  # type: ignore[assignment]
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    def _arm(self) -> None:
+        if self._headers_timer is None:
+            self._headers_timer = self.loop.call_later(self.timeout_keep_alive, self._expire)
+
+    def _disarm(self) -> None:
+        if self._headers_timer is not None:
+            self._headers_timer.cancel()
+            self._headers_timer = None
+
+    def _expire(self) -> None:
+        self._headers_timer = None
+        if self.transport.is_closing():
+            return
+        if self._began and (self.cycle is None or self.cycle.response_complete):
+            # Half a request: say why it is dropped (a connection that sent nothing just closes).
+            error = f"request headers did not arrive within {self.timeout_keep_alive:g} s (REQUEST_TIMEOUT)"
+            body = encode({"error": error})
+            head = (
+                "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            )
+            self.transport.write(head.encode() + body)
+        self.transport.close()

@@ -15,12 +15,19 @@ counts every process, whichever one answers it: counters and histograms add up e
 counts, the dead ones' included (a total never goes down when a worker is replaced), and the
 queue depth adds up the live workers only (the files of a dead worker are dropped at the next
 scrape, so a worker killed with requests queued does not leave its depth behind for ever).
+The server makes that folder when it starts (``multiprocess_dir``) and removes it when it exits;
+one given in ``PROMETHEUS_MULTIPROC_DIR`` is emptied at start instead, as prometheus_client asks,
+so a previous run's counts are not added to this one's.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +119,32 @@ class ServiceMetrics:
             MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+@contextmanager
+def multiprocess_dir() -> Iterator[str]:
+    """The folder where several workers write their metrics, for the server's lifetime.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when set, emptied of a previous run's files first; otherwise a
+    new folder in /tmp (the one writable path of the read-only image), removed on exit, so
+    restarts do not pile up ``/tmp/prometheus-*`` folders in the container's memory-backed /tmp.
+
+    Yields:
+        The folder, also in ``os.environ`` for the workers to inherit.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        yield given
+        return
+    directory = tempfile.mkdtemp(prefix="prometheus-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield directory
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def forget_dead_workers(directory: str) -> None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -38,8 +36,8 @@ from .answers import model_metadata
 from .artifact import Model, ModelLoadError, load_model
 from .batching import Batcher
 from .fast_path import FastInference
-from .limits import BodySizeLimit
-from .metrics import MULTIPROC_ENV, RequestMetrics, ServiceMetrics
+from .limits import BodySizeLimit, GuardedHttp
+from .metrics import RequestMetrics, ServiceMetrics, multiprocess_dir
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -95,7 +93,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     if settings.model_page:
         app.include_router(page.router(settings))
     app.add_middleware(FastInference, service=app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, timeout=settings.request_timeout)
     # Added last, so outermost: it also times and counts the requests the body limit refuses.
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     for error, handler in routes.EXCEPTION_HANDLERS.items():
@@ -201,12 +199,8 @@ def main() -> None:
     settings: Settings = app.state.settings
     level = logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    target: str | FastAPI = app
-    if settings.workers > 1:
-        # Workers import the app themselves, and write their metrics to files that /metrics
-        # adds up; /tmp is the one writable path of the read-only image.
-        target = f"{__name__}:app"
-        os.environ.setdefault(MULTIPROC_ENV, tempfile.mkdtemp(prefix="prometheus-"))
+    # Workers import the app themselves, and write their metrics to files that /metrics adds up.
+    target: str | FastAPI = f"{__name__}:app" if settings.workers > 1 else app
     # uvicorn picks httptools (a dependency of this package: HTTP parsed in C) by itself. The
     # access log gives one line per request; no server header, so the stack is not advertised.
     config = uvicorn.Config(
@@ -217,13 +211,19 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,
         server_header=False,
+        # Deadlines for slow clients and a connection cap that spares the probes (see limits).
+        http=GuardedHttp,
+        timeout_keep_alive=settings.request_timeout,  # type: ignore[arg-type] - a float is fine
+        limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=settings.shutdown_timeout,
         # A worker imports numpy and scikit-learn before it can answer the supervisor's ping;
         # on a CPU-limited pod that takes longer than uvicorn's 5 s default, and a worker killed
         # for it is restarted forever. A minute covers slow starts without hiding a hung one.
         timeout_worker_healthcheck=60,
     )
-    sys.exit(_serve(config, settings))
+    with multiprocess_dir() if settings.workers > 1 else nullcontext():
+        status = _serve(config, settings)
+    sys.exit(status)
 
 
 def _serve(config: uvicorn.Config, settings: Settings) -> int:

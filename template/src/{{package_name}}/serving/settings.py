@@ -24,12 +24,14 @@ DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_RESPONSE_VALUES = 1_000_000
 # Micro-batching: a model call costs about the same for 1 row as for a few hundred (the fixed
 # cost is scikit-learn's input checks and Python dispatch), so concurrent requests are merged.
-DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request still runs, alone
+DEFAULT_BATCH_MAX_SIZE = 256  # rows per model call; a bigger request runs in chunks of it
 DEFAULT_BATCH_MAX_WAIT_MS = 0.0  # 0: no waiting, batches form from requests that arrive together
 DEFAULT_QUEUE_MAX_SIZE = 512  # requests waiting for the model; more get 503 + Retry-After
 DEFAULT_WORKERS = 1
 DEFAULT_SHUTDOWN_TIMEOUT = 25  # seconds; under Kubernetes' default 30 s grace period
 DEFAULT_SHUTDOWN_DELAY = 0.0  # seconds; the chart's preStop hook holds the delay instead
+DEFAULT_REQUEST_TIMEOUT = 5.0  # seconds for a request's headers, then as long for its body; 408 after
+DEFAULT_MAX_CONNECTIONS = 1000  # per worker: file descriptors, under a container's 1024 at worst
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -92,8 +94,8 @@ class Settings:
             asking for more gets 413 before the model runs (``MAX_RESPONSE_VALUES``).
         log_level: uvicorn log level (``LOG_LEVEL``).
         access_log: One log line per request (``ACCESS_LOG``, default true).
-        batch_max_size: Most rows merged into one model call (``BATCH_MAX_SIZE``); a single
-            request with more rows is still served, in a call of its own.
+        batch_max_size: Most rows in one model call (``BATCH_MAX_SIZE``); a request with more
+            rows runs in chunks of this size, and other requests are served between them.
         batch_max_wait_ms: How long the first request of a batch may wait for others, in
             milliseconds (``BATCH_MAX_WAIT_MS``); 0 batches only requests that arrive together.
         queue_max_size: Most requests waiting for the model; more are refused with 503 and
@@ -107,6 +109,12 @@ class Settings:
             For hosts without a preStop hook; the grace period must cover it too.
         model_page: Serve the model page at ``/`` (``MODEL_PAGE``, default true): a form built
             from the signature that calls the service from the browser. Off: ``/`` is a 404.
+        request_timeout: Seconds a request's headers may take to arrive, then as long for its
+            body (``REQUEST_TIMEOUT``, default 5): slower ones get 408 and the connection is
+            closed; an idle keep-alive connection is closed after as long.
+        max_connections: Most open connections per worker (``MAX_CONNECTIONS``, default 1000);
+            requests on connections past it get 503 with ``Retry-After``, except the health
+            probes and ``/metrics``. Keep it under the container's open-file limit.
         public_example: Publish the signature's held-out example rows (real data) in the model
             metadata, the OpenAPI schema and the model page (``PUBLIC_EXAMPLE``, default false);
             off, they show one synthetic row made from the signature instead.
@@ -128,6 +136,8 @@ class Settings:
     shutdown_timeout: int = DEFAULT_SHUTDOWN_TIMEOUT
     shutdown_delay: float = DEFAULT_SHUTDOWN_DELAY
     model_page: bool = True
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     public_example: bool = False
 
     @classmethod
@@ -181,5 +191,11 @@ class Settings:
                 env, "SHUTDOWN_DELAY", DEFAULT_SHUTDOWN_DELAY, minimum=0, maximum=3_600
             ),
             model_page=_bool_env(env, "MODEL_PAGE", cls.model_page),
+            request_timeout=_float_env(
+                env, "REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT, minimum=0.1, maximum=3_600
+            ),
+            max_connections=_int_env(
+                env, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
+            ),
             public_example=_bool_env(env, "PUBLIC_EXAMPLE", cls.public_example),
         )

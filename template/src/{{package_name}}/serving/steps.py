@@ -10,7 +10,7 @@ there both run the same functions, in this order:
 1. find the served model (``served_model``: 404 for another name, 503 before it is loaded);
 2. check the request against its signature (``checks.check_infer`` / ``checks.check_predict``);
 3. predict through the batcher (``predict``: a full queue is 503 with ``Retry-After``, rows the
-   model refuses are 422);
+   model refuses are 422, a model that does not answer one row per row is 500);
 4. build the answer (``answers.infer_content`` / ``answers.predict_content``) and ``encode`` it;
 5. or answer a refusal as ``{"error": "<what is wrong>"}`` with its status (``refusal``).
 """
@@ -28,7 +28,7 @@ from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .artifact import Model
-from .batching import Batcher, Prediction, QueueFullError
+from .batching import Batcher, ModelOutputError, Prediction, QueueFullError
 from .checks import unprocessable
 from .protocol import OUTPUT_PREDICT, OUTPUT_PROBA
 
@@ -77,7 +77,7 @@ async def predict(
 
     Raises:
         HTTPException: 503 with ``Retry-After`` when the queue is full; 422 when the model
-            refuses the rows.
+            refuses the rows; 500 when the model answers another number of rows than it was given.
     """
     try:
         return await batcher.predict(matrix, proba=OUTPUT_PROBA in outputs)
@@ -85,8 +85,12 @@ async def predict(
         raise overloaded(exc) from None
     except ValueError as exc:
         # Checked values the estimator still refuses (a scaler overflowing to infinity): the
-        # request's rows are the problem, and only this request's (the batcher retries alone).
+        # request's rows are the problem, and only this request's (the batcher bisects the batch).
         raise model_refused(exc) from None
+    except ModelOutputError as exc:
+        # The served model is at fault, not the request: a 500, honestly, with the reason (its
+        # answers are withheld, since they cannot be matched to the rows that were sent).
+        raise HTTPException(status_code=500, detail=f"the model is broken: {exc}") from None
 
 
 def overloaded(exc: QueueFullError) -> HTTPException:
