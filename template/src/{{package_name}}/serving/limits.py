@@ -48,6 +48,8 @@ MAX_HEADER_BYTES = 64 * 1024
 #: Largest bodies that may be held at once, in all (a body counts from its first byte until its
 #: answer is sent): the memory the bodies of many fast senders that stall before their end take.
 BUFFERED_BODIES = 64
+#: Most seconds a closed connection keeps reading, and dropping, what its client still sends.
+LINGER_SECONDS = 2.0
 
 
 class _BuffersFullError(Exception):
@@ -159,8 +161,43 @@ class GuardedHttp(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock: the first request's headers are due within the deadline."""
-        super().connection_made(transport)
+        self._socket = transport
+        self._lingering = False
+        super().connection_made(_LingeringClose(transport, self))  # type: ignore[arg-type]
         self._arm()
+
+    @property
+    def lingering(self) -> bool:
+        """Whether the answer is sent and the connection only drains what its client still sends."""
+        return self._lingering
+
+    def data_received(self, data: bytes) -> None:
+        """Parse what arrives, or drop it once the answer is sent and the connection closing."""
+        if not self._lingering:
+            super().data_received(data)
+
+    def linger(self) -> None:
+        """Close the connection without losing the answer just written to it.
+
+        A socket closed with unread bytes in it answers them with a reset, and a client still
+        sending its body (the one a 408 or a 503 refused) may then lose that answer unread. So
+        the answer is ended (the write side shut), and what the client still sends is read and
+        dropped until it closes too, or for ``LINGER_SECONDS`` at most: nginx's lingering close.
+        """
+        if self._lingering or self._socket.is_closing():
+            return
+        self._disarm()
+        if not self._socket.can_write_eof():
+            self._socket.close()
+            return
+        self._lingering = True
+        self._socket.write_eof()
+        self._socket.resume_reading()  # uvicorn may have paused it for a body's backpressure
+        self.loop.call_later(LINGER_SECONDS, self._socket.close)
+
+    def eof_received(self) -> bool:
+        """The client is done sending: a lingering connection closes now (False closes it)."""
+        return False if self._lingering else bool(super().eof_received())
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the clock."""
@@ -211,3 +248,22 @@ class GuardedHttp(HttpToolsProtocol):
             )
             self.transport.write(head.encode() + body)
         self.transport.close()
+
+
+class _LingeringClose:
+    """A connection's transport as uvicorn sees it, whose ``close()`` is ``GuardedHttp.linger``."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttp) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        """Close after the client has read the answer (``GuardedHttp.linger``)."""
+        self._protocol.linger()
+
+    def is_closing(self) -> bool:
+        """Closing already while lingering: uvicorn writes nothing more to it."""
+        return self._protocol.lingering or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
