@@ -17,12 +17,14 @@ description says that any count up to ``MAX_ROWS`` is accepted in the same form.
 
 from __future__ import annotations
 
+from itertools import permutations
 from typing import Any
 
 from .answers import public_example
 from .artifact import Model
 from .features import INTEGER_LIMIT, VALUE_LIMIT
 from .protocol import INTEGER_DATATYPES, OUTPUT_PREDICT, OUTPUT_PROBA
+from .signature import Column
 
 #: Row counts the infer body spells out, one alternative each (JSON Schema has no arithmetic).
 TENSOR_ROW_CHOICES = 4
@@ -48,17 +50,22 @@ def _value(kind: str) -> Schema:
     return {"type": "boolean" if kind == "boolean" else "string"}
 
 
+def _column_value(column: Column) -> Schema:
+    """The JSON values ``column`` takes: its kind's, or one of its categories when it has them."""
+    return {"enum": list(column.categories)} if column.categories else _value(column.kind)
+
+
 def _array(items: Schema, count: int) -> Schema:
     return {"type": "array", "items": items, "minItems": count, "maxItems": count}
 
 
 def _row_list(model: Model) -> Schema:
-    kinds = [column.kind for column in model.signature.columns]
-    if len(set(kinds)) == 1:
-        return _array(_value(kinds[0]), model.n_features)
+    values = [_column_value(column) for column in model.signature.columns]
+    if all(value == values[0] for value in values):
+        return _array(values[0], model.n_features)
     return {
         "type": "array",
-        "prefixItems": [_value(kind) for kind in kinds],
+        "prefixItems": values,
         "items": False,
         "minItems": model.n_features,
         "maxItems": model.n_features,
@@ -68,7 +75,7 @@ def _row_list(model: Model) -> Schema:
 def _row_object(model: Model) -> Schema:
     return {
         "type": "object",
-        "properties": {column.name: _value(column.kind) for column in model.signature.columns},
+        "properties": {column.name: _column_value(column) for column in model.signature.columns},
         "required": list(model.feature_names),
         "additionalProperties": False,
     }
@@ -131,7 +138,7 @@ def _column_tensor(model: Model, index: int, rows: int) -> Schema:
             if column.kind == "number" or datatype not in FLOAT_DATATYPES
         ]
         return {"anyOf": choices}
-    return _tensor(name, [rows], column.datatype, _value(column.kind), 1)
+    return _tensor(name, [rows], column.datatype, _column_value(column), 1)
 
 
 def _inputs(model: Model, rows: int) -> list[Schema]:
@@ -147,6 +154,37 @@ def _inputs(model: Model, rows: int) -> list[Schema]:
         return [per_column]
     single = {"type": "array", "items": {"anyOf": _numeric_tensors(rows, model.n_features)}, "maxItems": 1}
     return [{**single, "minItems": 1}, per_column] if model.n_features > 1 else [{**single, "minItems": 1}]
+
+
+def _outputs(offered: list[str]) -> list[Schema]:
+    """The ``outputs`` lists a request may ask for: each output at most once, in any order.
+
+    A repeat would be a copy of the answer (refused, 422). ``uniqueItems`` alone cannot say it:
+    two requests for one output with different ``parameters`` are unique items. So each allowed
+    sequence of names is spelled out (two outputs at most: five lists, the empty one included).
+    """
+
+    def output(name: str) -> Schema:
+        parameters = {"anyOf": [{"type": "object"}, {"type": "null"}]}
+        properties = {"name": {"const": name}, "parameters": parameters}
+        return {"type": "object", "properties": properties, "required": ["name"]}
+
+    empty: Schema = {"type": "array", "maxItems": 0}  # prefixItems may not be empty
+    return [
+        empty,
+        *(
+            {
+                "type": "array",
+                "prefixItems": [output(name) for name in names],
+                "items": False,
+                "minItems": count,
+                "maxItems": count,
+                "uniqueItems": True,
+            }
+            for count in range(1, len(offered) + 1)
+            for names in permutations(offered, count)
+        ),
+    ]
 
 
 def infer_request(model: Model, max_rows: int) -> Schema:
@@ -168,25 +206,7 @@ def infer_request(model: Model, max_rows: int) -> Schema:
         "properties": {
             "id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-            "outputs": {
-                "anyOf": [
-                    {
-                        "type": "array",
-                        # Each output at most once: a repeat is a copy of the answer (refused, 422).
-                        "uniqueItems": True,
-                        "maxItems": len(offered),
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "name": {"enum": offered},
-                                "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-                            },
-                            "required": ["name"],
-                        },
-                    },
-                    {"type": "null"},
-                ]
-            },
+            "outputs": {"anyOf": [*_outputs(offered), {"type": "null"}]},
             "inputs": {
                 "anyOf": [inputs for rows in range(1, choices + 1) for inputs in _inputs(model, rows)]
             },
