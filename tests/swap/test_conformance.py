@@ -5,7 +5,8 @@ names and types, 1 to ``MAX_ROWS`` rows, the served model's name). schemathesis 
 requests from it, valid and invalid, and checks every answer: no 5xx, no schema-valid request
 refused, no schema-violating one accepted, every status and body as documented. It runs
 against the default project and the swapped pandas table (string, integer and number columns
-as one tensor each), as a user's CI would run it, through its CLI.
+as one tensor each; nulls allowed in the two columns that had holes in training), as a user's CI
+would run it, through its CLI.
 
 The run is bounded (``--max-examples``) and seeded: the seed is in the test id and in the
 failure message; set ``DSDEPLOY_SCHEMATHESIS_SEED`` to replay or vary it.
