@@ -11,7 +11,7 @@ a well-formed request. What comes out is the matrix ``(rows, features)`` the bat
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -19,11 +19,10 @@ from fastapi import HTTPException
 from numpy.typing import NDArray
 
 from .artifact import Model
-from .features import INTEGER_LIMIT
+from .features import INTEGER_LIMIT, RefusedValueError, refusal
 from .protocol import (
     COLUMN_DATATYPES,
     INTEGER_DATATYPES,
-    LAYOUT_TAGS,
     NUMERIC_DATATYPES,
     OUTPUT_PREDICT,
     OUTPUT_PROBA,
@@ -35,30 +34,7 @@ from .protocol import (
     PredictRequest,
 )
 from .settings import DEFAULT_MAX_RESPONSE_VALUES
-
-
-def _where(loc: Sequence[Any]) -> str:
-    parts = [part for part in loc if part not in LAYOUT_TAGS]
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
-    return text.lstrip(".") or "request body"
-
-
-def describe_validation_errors(errors: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
-    """One readable sentence from pydantic/FastAPI validation errors.
-
-    Args:
-        errors: The errors, as ``RequestValidationError.errors()`` returns them.
-        limit: How many to spell out; the rest are counted.
-
-    Returns:
-        E.g. ``"inputs[0].data[2]: Input should be a valid number"``.
-    """
-    parts = [f"{_where(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in errors[:limit]]
-    if len(errors) > limit:
-        parts.append(f"and {len(errors) - limit} more problems")
-    return "; ".join(parts) or "invalid request"
+from .signature import is_missing
 
 
 def unprocessable(message: str) -> HTTPException:
@@ -81,10 +57,11 @@ def _check_categories(matrix: NDArray[Any], model: Model, row_label: str) -> NDA
             continue
         known = set(column.categories)
         for number, value in enumerate(matrix[:, index].tolist()):
-            if value not in known:
+            if value not in known and not is_missing(value):  # a hole was checked against ``missing``
                 shown = ", ".join(repr(category) for category in column.categories[:SHOWN_CATEGORIES])
                 more = len(column.categories) - SHOWN_CATEGORIES
                 accepted = f"{shown} and {more} more" if more > 0 else shown
+                accepted += " or null" if column.missing else ""
                 raise unprocessable(
                     f"{row_label.format(number)}: column {column.name!r} has no category {value!r}; "
                     f"it takes {accepted}"
@@ -92,24 +69,46 @@ def _check_categories(matrix: NDArray[Any], model: Model, row_label: str) -> NDA
     return matrix
 
 
-def _check_datatype(tensor: InferInput | NumericInferInput, values: Sequence[Any]) -> None:
-    """The values of a tensor must be of its datatype (numbers, integers, booleans or strings)."""
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, float):  # NaN and infinity pass here: check_features words their refusal
+        return not math.isfinite(value) or (value.is_integer() and abs(value) <= INTEGER_LIMIT)
+    return _is_number(value) and abs(value) <= INTEGER_LIMIT
+
+
+#: Per datatype group, what its values must be and the check of one value.
+_DATATYPE_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "numbers": ("numbers", _is_number),
+    "integers": ("integers within ±(2**53 - 1)", _is_integer),
+    "BOOL": ("true or false", lambda value: isinstance(value, bool)),
+    "BYTES": ("strings", lambda value: isinstance(value, str)),
+}
+
+
+def _check_datatype(
+    tensor: InferInput | NumericInferInput, values: Sequence[Any], names: Sequence[str]
+) -> None:
+    """The values of a tensor must be of its datatype (numbers, integers, booleans or strings).
+
+    ``names`` are the tensor's columns (one, or the model's for a 2-D tensor): a refusal names the
+    row and the column. A null passes here: ``check_features`` takes it where training had holes.
+    """
     datatype = tensor.datatype
     if datatype in NUMERIC_DATATYPES:
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
-            raise unprocessable(f"input {tensor.name!r} is {datatype}: its data must be numbers")
-        if datatype in INTEGER_DATATYPES and any(
-            isinstance(v, float) and math.isfinite(v) and not v.is_integer() for v in values
-        ):
-            raise unprocessable(f"input {tensor.name!r} is {datatype} but its data holds non-integer values")
-        if datatype in INTEGER_DATATYPES and any(abs(v) > INTEGER_LIMIT for v in values):
+        datatype_group = "integers" if datatype in INTEGER_DATATYPES else "numbers"
+    else:
+        datatype_group = datatype
+    rule, ok = _DATATYPE_RULES[datatype_group]
+    for index, value in enumerate(values):
+        if value is not None and not ok(value):
+            row, column = divmod(index, len(names))
             raise unprocessable(
-                f"input {tensor.name!r} is {datatype}: its integers must be within ±(2**53 - 1)"
+                f"input {tensor.name!r}: row {row}: column {names[column]!r} is sent as {datatype}, "
+                f"which takes {rule}, not {value!r}"
             )
-    elif datatype == "BOOL" and not all(isinstance(v, bool) for v in values):
-        raise unprocessable(f"input {tensor.name!r} is BOOL: its data must be true or false")
-    elif datatype == "BYTES" and not all(isinstance(v, str) for v in values):
-        raise unprocessable(f"input {tensor.name!r} is BYTES: its data must be strings")
 
 
 def _flat(tensor: InferInput | NumericInferInput, rows: int, width: int) -> list[Any]:
@@ -154,8 +153,8 @@ def _input_matrix(tensor: InferInput | NumericInferInput, model: Model, max_rows
     rows = tensor.shape[0]
     _check_rows(tensor.name, rows, max_rows)
     flat = _flat(tensor, rows, n_features)
-    _check_datatype(tensor, flat)
-    try:
+    _check_datatype(tensor, flat, model.feature_names)
+    try:  # None (a hole) becomes NaN: check_features takes it where training had holes
         return model.check_features(np.asarray(flat, dtype=np.float64).reshape(rows, n_features))
     except OverflowError:
         raise unprocessable(f"input {tensor.name!r} holds an integer too large for a float64") from None
@@ -184,7 +183,7 @@ def _column_matrix(
             )
         _check_rows(tensor.name, rows, max_rows)
         values = _flat(tensor, rows, 1)
-        _check_datatype(tensor, values)
+        _check_datatype(tensor, values, [column.name])
         columns.append(values)
     try:
         return model.check_features([list(row) for row in zip(*columns, strict=True)])
@@ -273,17 +272,25 @@ def check_infer(
     return _check_categories(_input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
 
 
-def _ordered(row: Mapping[str, Any], names: Sequence[str], number: int) -> list[Any]:
-    """A row given as an object, as a list in column order; missing or unknown names are refused."""
-    missing = [name for name in names if name not in row]
-    if missing:
-        raise unprocessable(f"instances[{number}] has no {missing[0]!r}: every row needs {', '.join(names)}")
+def _ordered(row: Mapping[str, Any], model: Model, number: int) -> list[Any]:
+    """A row given as an object, as a list in column order; missing or unknown names are refused.
+
+    An absent key is a hole (null) in a column training saw missing.
+    """
+    names = model.feature_names
+    required = [c.name for c in model.signature.columns if not c.missing]
+    absent = [name for name in required if name not in row]
+    if absent:
+        raise unprocessable(
+            f"instances[{number}] has no column {absent[0]!r}, which was never missing in training: "
+            f"every row needs {', '.join(required)}"
+        )
     unknown = [name for name in row if name not in names]
     if unknown:
         raise unprocessable(
             f"instances[{number}] has unknown column {unknown[0]!r}: the model takes {', '.join(names)}"
         )
-    return [row[name] for name in names]
+    return [row.get(name) for name in names]
 
 
 def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, max_rows: int) -> NDArray[Any]:
@@ -305,24 +312,26 @@ def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, ma
         raise _too_many(len(instances), max_rows)
     if not instances:
         raise unprocessable("instances holds no rows: send at least one")
-    names = model.feature_names
-    rows = [_ordered(row, names, n) if isinstance(row, dict) else row for n, row in enumerate(instances)]
+    rows = [_ordered(row, model, n) if isinstance(row, dict) else row for n, row in enumerate(instances)]
     lengths = {len(row) for row in rows}
     if lengths != {model.n_features}:
         bad = next(length for length in sorted(lengths) if length != model.n_features)
         raise unprocessable(f"each instance must have {model.n_features} features, got a row of {bad}")
     if isinstance(body, PredictRequest) and model.signature.numeric:
-        _refuse_booleans(rows, model.feature_names)
+        _refuse_booleans(rows, model)
     try:
         matrix = model.check_features(rows)
+    except RefusedValueError as exc:
+        raise unprocessable(f"instances[{exc.row}]: column {exc.column!r} {exc.text}") from None
     except ValueError as exc:
         raise unprocessable(f"instances: {exc}") from None
     return _check_categories(matrix, model, "instances[{}]")
 
 
-def _refuse_booleans(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:
+def _refuse_booleans(rows: Sequence[Sequence[Any]], model: Model) -> None:
     """A numeric model's rows hold numbers: JSON true/false is not 1/0 (the fast path never has them)."""
     for number, row in enumerate(rows):
-        for name, value in zip(names, row, strict=True):
+        for column, value in zip(model.signature.columns, row, strict=True):
             if isinstance(value, bool):
-                raise unprocessable(f"instances[{number}]: column {name!r} takes numbers, got {value!r}")
+                text = refusal(column, number, value).text
+                raise unprocessable(f"instances[{number}]: column {column.name!r} {text}")
