@@ -105,9 +105,9 @@ def _check_datatype(
     for index, value in enumerate(values):
         if value is not None and not ok(value):
             row, column = divmod(index, len(names))
+            where = "" if list(names) == [tensor.name] else f"input {tensor.name!r}: "  # a column's own tensor
             raise unprocessable(
-                f"input {tensor.name!r}: row {row}: column {names[column]!r} is sent as {datatype}, "
-                f"which takes {rule}, not {value!r}"
+                f"{where}row {row}: column {names[column]!r} is sent as {datatype}, which takes {rule}, not {value!r}"
             )
 
 
