@@ -10,41 +10,28 @@ a well-formed request. What comes out is the matrix ``(rows, features)`` the bat
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
 from fastapi import HTTPException
 from numpy.typing import NDArray
 
 from .artifact import Model
-from .features import INTEGER_LIMIT, RefusedValueError, refusal
+from .features import RefusedValueError, refusal
 from .protocol import (
-    COLUMN_DATATYPES,
-    INTEGER_DATATYPES,
-    NUMERIC_DATATYPES,
     OUTPUT_PREDICT,
     OUTPUT_PROBA,
-    InferInput,
     InferRequest,
-    NumericInferInput,
     NumericInferRequest,
     NumericPredictRequest,
     PredictRequest,
 )
+from .refusals import too_many, unprocessable
 from .settings import DEFAULT_MAX_RESPONSE_VALUES
 from .signature import is_missing
+from .tensors import column_matrix, input_matrix
 
-
-def unprocessable(message: str) -> HTTPException:
-    """A 422 naming what is wrong with a well-formed request."""
-    return HTTPException(status_code=422, detail=message)
-
-
-def _too_many(rows: int, max_rows: int) -> HTTPException:
-    return HTTPException(status_code=413, detail=f"{rows} rows exceed the limit of {max_rows} (MAX_ROWS)")
-
+__all__ = ["check_infer", "check_predict", "unprocessable"]  # steps takes unprocessable from here
 
 #: Accepted categories spelled out in a refusal; the rest are counted.
 SHOWN_CATEGORIES = 10
@@ -67,128 +54,6 @@ def _check_categories(matrix: NDArray[Any], model: Model, row_label: str) -> NDA
                     f"it takes {accepted}"
                 )
     return matrix
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float)
-
-
-def _is_integer(value: Any) -> bool:
-    if isinstance(value, float):  # NaN and infinity pass here: check_features words their refusal
-        return not math.isfinite(value) or (value.is_integer() and abs(value) <= INTEGER_LIMIT)
-    return _is_number(value) and abs(value) <= INTEGER_LIMIT
-
-
-#: Per datatype group, what its values must be and the check of one value.
-_DATATYPE_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "numbers": ("numbers", _is_number),
-    "integers": ("integers within ±(2**53 - 1)", _is_integer),
-    "BOOL": ("true or false", lambda value: isinstance(value, bool)),
-    "BYTES": ("strings", lambda value: isinstance(value, str)),
-}
-
-
-def _check_datatype(
-    tensor: InferInput | NumericInferInput, values: Sequence[Any], names: Sequence[str]
-) -> None:
-    """The values of a tensor must be of its datatype (numbers, integers, booleans or strings).
-
-    ``names`` are the tensor's columns (one, or the model's for a 2-D tensor): a refusal names the
-    row and the column. A null passes here: ``check_features`` takes it where training had holes.
-    """
-    datatype = tensor.datatype
-    if datatype in NUMERIC_DATATYPES:
-        datatype_group = "integers" if datatype in INTEGER_DATATYPES else "numbers"
-    else:
-        datatype_group = datatype
-    rule, ok = _DATATYPE_RULES[datatype_group]
-    for index, value in enumerate(values):
-        if value is not None and not ok(value):
-            row, column = divmod(index, len(names))
-            where = "" if list(names) == [tensor.name] else f"input {tensor.name!r}: "  # a column's own tensor
-            raise unprocessable(
-                f"{where}row {row}: column {names[column]!r} is sent as {datatype}, which takes {rule}, not {value!r}"
-            )
-
-
-def _flat(tensor: InferInput | NumericInferInput, rows: int, width: int) -> list[Any]:
-    """The tensor's data, flat in row-major order, once its layout matches ``[rows, width]``."""
-    if tensor.data and isinstance(tensor.data[0], list):
-        nested = cast(list[list[Any]], tensor.data)
-        if len(nested) != rows or {len(row) for row in nested} != {width}:
-            raise unprocessable(
-                f"input {tensor.name!r}: nested data must be {rows} rows of {width} values to match "
-                f"shape {tensor.shape}"
-            )
-        return [value for row in nested for value in row]
-    flat = cast(list[Any], tensor.data)
-    if len(flat) != rows * width:
-        raise unprocessable(
-            f"input {tensor.name!r}: data has {len(flat)} values but shape {tensor.shape} "
-            f"needs {rows * width}"
-        )
-    return flat
-
-
-def _check_rows(name: str, rows: int, max_rows: int) -> None:
-    if rows > max_rows:
-        raise _too_many(rows, max_rows)
-    if rows == 0:
-        raise unprocessable(f"input {name!r} has no rows: send at least one")
-
-
-def _input_matrix(tensor: InferInput | NumericInferInput, model: Model, max_rows: int) -> NDArray[Any]:
-    """Check one 2-D v2 input tensor against the model and return it as a (rows, features) matrix."""
-    n_features = model.n_features
-    if not model.signature.numeric:
-        raise unprocessable(
-            f"this model takes one input per column ({', '.join(model.feature_names)}), "
-            f"each of shape [rows]; got one input {tensor.name!r}"
-        )
-    if len(tensor.shape) != 2 or tensor.shape[1] != n_features:
-        raise unprocessable(
-            f"input {tensor.name!r} has shape {tensor.shape}: expected [rows, {n_features}] "
-            f"({n_features} features per row)"
-        )
-    rows = tensor.shape[0]
-    _check_rows(tensor.name, rows, max_rows)
-    flat = _flat(tensor, rows, n_features)
-    _check_datatype(tensor, flat, model.feature_names)
-    try:  # None (a hole) becomes NaN: check_features takes it where training had holes
-        return model.check_features(np.asarray(flat, dtype=np.float64).reshape(rows, n_features))
-    except OverflowError:
-        raise unprocessable(f"input {tensor.name!r} holds an integer too large for a float64") from None
-    except ValueError as exc:
-        raise unprocessable(f"input {tensor.name!r}: {exc}") from None
-
-
-def _column_matrix(
-    inputs: Sequence[InferInput | NumericInferInput], model: Model, max_rows: int
-) -> NDArray[Any]:
-    """Check one v2 input per column (as MLServer's pandas codec sends them) and join them."""
-    by_name = {tensor.name: tensor for tensor in inputs}
-    columns: list[list[Any]] = []
-    rows = inputs[0].shape[0] if inputs[0].shape else 0
-    for column in model.signature.columns:
-        tensor = by_name[column.name]
-        if len(tensor.shape) not in (1, 2) or tensor.shape[1:] not in ([], [1]) or tensor.shape[0] != rows:
-            raise unprocessable(
-                f"input {tensor.name!r} has shape {tensor.shape}: every column input must be [{rows}] "
-                f"(or [{rows}, 1])"
-            )
-        if tensor.datatype not in COLUMN_DATATYPES[column.kind]:
-            raise unprocessable(
-                f"input {tensor.name!r} is {tensor.datatype}: column {column.name!r} holds "
-                f"{column.kind} values ({column.datatype})"
-            )
-        _check_rows(tensor.name, rows, max_rows)
-        values = _flat(tensor, rows, 1)
-        _check_datatype(tensor, values, [column.name])
-        columns.append(values)
-    try:
-        return model.check_features([list(row) for row in zip(*columns, strict=True)])
-    except ValueError as exc:
-        raise unprocessable(str(exc)) from None
 
 
 def _check_outputs(body: InferRequest | NumericInferRequest, model: Model) -> list[str]:
@@ -263,13 +128,13 @@ def check_infer(
         model.n_features > 1 or len(body.inputs[0].shape) == 1
     )
     if per_column:
-        return _check_categories(_column_matrix(body.inputs, model, max_rows), model, "row {}"), wanted
+        return _check_categories(column_matrix(body.inputs, model, max_rows), model, "row {}"), wanted
     if len(body.inputs) != 1:
         raise unprocessable(
             f"expected exactly one input tensor [rows, {model.n_features}], or one per column "
             f"({', '.join(model.feature_names)}); got {len(body.inputs)}: {', '.join(names) or 'none'}"
         )
-    return _check_categories(_input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
+    return _check_categories(input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
 
 
 def _ordered(row: Mapping[str, Any], model: Model, number: int) -> list[Any]:
@@ -309,7 +174,7 @@ def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, ma
     """
     instances = body.instances
     if len(instances) > max_rows:
-        raise _too_many(len(instances), max_rows)
+        raise too_many(len(instances), max_rows)
     if not instances:
         raise unprocessable("instances holds no rows: send at least one")
     rows = [_ordered(row, model, n) if isinstance(row, dict) else row for n, row in enumerate(instances)]

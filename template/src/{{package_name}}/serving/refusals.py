@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fastapi import HTTPException
+
 from .features import refusal
 from .protocol import LAYOUT_TAGS, ROW_TAGS, ROWS_LAYOUT
 from .signature import Signature
@@ -98,3 +100,13 @@ def describe_validation_errors(
         elif parts[0] == "inputs":
             sentence = _inputs_sentence(parts, value, body, signature)
     return sentence or f"{_where(loc)}: {first.get('msg', 'invalid')}"
+
+
+def unprocessable(message: str) -> HTTPException:
+    """A 422 naming what is wrong with a well-formed request."""
+    return HTTPException(status_code=422, detail=message)
+
+
+def too_many(rows: int, max_rows: int) -> HTTPException:
+    """A 413 for more rows than ``MAX_ROWS``."""
+    return HTTPException(status_code=413, detail=f"{rows} rows exceed the limit of {max_rows} (MAX_ROWS)")
