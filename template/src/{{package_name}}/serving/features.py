@@ -113,16 +113,18 @@ def _numeric(signature: Signature, x: Any) -> NDArray[np.float64]:
         raise _shape_error(signature, matrix.ndim)
     if matrix.shape[1] != len(signature.columns):
         raise _shape_error(signature, 2, matrix.shape[1])
-    holes = np.array([column.missing for column in signature.columns])
-    within = (np.abs(matrix) <= VALUE_LIMIT) | (np.isnan(matrix) & holes)  # NaN only where training had it
+    within = np.abs(matrix) <= VALUE_LIMIT  # False for NaN and infinity too
     if not within.all():
+        within |= np.isnan(matrix) & np.array([column.missing for column in signature.columns])
+    if not within.all():  # NaN where training never had a hole, infinity, or too large
         row, index = (int(i) for i in np.argwhere(~within)[0])
         raise refusal(signature.columns[index], row, float(matrix[row, index]))
     for index, column in enumerate(signature.columns):
+        if column.kind != "integer":
+            continue
         values = matrix[:, index]
-        present = ~np.isnan(values)
-        bad = present & ((values != np.round(values)) | (np.abs(values) > INTEGER_LIMIT))
-        if column.kind == "integer" and bad.any():
+        bad = ~np.isnan(values) & ((values != np.round(values)) | (np.abs(values) > INTEGER_LIMIT))
+        if bad.any():
             row = int(np.argmax(bad))
             raise refusal(column, row, float(values[row]))
     return np.ascontiguousarray(matrix)
