@@ -46,7 +46,8 @@ class Example:
     """The model's example request and its own answers, from its signature.
 
     Attributes:
-        rows: Held-out rows, values in column order.
+        rows: Held-out rows, values in column order; a missing value is None (JSON's null),
+            however the signature spelled it (null, or NaN as ``json.dumps`` writes a float NaN).
         predictions: The model's answers to ``rows`` at training.
         columns: The signature's columns (``name``, ``kind``, ``datatype``).
     """
@@ -69,7 +70,9 @@ class Example:
                 "the model's signature has no example request",
                 hint="train it with the generated project's train.py (it writes signature.json)",
             )
-        return cls(list(rows), list(predictions), list(signature.get("columns", [])))
+        # A missing value goes as null: NaN is not JSON, and a strict parser refuses the request.
+        plain = [[None if _is_nan(value) else value for value in row] for row in rows]
+        return cls(plain, list(predictions), list(signature.get("columns", [])))
 
     @property
     def numeric(self) -> bool:
@@ -106,6 +109,10 @@ class Example:
     def matches(self, answer: Any) -> bool:
         """Whether ``answer`` is the model's own (numbers within a relative 1e-6)."""
         return same_answers(answer, self.predictions)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def same_answers(got: Any, want: Sequence[Any]) -> bool:

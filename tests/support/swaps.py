@@ -4,7 +4,8 @@ Each swap renders one variant, then edits only user-owned places as the generate
 "Change the model" says: ``load_dataset`` in ``train.py`` (other data: another feature count,
 a regression target, a DataFrame with a category column), ``build_estimator`` in ``model.py``,
 and a dependency added the way ``uv add`` adds it. Together the swaps cover every
-``model_framework``, every ``python_version``, Dask, a mixed-type table and two regressions: a
+``model_framework``, every ``python_version``, Dask, a mixed-type table with holes (missing
+values in a number and a category column, some in the example request) and two regressions: a
 tree ensemble, and a linear model in a pipeline with scaling, whose answers in a batch differ in
 their last bits from a request's alone (issue 35: the project's tests must tolerate that, and
 its Dask scoring, one model call per partition, too). Their images are the docker tier's cover
@@ -40,6 +41,7 @@ class Swap:
         dependencies: Requirements added to ``[project] dependencies``.
         task: The task the new model's signature must say.
         columns: The kinds of its columns, in order.
+        missing: The columns that had missing values in training, in order.
     """
 
     answers: dict[str, str | bool]
@@ -49,6 +51,7 @@ class Swap:
     task: str
     columns: tuple[str, ...]
     dependencies: tuple[str, ...] = field(default=())
+    missing: tuple[str, ...] = field(default=())
 
 
 SWAPS = {
@@ -107,7 +110,10 @@ def build_estimator(random_state=0):
         task="regression",
         columns=("number",) * 10,
     ),
-    # LightGBM: a pandas DataFrame with named columns, a category (string) and an integer column.
+    # LightGBM: a pandas DataFrame with named columns, a category (string) and an integer column,
+    # and holes as real tables have them (issue 29): sepal widths (every 7th row) and sizes (every
+    # 5th) not recorded. LightGBM takes NaN and a missing category as they are. The held-out rows
+    # of the example request are rows 42, 56 and 99: a missing width, both missing, none.
     "lightgbm-mixed-table": Swap(
         answers={
             "model_framework": "lightgbm",
@@ -119,6 +125,9 @@ def build_estimator(random_state=0):
     table = iris.data.rename(columns=lambda name: name.removesuffix(" (cm)").replace(" ", "_"))
     table["size"] = pd.cut(table["petal_length"], [0, 2, 5, 10], labels=["small", "medium", "large"])
     table["batch"] = np.arange(len(table)) % 3
+    rows = np.arange(len(table))
+    table.loc[rows % 7 == 0, "sepal_width"] = np.nan
+    table.loc[rows % 5 == 1, "size"] = np.nan
     return Dataset(x=table, y=iris.target.to_numpy(), class_names=tuple(str(n) for n in iris.target_names))
 """,
         model_py="""from lightgbm import LGBMClassifier
@@ -131,6 +140,7 @@ def build_estimator(random_state=0):
         task="classification",
         columns=("number",) * 4 + ("string", "integer"),
         dependencies=("pandas>=2.2",),
+        missing=("sepal_width", "size"),
     ),
 }
 

@@ -6,12 +6,19 @@ a numeric model; one BYTES or INT64 tensor per column for a table with strings),
 speaks the protocol, not a dialect of it. Answers are checked against the model's own. Tensors
 go as JSON (``binary_data=False``): the binary-tensor extension is Triton's own, and the server
 metadata lists no extension.
+
+tritonclient cannot send a missing value in JSON (a None in a BYTES tensor goes as the text
+"None", a NaN as ``NaN``, which is not JSON), so the table's nulls go to every route as plain
+HTTP: a null for a column that had missing values in training is answered as the model answered
+it at training, and one for a column that had none is refused, naming the column.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +32,15 @@ def _predict(url: str, rows: list[list[object]]) -> list[object]:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)["predictions"]
+
+
+def _post(url: str, body: object) -> tuple[int, Any]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +107,11 @@ def test_one_tensor_per_column_with_bytes_for_strings(table):
     client = _client(table)
     metadata = client.get_model_metadata(table.model_name)
     example = metadata["parameters"]["example"]
-    rows = example["instances"]
+    # The complete rows only: the rows with holes go as plain HTTP (below).
+    pairs = zip(example["instances"], example["predictions"], strict=True)
+    complete = [(row, want) for row, want in pairs if None not in row]
+    assert complete
+    rows = [row for row, _ in complete]
     tensors = []
     for index, spec in enumerate(metadata["inputs"]):
         values = [row[index] for row in rows]
@@ -106,4 +126,48 @@ def test_one_tensor_per_column_with_bytes_for_strings(table):
         tensors.append(tensor)
     assert {spec["datatype"] for spec in metadata["inputs"]} == {"FP64", "BYTES", "INT64"}
     result = client.infer(table.model_name, tensors, outputs=[_output("predict")])
-    assert result.as_numpy("predict").tolist() == example["predictions"]
+    assert result.as_numpy("predict").tolist() == [want for _, want in complete]
+
+
+def _answer(body: Any) -> Any:
+    """The predictions of a /predict answer, or the ``predict`` output of a v2 one."""
+    if "predictions" in body:
+        return body["predictions"]
+    return next(output["data"] for output in body["outputs"] if output["name"] == "predict")
+
+
+def test_a_null_where_training_had_holes_is_answered_on_every_route(table):
+    # The held-out rows and the model's own answers, as training wrote them (the metadata shows
+    # synthetic rows unless PUBLIC_EXAMPLE is set).
+    signature = json.loads((table.project / "artifacts" / "signature.json").read_text(encoding="utf-8"))
+    columns = signature["columns"]
+    assert columns == _client(table).get_model_metadata(table.model_name)["parameters"]["columns"]
+    names = [column["name"] for column in columns]
+    rows, want = signature["example"]["instances"], signature["example"]["predictions"]
+    # The swap's example has a hole in each column that had them (tests/support/swaps.py).
+    holes = {names[i] for row in rows for i, value in enumerate(row) if value is None}
+    assert holes == {column["name"] for column in columns if column.get("missing")} != set()
+    objects = [dict(zip(names, row, strict=True)) for row in rows]
+    without = [{name: value for name, value in row.items() if value is not None} for row in objects]
+    tensors = [
+        {"name": name, "shape": [len(rows)], "datatype": column["datatype"], "data": [row[i] for row in rows]}
+        for i, (name, column) in enumerate(zip(names, columns, strict=True))
+    ]
+    predict, infer = f"{table.url}/predict", f"{table.url}/v2/models/{table.model_name}/infer"
+    sent = {
+        "/predict, rows as lists": (predict, {"instances": rows}),
+        "/predict, rows as objects with null": (predict, {"instances": objects}),
+        "/predict, rows as objects without the key": (predict, {"instances": without}),
+        "v2 infer, one tensor per column": (infer, {"inputs": tensors, "outputs": [{"name": "predict"}]}),
+    }
+    answered = {}
+    for route, (url, body) in sent.items():
+        status, answer = _post(url, body)
+        answered[route] = (status, _answer(answer) if status == 200 else answer)
+    assert answered == dict.fromkeys(sent, (200, want))
+    # A null for a column that never had one in training is refused, in a sentence naming it.
+    never = next(i for i, column in enumerate(columns) if not column.get("missing"))
+    row = [None if i == never else value for i, value in enumerate(rows[-1])]
+    status, answer = _post(predict, {"instances": [row]})
+    assert status == 422, answer
+    assert names[never] in answer["error"], answer

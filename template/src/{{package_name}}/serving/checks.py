@@ -10,65 +10,28 @@ a well-formed request. What comes out is the matrix ``(rows, features)`` the bat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 from fastapi import HTTPException
 from numpy.typing import NDArray
 
 from .artifact import Model
-from .features import INTEGER_LIMIT
+from .features import RefusedValueError, refusal
 from .protocol import (
-    COLUMN_DATATYPES,
-    INTEGER_DATATYPES,
-    LAYOUT_TAGS,
-    NUMERIC_DATATYPES,
     OUTPUT_PREDICT,
     OUTPUT_PROBA,
-    InferInput,
     InferRequest,
-    NumericInferInput,
     NumericInferRequest,
     NumericPredictRequest,
     PredictRequest,
 )
+from .refusals import too_many, unprocessable
 from .settings import DEFAULT_MAX_RESPONSE_VALUES
+from .signature import is_missing
+from .tensors import column_matrix, input_matrix
 
-
-def _where(loc: Sequence[Any]) -> str:
-    parts = [part for part in loc if part not in LAYOUT_TAGS]
-    if parts and parts[0] == "body":
-        parts = parts[1:]
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
-    return text.lstrip(".") or "request body"
-
-
-def describe_validation_errors(errors: Sequence[Mapping[str, Any]], limit: int = 3) -> str:
-    """One readable sentence from pydantic/FastAPI validation errors.
-
-    Args:
-        errors: The errors, as ``RequestValidationError.errors()`` returns them.
-        limit: How many to spell out; the rest are counted.
-
-    Returns:
-        E.g. ``"inputs[0].data[2]: Input should be a valid number"``.
-    """
-    parts = [f"{_where(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in errors[:limit]]
-    if len(errors) > limit:
-        parts.append(f"and {len(errors) - limit} more problems")
-    return "; ".join(parts) or "invalid request"
-
-
-def unprocessable(message: str) -> HTTPException:
-    """A 422 naming what is wrong with a well-formed request."""
-    return HTTPException(status_code=422, detail=message)
-
-
-def _too_many(rows: int, max_rows: int) -> HTTPException:
-    return HTTPException(status_code=413, detail=f"{rows} rows exceed the limit of {max_rows} (MAX_ROWS)")
-
+__all__ = ["check_infer", "check_predict", "unprocessable"]  # steps takes unprocessable from here
 
 #: Accepted categories spelled out in a refusal; the rest are counted.
 SHOWN_CATEGORIES = 10
@@ -81,115 +44,16 @@ def _check_categories(matrix: NDArray[Any], model: Model, row_label: str) -> NDA
             continue
         known = set(column.categories)
         for number, value in enumerate(matrix[:, index].tolist()):
-            if value not in known:
+            if value not in known and not is_missing(value):  # a hole was checked against ``missing``
                 shown = ", ".join(repr(category) for category in column.categories[:SHOWN_CATEGORIES])
                 more = len(column.categories) - SHOWN_CATEGORIES
                 accepted = f"{shown} and {more} more" if more > 0 else shown
+                accepted += " or null" if column.missing else ""
                 raise unprocessable(
                     f"{row_label.format(number)}: column {column.name!r} has no category {value!r}; "
                     f"it takes {accepted}"
                 )
     return matrix
-
-
-def _check_datatype(tensor: InferInput | NumericInferInput, values: Sequence[Any]) -> None:
-    """The values of a tensor must be of its datatype (numbers, integers, booleans or strings)."""
-    datatype = tensor.datatype
-    if datatype in NUMERIC_DATATYPES:
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
-            raise unprocessable(f"input {tensor.name!r} is {datatype}: its data must be numbers")
-        if datatype in INTEGER_DATATYPES and any(
-            isinstance(v, float) and math.isfinite(v) and not v.is_integer() for v in values
-        ):
-            raise unprocessable(f"input {tensor.name!r} is {datatype} but its data holds non-integer values")
-        if datatype in INTEGER_DATATYPES and any(abs(v) > INTEGER_LIMIT for v in values):
-            raise unprocessable(
-                f"input {tensor.name!r} is {datatype}: its integers must be within ±(2**53 - 1)"
-            )
-    elif datatype == "BOOL" and not all(isinstance(v, bool) for v in values):
-        raise unprocessable(f"input {tensor.name!r} is BOOL: its data must be true or false")
-    elif datatype == "BYTES" and not all(isinstance(v, str) for v in values):
-        raise unprocessable(f"input {tensor.name!r} is BYTES: its data must be strings")
-
-
-def _flat(tensor: InferInput | NumericInferInput, rows: int, width: int) -> list[Any]:
-    """The tensor's data, flat in row-major order, once its layout matches ``[rows, width]``."""
-    if tensor.data and isinstance(tensor.data[0], list):
-        nested = cast(list[list[Any]], tensor.data)
-        if len(nested) != rows or {len(row) for row in nested} != {width}:
-            raise unprocessable(
-                f"input {tensor.name!r}: nested data must be {rows} rows of {width} values to match "
-                f"shape {tensor.shape}"
-            )
-        return [value for row in nested for value in row]
-    flat = cast(list[Any], tensor.data)
-    if len(flat) != rows * width:
-        raise unprocessable(
-            f"input {tensor.name!r}: data has {len(flat)} values but shape {tensor.shape} "
-            f"needs {rows * width}"
-        )
-    return flat
-
-
-def _check_rows(name: str, rows: int, max_rows: int) -> None:
-    if rows > max_rows:
-        raise _too_many(rows, max_rows)
-    if rows == 0:
-        raise unprocessable(f"input {name!r} has no rows: send at least one")
-
-
-def _input_matrix(tensor: InferInput | NumericInferInput, model: Model, max_rows: int) -> NDArray[Any]:
-    """Check one 2-D v2 input tensor against the model and return it as a (rows, features) matrix."""
-    n_features = model.n_features
-    if not model.signature.numeric:
-        raise unprocessable(
-            f"this model takes one input per column ({', '.join(model.feature_names)}), "
-            f"each of shape [rows]; got one input {tensor.name!r}"
-        )
-    if len(tensor.shape) != 2 or tensor.shape[1] != n_features:
-        raise unprocessable(
-            f"input {tensor.name!r} has shape {tensor.shape}: expected [rows, {n_features}] "
-            f"({n_features} features per row)"
-        )
-    rows = tensor.shape[0]
-    _check_rows(tensor.name, rows, max_rows)
-    flat = _flat(tensor, rows, n_features)
-    _check_datatype(tensor, flat)
-    try:
-        return model.check_features(np.asarray(flat, dtype=np.float64).reshape(rows, n_features))
-    except OverflowError:
-        raise unprocessable(f"input {tensor.name!r} holds an integer too large for a float64") from None
-    except ValueError as exc:
-        raise unprocessable(f"input {tensor.name!r}: {exc}") from None
-
-
-def _column_matrix(
-    inputs: Sequence[InferInput | NumericInferInput], model: Model, max_rows: int
-) -> NDArray[Any]:
-    """Check one v2 input per column (as MLServer's pandas codec sends them) and join them."""
-    by_name = {tensor.name: tensor for tensor in inputs}
-    columns: list[list[Any]] = []
-    rows = inputs[0].shape[0] if inputs[0].shape else 0
-    for column in model.signature.columns:
-        tensor = by_name[column.name]
-        if len(tensor.shape) not in (1, 2) or tensor.shape[1:] not in ([], [1]) or tensor.shape[0] != rows:
-            raise unprocessable(
-                f"input {tensor.name!r} has shape {tensor.shape}: every column input must be [{rows}] "
-                f"(or [{rows}, 1])"
-            )
-        if tensor.datatype not in COLUMN_DATATYPES[column.kind]:
-            raise unprocessable(
-                f"input {tensor.name!r} is {tensor.datatype}: column {column.name!r} holds "
-                f"{column.kind} values ({column.datatype})"
-            )
-        _check_rows(tensor.name, rows, max_rows)
-        values = _flat(tensor, rows, 1)
-        _check_datatype(tensor, values)
-        columns.append(values)
-    try:
-        return model.check_features([list(row) for row in zip(*columns, strict=True)])
-    except ValueError as exc:
-        raise unprocessable(str(exc)) from None
 
 
 def _check_outputs(body: InferRequest | NumericInferRequest, model: Model) -> list[str]:
@@ -264,26 +128,34 @@ def check_infer(
         model.n_features > 1 or len(body.inputs[0].shape) == 1
     )
     if per_column:
-        return _check_categories(_column_matrix(body.inputs, model, max_rows), model, "row {}"), wanted
+        return _check_categories(column_matrix(body.inputs, model, max_rows), model, "row {}"), wanted
     if len(body.inputs) != 1:
         raise unprocessable(
             f"expected exactly one input tensor [rows, {model.n_features}], or one per column "
             f"({', '.join(model.feature_names)}); got {len(body.inputs)}: {', '.join(names) or 'none'}"
         )
-    return _check_categories(_input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
+    return _check_categories(input_matrix(body.inputs[0], model, max_rows), model, "row {}"), wanted
 
 
-def _ordered(row: Mapping[str, Any], names: Sequence[str], number: int) -> list[Any]:
-    """A row given as an object, as a list in column order; missing or unknown names are refused."""
-    missing = [name for name in names if name not in row]
-    if missing:
-        raise unprocessable(f"instances[{number}] has no {missing[0]!r}: every row needs {', '.join(names)}")
+def _ordered(row: Mapping[str, Any], model: Model, number: int) -> list[Any]:
+    """A row given as an object, as a list in column order; missing or unknown names are refused.
+
+    An absent key is a hole (null) in a column training saw missing.
+    """
+    names = model.feature_names
+    required = [c.name for c in model.signature.columns if not c.missing]
+    absent = [name for name in required if name not in row]
+    if absent:
+        raise unprocessable(
+            f"instances[{number}] has no column {absent[0]!r}, which was never missing in training: "
+            f"every row needs {', '.join(required)}"
+        )
     unknown = [name for name in row if name not in names]
     if unknown:
         raise unprocessable(
             f"instances[{number}] has unknown column {unknown[0]!r}: the model takes {', '.join(names)}"
         )
-    return [row[name] for name in names]
+    return [row.get(name) for name in names]
 
 
 def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, max_rows: int) -> NDArray[Any]:
@@ -302,27 +174,29 @@ def check_predict(body: PredictRequest | NumericPredictRequest, model: Model, ma
     """
     instances = body.instances
     if len(instances) > max_rows:
-        raise _too_many(len(instances), max_rows)
+        raise too_many(len(instances), max_rows)
     if not instances:
         raise unprocessable("instances holds no rows: send at least one")
-    names = model.feature_names
-    rows = [_ordered(row, names, n) if isinstance(row, dict) else row for n, row in enumerate(instances)]
+    rows = [_ordered(row, model, n) if isinstance(row, dict) else row for n, row in enumerate(instances)]
     lengths = {len(row) for row in rows}
     if lengths != {model.n_features}:
         bad = next(length for length in sorted(lengths) if length != model.n_features)
         raise unprocessable(f"each instance must have {model.n_features} features, got a row of {bad}")
     if isinstance(body, PredictRequest) and model.signature.numeric:
-        _refuse_booleans(rows, model.feature_names)
+        _refuse_booleans(rows, model)
     try:
         matrix = model.check_features(rows)
+    except RefusedValueError as exc:
+        raise unprocessable(f"instances[{exc.row}]: column {exc.column!r} {exc.text}") from None
     except ValueError as exc:
         raise unprocessable(f"instances: {exc}") from None
     return _check_categories(matrix, model, "instances[{}]")
 
 
-def _refuse_booleans(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> None:
+def _refuse_booleans(rows: Sequence[Sequence[Any]], model: Model) -> None:
     """A numeric model's rows hold numbers: JSON true/false is not 1/0 (the fast path never has them)."""
     for number, row in enumerate(rows):
-        for name, value in zip(names, row, strict=True):
+        for column, value in zip(model.signature.columns, row, strict=True):
             if isinstance(value, bool):
-                raise unprocessable(f"instances[{number}]: column {name!r} takes numbers, got {value!r}")
+                text = refusal(column, number, value).text
+                raise unprocessable(f"instances[{number}]: column {column.name!r} {text}")

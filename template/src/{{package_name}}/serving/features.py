@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .signature import Signature
+from .signature import Column, Signature, is_missing
 
 #: Largest magnitude a number may have: float32's range (rounded down), which XGBoost and
 #: LightGBM read, and which leaves scikit-learn's scalers room before float64 overflows.
@@ -76,12 +76,37 @@ def _shape_error(signature: Signature, ndim: int, columns: int | None = None) ->
     return ValueError(f"each row must have {width} features ({', '.join(signature.names)}), got {columns}")
 
 
+class RefusedValueError(ValueError):
+    """A value the model does not take: its row, its column and what the column takes.
+
+    ``str()`` is the whole sentence (``row 0: column 'age' takes ...``); the service's checks
+    name the row their own way (``instances[0]``) from ``row`` and ``text``.
+    """
+
+    def __init__(self, row: int, column: str, text: str) -> None:
+        super().__init__(f"row {row}: column {column!r} {text}")
+        self.row, self.column, self.text = row, column, text
+
+
+def refusal(column: Column, row: int, value: Any) -> RefusedValueError:
+    """The refusal of ``value`` in ``column``: a hole where training had none, or a value not of its kind."""
+    if is_missing(value):
+        text = f"was never missing in training: send {_ONE_WORDS[column.kind]}"
+        return RefusedValueError(row, column.name, text)
+    shown = f"{value:g}" if isinstance(value, float) else repr(value)
+    allowed = " or null" if column.missing else ""
+    return RefusedValueError(row, column.name, f"takes {_KIND_WORDS[column.kind]}{allowed}, not {shown}")
+
+
 def _numeric(signature: Signature, x: Any) -> NDArray[np.float64]:
     try:
-        matrix = np.asarray(x, dtype=np.float64)
+        matrix = np.asarray(x, dtype=np.float64)  # None becomes NaN: checked below, by column
     except (TypeError, ValueError, OverflowError) as exc:
-        _mixed(signature, x)  # the value-by-value check names the row, the column and the rule
-        raise ValueError(f"features must be numbers in rows of equal length: {exc}") from None
+        checked = _mixed(signature, x)  # the value-by-value check names the row, the column and the rule
+        try:
+            matrix = np.asarray(checked, dtype=np.float64)  # its holes (pd.NA) are NaN by now
+        except (TypeError, ValueError):
+            raise ValueError(f"features must be numbers in rows of equal length: {exc}") from None
     if matrix.ndim >= 1 and matrix.shape[0] == 0:
         raise ValueError("features hold no rows: send at least one")
     if matrix.ndim != 2:
@@ -90,19 +115,18 @@ def _numeric(signature: Signature, x: Any) -> NDArray[np.float64]:
         raise _shape_error(signature, 2, matrix.shape[1])
     within = np.abs(matrix) <= VALUE_LIMIT  # False for NaN and infinity too
     if not within.all():
+        within |= np.isnan(matrix) & np.array([column.missing for column in signature.columns])
+    if not within.all():  # NaN where training never had a hole, infinity, or too large
         row, index = (int(i) for i in np.argwhere(~within)[0])
-        column = signature.names[index]
-        if not math.isfinite(matrix[row, index]):
-            raise ValueError(f"column {column!r} must hold finite numbers: NaN or infinity found")
-        raise ValueError(
-            f"column {column!r} takes numbers within ±{VALUE_LIMIT:g}: {matrix[row, index]:g} found"
-        )
+        raise refusal(signature.columns[index], row, float(matrix[row, index]))
     for index, column in enumerate(signature.columns):
+        if column.kind != "integer":
+            continue
         values = matrix[:, index]
-        if column.kind == "integer" and (values != np.round(values)).any():
-            raise ValueError(f"column {column.name!r} takes integers: a value with a fraction found")
-        if column.kind == "integer" and (np.abs(values) > INTEGER_LIMIT).any():
-            raise ValueError(f"column {column.name!r} takes integers within ±(2**53 - 1)")
+        bad = ~np.isnan(values) & ((values != np.round(values)) | (np.abs(values) > INTEGER_LIMIT))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise refusal(column, row, float(values[row]))
     return np.ascontiguousarray(matrix)
 
 
@@ -119,12 +143,16 @@ def _mixed(signature: Signature, x: Any) -> NDArray[Any]:
     matrix = np.empty((len(rows), width), dtype=object)
     for index, column in enumerate(signature.columns):
         check = _VALUE_CHECKS[column.kind]
+        # A hole is NaN for a number (as pandas reads one), None for a string, category or boolean.
+        hole = math.nan if column.kind in ("number", "integer") else None
         for row_number, row in enumerate(rows):
             value = row[index]
-            if not check(value):
-                rule = _KIND_WORDS[column.kind]
-                raise ValueError(f"column {column.name!r} takes {rule}: row {row_number} holds {value!r}")
-            matrix[row_number, index] = float(value) if column.kind == "number" else value
+            if column.missing and is_missing(value):
+                matrix[row_number, index] = hole
+            elif not check(value):
+                raise refusal(column, row_number, value)
+            else:
+                matrix[row_number, index] = float(value) if column.kind == "number" else value
     return matrix
 
 
@@ -152,5 +180,11 @@ _KIND_WORDS = {
     "integer": "integers within ±(2**53 - 1)",
     "boolean": "true or false",
     "string": "strings",
+}
+_ONE_WORDS = {
+    "number": f"a number within ±{VALUE_LIMIT:g}",
+    "integer": "an integer within ±(2**53 - 1)",
+    "boolean": "true or false",
+    "string": "a string",
 }
 _PANDAS_DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "object"}

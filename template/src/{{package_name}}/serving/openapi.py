@@ -50,33 +50,45 @@ def _value(kind: str) -> Schema:
     return {"type": "boolean" if kind == "boolean" else "string"}
 
 
+def _nullable(values: Schema, column: Column) -> Schema:
+    """``values``, and null too where training saw the column missing (and only there)."""
+    return {"anyOf": [values, {"type": "null"}]} if column.missing else values
+
+
 def _column_value(column: Column) -> Schema:
     """The JSON values ``column`` takes: its kind's, or one of its categories when it has them."""
-    return {"enum": list(column.categories)} if column.categories else _value(column.kind)
+    values = {"enum": list(column.categories)} if column.categories else _value(column.kind)
+    return _nullable(values, column)
 
 
 def _array(items: Schema, count: int) -> Schema:
     return {"type": "array", "items": items, "minItems": count, "maxItems": count}
 
 
-def _row_list(model: Model) -> Schema:
-    values = [_column_value(column) for column in model.signature.columns]
+def _tuple(values: list[Schema]) -> Schema:
+    """An array of ``len(values)`` items, item ``i`` one of ``values[i]``."""
     if all(value == values[0] for value in values):
-        return _array(values[0], model.n_features)
+        return _array(values[0], len(values))
     return {
         "type": "array",
         "prefixItems": values,
         "items": False,
-        "minItems": model.n_features,
-        "maxItems": model.n_features,
+        "minItems": len(values),
+        "maxItems": len(values),
     }
 
 
+def _row_list(model: Model) -> Schema:
+    return _tuple([_column_value(column) for column in model.signature.columns])
+
+
 def _row_object(model: Model) -> Schema:
+    columns = model.signature.columns
     return {
         "type": "object",
-        "properties": {column.name: _column_value(column) for column in model.signature.columns},
-        "required": list(model.feature_names),
+        "properties": {column.name: _column_value(column) for column in columns},
+        # An absent key is a missing value: only a column training saw missing may lack one.
+        "required": [column.name for column in columns if not column.missing],
         "additionalProperties": False,
     }
 
@@ -103,7 +115,8 @@ def predict_request(model: Model, max_rows: int, public: bool = False) -> Schema
     }
 
 
-def _tensor(name: Schema, shape: list[int], datatype: str, values: Schema, width: int) -> Schema:
+def _tensor(name: Schema, shape: list[int], datatype: str, values: list[Schema]) -> Schema:
+    """A tensor of ``shape[0]`` rows of ``values`` (one schema per column): flat or nested by row."""
     rows = shape[0]
     return {
         "type": "object",
@@ -112,18 +125,23 @@ def _tensor(name: Schema, shape: list[int], datatype: str, values: Schema, width
             "shape": {"const": shape},
             "datatype": {"const": datatype},
             "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-            "data": {"anyOf": [_array(values, rows * width), _array(_array(values, width), rows)]},
+            "data": {"anyOf": [_tuple(values * rows), _array(_tuple(values), rows)]},
         },
         "required": ["name", "shape", "datatype", "data"],
     }
 
 
-def _numeric_tensors(rows: int, n_features: int) -> list[Schema]:
+def _numbers(datatype: str, column: Column) -> Schema:
+    return _nullable(_number() if datatype in FLOAT_DATATYPES else _integer(), column)
+
+
+def _numeric_tensors(model: Model, rows: int) -> list[Schema]:
     """One 2-D tensor ``[rows, n_features]`` of each numeric datatype."""
     tensors = []
+    columns = model.signature.columns
     for datatype in (*FLOAT_DATATYPES, *sorted(INTEGER_DATATYPES)):
-        values = _number() if datatype in FLOAT_DATATYPES else _integer()
-        tensors.append(_tensor({"type": "string"}, [rows, n_features], datatype, values, n_features))
+        values = [_numbers(datatype, column) for column in columns]
+        tensors.append(_tensor({"type": "string"}, [rows, len(columns)], datatype, values))
     return tensors
 
 
@@ -133,12 +151,12 @@ def _column_tensor(model: Model, index: int, rows: int) -> Schema:
     name = {"const": column.name}
     if column.kind in ("number", "integer"):
         choices = [
-            _tensor(name, [rows], datatype, _number() if datatype in FLOAT_DATATYPES else _integer(), 1)
+            _tensor(name, [rows], datatype, [_numbers(datatype, column)])
             for datatype in (*FLOAT_DATATYPES, *sorted(INTEGER_DATATYPES))
             if column.kind == "number" or datatype not in FLOAT_DATATYPES
         ]
         return {"anyOf": choices}
-    return _tensor(name, [rows], column.datatype, _column_value(column), 1)
+    return _tensor(name, [rows], column.datatype, [_column_value(column)])
 
 
 def _inputs(model: Model, rows: int) -> list[Schema]:
@@ -152,7 +170,7 @@ def _inputs(model: Model, rows: int) -> list[Schema]:
     }
     if not model.signature.numeric:
         return [per_column]
-    single = {"type": "array", "items": {"anyOf": _numeric_tensors(rows, model.n_features)}, "maxItems": 1}
+    single = {"type": "array", "items": {"anyOf": _numeric_tensors(model, rows)}, "maxItems": 1}
     return [{**single, "minItems": 1}, per_column] if model.n_features > 1 else [{**single, "minItems": 1}]
 
 

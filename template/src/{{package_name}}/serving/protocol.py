@@ -16,8 +16,9 @@ from pydantic import BaseModel, Discriminator, Field, Strict, Tag
 
 # Strict: JSON true/false and numeric strings are rejected rather than silently turned into 1.0.
 Number = Annotated[float, Strict()]
-# A value of a table with named, mixed-type columns: a number, a string or a boolean.
-Value = Number | Annotated[str, Strict()] | Annotated[bool, Strict()]
+# A value of a table with named, mixed-type columns: a number, a string, a boolean or null (a
+# missing value: the checks take it only for a column that training saw missing).
+Value = Number | Annotated[str, Strict()] | Annotated[bool, Strict()] | None
 # A list stops at its first bad element (pydantic >= 2.8). Otherwise pydantic builds an error per
 # bad element (one per union member): 1 MiB of nulls cost 9 s and 590 MiB. Field(), not
 # pydantic.FailFast(): annotations inside a union must be hashable.
@@ -55,6 +56,15 @@ OUTPUT_PROBA = "predict_proba"
 # ``checks`` leaves them out of its messages.
 _FLAT, _ROWS = "flat", "rows"
 LAYOUT_TAGS = frozenset({_FLAT, _ROWS})
+ROWS_LAYOUT = _ROWS
+# Tags name the two forms a /predict row may take, as above.
+_LIST, _OBJECT = "list", "object"
+ROW_TAGS = frozenset({_LIST, _OBJECT})
+
+
+def _row_form(value: Any) -> str:
+    # An object is a row keyed by column; anything else is read as a list (and refused as one).
+    return _OBJECT if isinstance(value, dict) else _LIST
 
 
 def _data_layout(value: Any) -> str:
@@ -69,6 +79,12 @@ NumericTensorData = Annotated[
 TensorData = Annotated[
     Annotated[ValueRow, Tag(_FLAT)] | Annotated[list[ValueRow], FAIL_FAST, Tag(_ROWS)],
     Discriminator(_data_layout),
+]
+
+
+PredictRow = Annotated[
+    Annotated[ValueRow, Tag(_LIST)] | Annotated[dict[str, Value], Tag(_OBJECT)],
+    Discriminator(_row_form),
 ]
 
 
@@ -165,7 +181,7 @@ class ServerMetadata(BaseModel):
 class PredictRequest(BaseModel):
     """Rows of feature values: lists in column order, or objects keyed by column name."""
 
-    instances: Annotated[list[ValueRow | dict[str, Value]], FAIL_FAST]
+    instances: Annotated[list[PredictRow], FAIL_FAST]
 
 
 class NumericPredictRequest(BaseModel):

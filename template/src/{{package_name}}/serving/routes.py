@@ -33,7 +33,7 @@ from .. import __version__
 from . import steps
 from .answers import infer_content, predict_content
 from .artifact import Model
-from .checks import check_infer, check_predict, describe_validation_errors
+from .checks import check_infer, check_predict
 from .metrics import ServiceMetrics
 from .protocol import (
     ErrorResponse,
@@ -44,6 +44,7 @@ from .protocol import (
     PredictResponse,
     ServerMetadata,
 )
+from .refusals import describe_validation_errors
 from .settings import Settings
 
 #: Where the fast path passes on to; their route objects label its requests' metrics too.
@@ -140,7 +141,7 @@ async def metrics(request: Request) -> Response:
 # ---------------------------------------------------------------------------------------------
 
 
-async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's validation errors as one 4xx: 400 for malformed JSON, else 422 naming the problem."""
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
     errors = exc.errors()
@@ -155,7 +156,8 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     }:
         message = "request body must be a JSON object sent with Content-Type: application/json"
     else:
-        message = describe_validation_errors(errors)
+        model: Model | None = request.app.state.model  # names the columns, once loaded
+        message = describe_validation_errors(errors, exc.body, model.signature if model else None)
     return steps.error_response(422, message)
 
 

@@ -3,10 +3,11 @@
 Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
 
 Training writes it inside the artifact and beside it as ``signature.json``: the input columns
-(names and kinds), the task (classification with its classes, or regression) and an example
-request (held-out rows with the model's own answers). The service's metadata and request checks,
-the template's tests, the chart's ``helm test`` pod, the CI smoke steps and the Makefile's smoke
-target all read it, so none of them hard-codes a row of the example data.
+(names, kinds, and whether training saw them missing: only there is a null taken), the task
+(classification with its classes, or regression) and an example request (held-out rows with the
+model's own answers). The service's metadata and request checks, the template's tests, the
+chart's ``helm test`` pod, the CI smoke steps and the Makefile's smoke target all read it, so
+none of them hard-codes a row of the example data.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.base import is_classifier
 
 ColumnKind = Literal["number", "integer", "boolean", "string"]
@@ -44,12 +46,15 @@ class Column:
         dtype: The pandas dtype the estimator was fitted with (``float64``, ``category``, ...);
             empty for a model fitted on a plain matrix.
         categories: For a ``category`` column, its categories in order.
+        missing: Whether training saw missing values in it (NaN, None, ``pd.NA``): only then does
+            the service take a JSON ``null`` (or an absent key) for it.
     """
 
     name: str
     kind: ColumnKind
     dtype: str = ""
     categories: tuple[Any, ...] = ()
+    missing: bool = False
 
     @property
     def datatype(self) -> str:
@@ -95,6 +100,7 @@ class Signature:
             "task": self.task,
             "columns": [
                 {"name": c.name, "kind": c.kind, "datatype": c.datatype, "dtype": c.dtype}
+                | {"missing": c.missing}
                 | ({"categories": list(c.categories)} if c.categories else {})
                 for c in self.columns
             ],
@@ -131,6 +137,7 @@ class Signature:
                         kind=cast(ColumnKind, c["kind"]),
                         dtype=str(c.get("dtype", "")),
                         categories=tuple(c.get("categories", ())),
+                        missing=bool(c.get("missing", False)),  # signatures before it never had them
                     )
                     for c in data["columns"]
                 ),
@@ -172,7 +179,8 @@ def _columns(estimator: Any, x: Any, feature_names: Sequence[str]) -> tuple[tupl
         for name, dtype in zip(x.columns, dtypes, strict=True):
             categories = getattr(dtype, "categories", None)
             listed = tuple(to_json_values(list(categories))) if categories is not None else ()
-            columns.append(Column(str(name), _kind(dtype), str(dtype), listed))
+            missing = bool(x[name].isna().any())
+            columns.append(Column(str(name), _kind(dtype), str(dtype), listed, missing))
         return tuple(columns), True
     matrix = np.asarray(x)
     names = getattr(estimator, "feature_names_in_", None)
@@ -181,15 +189,32 @@ def _columns(estimator: Any, x: Any, feature_names: Sequence[str]) -> tuple[tupl
         names = feature_names
     labels = [str(n) for n in names] if names is not None else [f"x{i}" for i in range(count)]
     kind = _kind(matrix.dtype) if matrix.size else "number"
-    return tuple(Column(name, kind) for name in labels), False
+    holes = _holes(matrix) if matrix.ndim == 2 else [False] * len(labels)
+    return tuple(Column(name, kind, missing=hole) for name, hole in zip(labels, holes, strict=False)), False
+
+
+def _holes(matrix: NDArray[Any]) -> list[bool]:
+    """Per column of a matrix, whether it holds a missing value (NaN, or None in an object matrix)."""
+    if matrix.dtype.kind == "f":
+        return np.isnan(matrix).any(axis=0).tolist()
+    if matrix.dtype.kind == "O":
+        return [any(is_missing(value) for value in column) for column in matrix.T]
+    return [False] * matrix.shape[1]
+
+
+def is_missing(value: Any) -> bool:
+    """Whether ``value`` is a missing value: None, NaN or ``pd.NA`` (and ``pd.NaT``)."""
+    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def to_json_values(values: Sequence[Any]) -> list[Any]:
-    """Plain JSON values: numpy scalars become Python ones, NaN becomes None."""
+    """Plain JSON values: numpy scalars become Python ones, NaN (and ``pd.NA``) becomes None."""
     out: list[Any] = []
     for value in values:
         item = value.item() if isinstance(value, np.generic) else value
-        if isinstance(item, float) and not math.isfinite(item):
+        if (isinstance(item, float) and not math.isfinite(item)) or is_missing(item):
             item = None
         out.append(item if isinstance(item, bool | int | float | str) or item is None else str(item))
     return out
@@ -225,6 +250,12 @@ def derive_signature(
         The signature, its example answered by the estimator itself.
     """
     columns, frame = _columns(estimator, x, feature_names)
+    if example is not None:  # a hole in the held-out rows only: the model answers it, so take it
+        held_out, _ = _columns(estimator, example, feature_names)
+        columns = tuple(
+            replace(column, missing=column.missing or other.missing)
+            for column, other in zip(columns, held_out, strict=True)
+        )
     task: Task = "classification" if is_classifier(estimator) else "regression"
     sample = (example if example is not None else x)[:EXAMPLE_ROWS]
     predictions = to_json_values(list(np.asarray(estimator.predict(sample)).ravel()))

@@ -110,8 +110,11 @@ def model_refused(exc: ValueError) -> HTTPException:
 
 
 def encode(content: Any) -> bytes:
-    """An answer as JSON bytes: pydantic-core's serializer (Rust), no response-model round trip."""
-    return to_json(content)
+    """An answer as JSON bytes: pydantic-core's serializer (Rust), no response-model round trip.
+
+    A NaN (a regressor's answer for a row it cannot score, say) is JSON's null: JSON has no NaN.
+    """
+    return to_json(content, inf_nan_mode="null")
 
 
 def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -52,7 +52,8 @@
     const wrap = element("div", { class: "field", id: `field-${index}` });
     const id = `value-${index}`;
     const label = element("label", { for: id }, column.name);
-    label.append(" ", element("span", { class: "kind" }, `(${KIND_WORDS[column.kind] || column.kind})`));
+    const kind = KIND_WORDS[column.kind] || column.kind;
+    label.append(" ", element("span", { class: "kind" }, `(${kind}${column.missing ? ", may be left empty" : ""})`));
     let input;
     if (column.kind === "boolean") {
       input = element("select", { id, name: column.name });
@@ -77,6 +78,9 @@
   // so the service's own check says what is wrong with it.
   function typed(column, text) {
     const trimmed = text.trim();
+    // An empty field is a missing value (null) where training saw the column missing; elsewhere it
+    // is sent as typed, and the service says what the column takes.
+    if (trimmed === "" && column.missing) return null;
     if (column.kind === "number" || column.kind === "integer") {
       const value = Number(trimmed);
       return trimmed !== "" && Number.isFinite(value) ? value : text;
