@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from generator.errors import CommandFailed, CommandTimedOut, ToolMissing
 
@@ -107,6 +108,16 @@ def run(
     if check and result.returncode != 0:
         raise CommandFailed(shlex.join(args), result.returncode, _tail(result.stderr or result.stdout))
     return result
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """Ask a process started in the background to exit (SIGTERM); kill it after ``timeout`` s; reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:

@@ -20,6 +20,7 @@ import docker
 import docker.errors
 
 from generator.errors import GeneratorError
+from generator.process import stop
 from generator.tools import require
 
 Engine = Literal["docker", "podman"]
@@ -77,12 +78,7 @@ def podman_service() -> Iterator[docker.DockerClient]:
                 finally:
                     client.close()
             finally:
-                service.terminate()
-                try:
-                    service.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    service.kill()
-                    service.wait()
+                stop(service)
 
 
 def _wait_for_service(service: subprocess.Popen[bytes], socket: Path) -> docker.DockerClient:

@@ -27,6 +27,7 @@ from generator.chart.crds import crd_schemas
 from generator.chart.helm import Chart, find_helms
 from generator.chart.kube_schemas import KubernetesSchemas
 from generator.chart.manifests import ManifestChecker
+from generator.process import stop
 
 SECRET = "dask-tls"
 DASK = Path(sys.executable).with_name("dask")
@@ -105,12 +106,7 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait_for(
