@@ -25,10 +25,18 @@ within each round so that a busy machine hurts all alike), ours against each pee
 worker count, and ours at n workers against ours at one. With --json it prints one object:
 {"<server>-w<n>": {"<connections>": {"rps": .., "p50_ms": .., "p99_ms": .., "errors": ..}}}
 
+A guard against regressions: --baseline REF (repeatable) serves the template of an earlier
+commit or release of this repository beside this checkout's, in the same rounds, interleaved,
+each project trained by its own code; the table then gives this checkout's ratio to each
+baseline per connection count (`ours-w1 / <REF>-w1`). Quote it for every change to the service.
+Requests are one row each by default (--mix single), the hot case of an online service;
+--mix mixed alternates one-row and 16-row requests.
+
 Usage: python benchmarks/serving.py [--duration S] [--repeat N] [--servers ours,mlserver,bentoml]
-       [--workers 1,2] [--server-cpus 0,1] [--client-cpus 1] [--template PATH] [--json]
+       [--workers 1,2] [--server-cpus 0,1] [--client-cpus 1] [--baseline REF] [--mix single|mixed]
+       [--template PATH] [--json]
 Needs wrk (Debian: apt-get install -y wrk) and taskset; PyPI for the peers' environments.
---template renders another checkout of the template (an older commit, to measure a change).
+--template renders another checkout of the template instead of this one.
 """
 
 from __future__ import annotations
@@ -185,9 +193,9 @@ def _venv(name: str, python: Path, requirements: Sequence[str], *, log: Callable
     return venv
 
 
-def _sklearn_version(venv: Path) -> str:
+def _sklearn_version(python: Path) -> str:
     code = "import sklearn; print(sklearn.__version__)"
-    return run([venv / "bin" / "python", "-c", code]).stdout.strip()
+    return run([python, "-c", code]).stdout.strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +372,14 @@ def _v2(rows: list[list[float]]) -> bytes:
     return json.dumps({"inputs": [tensor]}).encode()
 
 
+Rows = list[list[float]]
+
+
+def _bodies(one: Rows, many: Rows, mix: str) -> tuple[Rows, Rows]:
+    """The two requests wrk alternates: one row and 16 rows (``mixed``), or one row twice (``single``)."""
+    return (one, many) if mix == "mixed" else (one, one)
+
+
 def _v2_labels(answer: bytes) -> list[int]:
     return [int(label) for label in json.loads(answer)["outputs"][0]["data"]]
 
@@ -376,35 +392,11 @@ def _targets(
     log: Callable[[str], None],
     template: Path | None = None,
     ours_env: dict[str, str] | None = None,
+    baselines: Sequence[tuple[str, Path]] = (),
+    mix: str = "single",
 ) -> tuple[list[Target], tuple[list[int], list[int]]]:
-    project = work / "project"
-    answers = default_variant().as_dict()
-    render_project(project, answers, template=template)
-    package = answers.get("package_name") or _package_of(project)
+    project, package, python_ours = _install_ours(work / "project", python, template, "ours", log)
     deps = _project_requirements(project)
-    ours_venv = _venv("ours", python, deps, log=log)
-    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
-    install = (
-        [uv, "pip", "install", "--quiet", "--no-deps", "--reinstall", "--compile-bytecode", "--python"]
-        if uv
-        else None
-    )
-    if install:
-        run([*install, ours_venv / "bin" / "python", project], timeout=600)
-    else:
-        run(
-            [
-                ours_venv / "bin" / "python",
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--force-reinstall",
-                project,
-            ]
-        )
-    python_ours = ours_venv / "bin" / "python"
 
     # Train once with the project's own code, then save the bare estimator: the one file all
     # three servers load (ours accepts a bare estimator too).
@@ -420,7 +412,11 @@ def _targets(
         """
     )
     expected_one, expected_many = json.loads(run([python_ours, "-c", expect]).stdout)
-    sklearn_pin = f"scikit-learn=={_sklearn_version(ours_venv)}"  # unpickling needs the same version
+    sklearn_pin = f"scikit-learn=={_sklearn_version(python_ours)}"  # unpickling needs the same version
+    rows = _bodies(one, many, mix)
+    bodies = (_v2(rows[0]), _v2(rows[1]))
+    if mix != "mixed":
+        expected_many = expected_one
 
     targets = []
     for count in workers if "ours" in servers else ():
@@ -438,18 +434,41 @@ def _targets(
                 },
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
-                (_v2(one), _v2(many)),
+                bodies,
+                _v2_labels,
+                lambda port: {"PORT": str(port)},
+            )
+        )
+    for ref, ref_template in baselines:
+        # A release of the template, its project trained by its own code (its artifact's format
+        # is its own): the same data and seed give the same model, which the answers check.
+        ref_project, ref_package, ref_python = _install_ours(
+            work / f"project-{ref}", python, ref_template, f"ours-{ref}", log
+        )
+        artifacts = work / f"artifacts-{ref}"
+        run([ref_python, "-m", f"{ref_package}.train", "--output", artifacts], cwd=ref_project, timeout=600)
+        targets.append(
+            Target(
+                f"{ref}-w1",
+                [str(ref_python), "-m", f"{ref_package}.serve"],
+                ref_project,
+                {
+                    "MODEL_PATH": str(artifacts / "model.joblib"),
+                    "MODEL_NAME": MODEL_NAME,
+                    "HOST": "127.0.0.1",
+                    "WORKERS": "1",
+                    **(ours_env or {}),
+                },
+                "/v2/health/ready",
+                f"/v2/models/{MODEL_NAME}/infer",
+                bodies,
                 _v2_labels,
                 lambda port: {"PORT": str(port)},
             )
         )
     if "granian" in servers:
         granian_venv = _venv("granian", python, [*deps, *GRANIAN], log=log)
-        if install:
-            run([*install, granian_venv / "bin" / "python", project], timeout=600)
-        else:
-            pip = [granian_venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps"]
-            run([*pip, "--force-reinstall", project])
+        _install_project(granian_venv / "bin" / "python", project)
     for count in workers if "granian" in servers else ():
         targets.append(
             Target(
@@ -473,7 +492,7 @@ def _targets(
                 },
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
-                (_v2(one), _v2(many)),
+                bodies,
                 _v2_labels,
                 lambda port: {"GRANIAN_PORT": str(port)},
             )
@@ -509,7 +528,7 @@ def _targets(
                 },
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
-                (_v2(one), _v2(many)),
+                bodies,
                 _v2_labels,
                 lambda port: {
                     "MLSERVER_HTTP_PORT": str(port),
@@ -531,12 +550,49 @@ def _targets(
                 {"BENCH_MODEL": str(model_file), "BENTOML_DO_NOT_TRACK": "true"},
                 "/readyz",
                 "/predict",
-                (json.dumps({"instances": one}).encode(), json.dumps({"instances": many}).encode()),
+                (json.dumps({"instances": rows[0]}).encode(), json.dumps({"instances": rows[1]}).encode()),
                 lambda answer: [int(label) for label in json.loads(answer)],
                 lambda port: {"BENTOML_PORT": str(port)},
             )
         )
     return targets, (expected_one, expected_many)
+
+
+def _install_ours(
+    project: Path, python: Path, template: Path | None, name: str, log: Callable[[str], None]
+) -> tuple[Path, str, Path]:
+    """Render the default project from ``template``, install it in its venv (cached by requirements).
+
+    Returns:
+        The project, its package and its venv's Python.
+    """
+    answers = default_variant().as_dict()
+    render_project(project, answers, template=template)
+    package = answers.get("package_name") or _package_of(project)
+    venv = _venv(name, python, _project_requirements(project), log=log)
+    python_venv = venv / "bin" / "python"
+    _install_project(python_venv, project)
+    return project, package, python_venv
+
+
+def _install_project(python_venv: Path, project: Path) -> None:
+    """Install the rendered ``project`` itself (not its dependencies: the venv has them)."""
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv:
+        install = [uv, "pip", "install", "--quiet", "--no-deps", "--reinstall", "--compile-bytecode"]
+        run([*install, "--python", python_venv, project], timeout=600)
+    else:
+        run([python_venv, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", project])
+
+
+def _template_at(ref: str, work: Path) -> Path:
+    """The template as it was at the git ``ref`` (``git archive``), for a baseline."""
+    folder = work / f"template-{ref}"
+    folder.mkdir()
+    archive = work / f"template-{ref}.tar"
+    run(["git", "-C", REPO, "archive", "--output", archive, ref, "copier.yml", "template"])
+    run(["tar", "-x", "-f", archive, "-C", folder])
+    return folder
 
 
 def _package_of(project: Path) -> str:
@@ -730,6 +786,20 @@ def main() -> None:
         "--template", type=Path, help="template checkout to render (default: this one), e.g. an older commit"
     )
     parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="a git ref of this repository (a release, a commit) whose template is served beside this "
+        "checkout's, interleaved, with ratios per connection count; repeatable, e.g. --baseline 4676a5e",
+    )
+    parser.add_argument(
+        "--mix",
+        choices=("single", "mixed"),
+        default="single",
+        help="single: one-row requests only (default); mixed: one-row and 16-row requests alternating",
+    )
+    parser.add_argument(
         "--ours-env",
         action="append",
         default=[],
@@ -756,7 +826,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dsdeploy-serving-") as tmp:
         work = Path(tmp)
         ours_env = dict(item.split("=", 1) for item in args.ours_env)
-        targets, expected = _targets(work, python, servers, workers, log, args.template, ours_env)
+        baselines = [(ref, _template_at(ref, work)) for ref in args.baseline]
+        targets, expected = _targets(
+            work, python, servers, workers, log, args.template, ours_env, baselines, args.mix
+        )
         log(f"load {os.getloadavg()[0]:.2f}; server on CPUs {cpus[0]}, wrk on CPUs {cpus[1]}")
         results = measure(
             targets,
