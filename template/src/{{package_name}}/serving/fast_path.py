@@ -82,14 +82,20 @@ class FastInference:
         scope["route"] = self.routes[scope["path"]]  # as the router would, for the metrics' label
         try:
             prediction = await steps.predict(self.state.batcher, matrix, wanted)
+            if isinstance(parsed, NumericPredictRequest):
+                content = predict_content(prediction)
+            else:
+                content = infer_content(parsed, wanted, prediction, self.model_name)
+            answer = steps.encode(content)
         except HTTPException as exc:  # the queue is full, or the model refuses the rows
             await steps.refusal(exc)(scope, receive, send)
             return
-        if isinstance(parsed, NumericPredictRequest):
-            content = predict_content(prediction)
-        else:
-            content = infer_content(parsed, wanted, prediction, self.model_name)
-        await send_json(send, 200, steps.encode(content))
+        except Exception as exc:
+            # A fault of the service: the JSON 500 the routes give (this runs in front of FastAPI's
+            # error handling), then raised on for the server to log and close the connection.
+            await steps.internal_error(exc)(scope, receive, send)
+            raise
+        await send_json(send, 200, answer)
 
     def _check(
         self, path: str, body: bytes, model: Model

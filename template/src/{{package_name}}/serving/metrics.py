@@ -41,6 +41,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from .access_log import AccessLog
 from .asgi import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -178,11 +179,13 @@ class RequestMetrics:
     Args:
         app: The wrapped ASGI application.
         metrics: Where to record.
+        access_log: Where to log each answered request, if anywhere (``ACCESS_LOG``).
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, access_log: AccessLog | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -191,17 +194,23 @@ class RequestMetrics:
             return
         start = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
+        answered = False
 
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = True
             await send(message)
 
+        raised = True
         try:
             await self.app(scope, receive, send_status)
+            raised = False
         finally:
             # The router puts the matched route in the scope; its path is the template.
             route = scope.get("route")
             path = getattr(route, "path", None) or UNMATCHED
             self.metrics.observe_request(path, scope["method"], status, time.perf_counter() - start)
+            if self.access_log is not None and (answered or raised):  # not for a client that left
+                self.access_log.record(scope, status)

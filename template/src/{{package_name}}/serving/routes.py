@@ -173,7 +173,7 @@ async def internal_error(_: Request, exc: Exception) -> JSONResponse:
     Starlette's outermost middleware calls this, then re-raises, so the server still logs the
     traceback; the client gets no detail of it.
     """
-    return steps.error_response(500, f"internal error ({type(exc).__name__}): see the service's log")
+    return steps.internal_error(exc)
 
 
 #: For ``FastAPI(exception_handlers=...)``; ``Exception`` goes to Starlette's outermost middleware.

@@ -126,6 +126,11 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def internal_error(exc: Exception) -> JSONResponse:
+    """The answer to a fault of the service: a JSON 500 that names the error's type, not its detail."""
+    return error_response(500, f"internal error ({type(exc).__name__}): see the service's log")
+
+
 def refusal(exc: StarletteHTTPException) -> JSONResponse:
     """The answer to a step's ``HTTPException``: its status, its detail as the error, its headers."""
     return error_response(exc.status_code, str(exc.detail), exc.headers)
