@@ -8,7 +8,8 @@ JSON-ready values; both ways into the service (the routes and the fast path) bui
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -89,9 +90,36 @@ def infer_content(
     return {
         "model_name": model_name,
         "model_version": __version__,
-        "id": body.id or uuid.uuid4().hex,
+        "id": body.id or response_id(),
         "outputs": outputs,
     }
+
+
+class _Ids:
+    """Ids for answers to requests that sent none: 64 random bits per process, then a count."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.prefix = ""
+        self.count = itertools.count()
+
+    def next(self) -> str:
+        pid = os.getpid()
+        if pid != self.pid:  # a new process (a forked worker): new random bits, never a shared count
+            self.pid, self.prefix, self.count = pid, os.urandom(8).hex(), itertools.count()
+        return f"{self.prefix}{next(self.count):016x}"
+
+
+_IDS = _Ids()
+
+
+def response_id() -> str:
+    """A new answer id, 32 hex digits as a UUID's, unique across processes and restarts.
+
+    Not ``uuid4()``: its 16 bytes from the kernel per answer cost 8 us of a one-row request
+    (issue 34); the process's 64 random bits and a count name an answer as uniquely.
+    """
+    return _IDS.next()
 
 
 def predict_content(prediction: Prediction) -> dict[str, Any]:

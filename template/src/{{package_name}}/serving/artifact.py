@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ def model_path(env: Mapping[str, str] | None = None) -> Path:
 class Model:
     """A fitted estimator with its signature: what it takes, what it answers.
 
+    What every request asks of it (its columns, whether it has probabilities) is worked out once:
+    scikit-learn answers ``hasattr(estimator, "predict_proba")`` by running a check each time.
+
     Attributes:
         estimator: The fitted estimator (anything with scikit-learn's ``predict``).
         signature: Its input columns, task, classes and example request.
@@ -60,7 +64,7 @@ class Model:
     estimator: Any
     signature: Signature
 
-    @property
+    @cached_property
     def feature_names(self) -> tuple[str, ...]:
         """One name per input column, in column order."""
         return self.signature.names
@@ -70,7 +74,7 @@ class Model:
         """Human names of the classes, in ``classes`` order (empty when unknown)."""
         return self.signature.class_names
 
-    @property
+    @cached_property
     def n_features(self) -> int:
         """Number of input columns the model expects."""
         return len(self.signature.columns)
@@ -82,7 +86,7 @@ class Model:
             return np.asarray([])
         return np.asarray(getattr(self.estimator, "classes_", []))
 
-    @property
+    @cached_property
     def has_proba(self) -> bool:
         """Whether the model can return class probabilities."""
         return self.signature.task == "classification" and hasattr(self.estimator, "predict_proba")

@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -84,12 +85,12 @@ class Signature:
     example_rows: tuple[tuple[Any, ...], ...] = ()
     example_predictions: tuple[Any, ...] = field(default=())
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         """The column names, in order."""
         return tuple(column.name for column in self.columns)
 
-    @property
+    @cached_property
     def numeric(self) -> bool:
         """Whether every column is a number (so one 2-D FP64 tensor carries a request)."""
         return all(column.kind in ("number", "integer") for column in self.columns)
