@@ -1,7 +1,7 @@
-"""Serving speed: the generated service against MLServer and BentoML on the same model file.
+"""Serving speed: the generated service against MLServer and BentoML on the same model.
 
-Trains the default project's model once and serves that one file (the bare fitted estimator,
-which all three load) with:
+Trains the default project's model once with the project's own code and serves it with (the
+peers load the bare fitted estimator saved from the project's artifact; ours its artifact):
 - ours: the generated project's service (`python -m <package>.serve`, its defaults);
 - mlserver: MLServer with its scikit-learn runtime, Open Inference Protocol v2 like ours;
 - bentoml: a BentoML service with one `predict` API taking `{"instances": [[...]]}`;
@@ -398,8 +398,9 @@ def _targets(
     project, package, python_ours = _install_ours(work / "project", python, template, "ours", log)
     deps = _project_requirements(project)
 
-    # Train once with the project's own code, then save the bare estimator: the one file all
-    # three servers load (ours accepts a bare estimator too).
+    # Train once with the project's own code: ours serves its artifact (as a project does; a
+    # bare estimator would lack the signature that shapes its checks), and the bare estimator
+    # saved from it is the one file the peers load.
     run([python_ours, "-m", f"{package}.train", "--output", work / "artifacts"], cwd=project, timeout=600)
     model_file = work / "model.joblib"
     one, many = _rows()
@@ -426,7 +427,7 @@ def _targets(
                 [str(python_ours), "-m", f"{package}.serve"],
                 project,
                 {
-                    "MODEL_PATH": str(model_file),
+                    "MODEL_PATH": str(work / "artifacts" / "model.joblib"),
                     "MODEL_NAME": MODEL_NAME,
                     "HOST": "127.0.0.1",
                     "WORKERS": str(count),
@@ -485,7 +486,7 @@ def _targets(
                 ],
                 project,
                 {
-                    "MODEL_PATH": str(model_file),
+                    "MODEL_PATH": str(work / "artifacts" / "model.joblib"),
                     "MODEL_NAME": MODEL_NAME,
                     "GRANIAN_HOST": "127.0.0.1",
                     **(ours_env or {}),

@@ -253,8 +253,9 @@ class Batcher:
     def _answer(self, batch: list[_Pending]) -> None:
         matrix = batch[0].matrix if len(batch) == 1 else np.concatenate([p.matrix for p in batch])
         want_proba = any(p.proba for p in batch)
-        labels = self._model.predict(matrix)
-        proba = self._model.predict_proba(matrix) if want_proba else None
+        # The rows were checked when their requests were (``Batcher.predict`` takes only those).
+        labels = self._model.predict(matrix, checked=True)
+        proba = self._model.predict_proba(matrix, checked=True) if want_proba else None
         if self._observer is not None:
             self._observer.batch(len(batch), len(matrix))
         answered = len(labels) if proba is None or len(proba) == len(labels) else -1
