@@ -99,14 +99,14 @@ class _Ids:
     """Ids for answers to requests that sent none: 64 random bits per process, then a count."""
 
     def __init__(self) -> None:
-        self.pid = 0
-        self.prefix = ""
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)  # a forked worker never shares a count
+
+    def renew(self) -> None:
+        self.prefix = os.urandom(8).hex()
         self.count = itertools.count()
 
     def next(self) -> str:
-        pid = os.getpid()
-        if pid != self.pid:  # a new process (a forked worker): new random bits, never a shared count
-            self.pid, self.prefix, self.count = pid, os.urandom(8).hex(), itertools.count()
         return f"{self.prefix}{next(self.count):016x}"
 
 
@@ -116,7 +116,7 @@ _IDS = _Ids()
 def response_id() -> str:
     """A new answer id, 32 hex digits as a UUID's, unique across processes and restarts.
 
-    Not ``uuid4()``: its 16 bytes from the kernel per answer cost 8 us of a one-row request
+    Not ``uuid4()``: a read of 16 bytes from the kernel per answer cost 8 us of a one-row request
     (issue 34); the process's 64 random bits and a count name an answer as uniquely.
     """
     return _IDS.next()
