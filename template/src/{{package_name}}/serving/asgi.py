@@ -18,6 +18,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON = b"application/json"
+#: The scope's key for the request body once ``limits.BodySizeLimit`` has read it whole (the fast
+#: path then takes it from there; ``receive`` still replays it to FastAPI).
+BODY = "dsdeploy.body"
 
 
 class BodyTooLargeError(Exception):
@@ -72,9 +75,8 @@ def content_type(scope: Scope) -> bytes | None:
     return next((value for name, value in scope["headers"] if name == b"content-type"), None)
 
 
-def is_json(scope: Scope) -> bool:
-    """Whether the request says its body is JSON (``application/json``, with parameters or not)."""
-    value = content_type(scope)
+def is_json(value: bytes | None) -> bool:
+    """Whether a ``Content-Type`` says JSON (``application/json``, with parameters or not)."""
     return value is not None and (value == JSON or value.startswith(JSON + b";"))
 
 

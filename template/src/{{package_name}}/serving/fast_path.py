@@ -24,7 +24,19 @@ from pydantic import ValidationError
 from . import steps
 from .answers import infer_content, predict_content
 from .artifact import Model
-from .asgi import ASGIApp, Receive, Scope, Send, content_type, is_json, read_body, replay, send_json
+from .asgi import (
+    BODY,
+    JSON,
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    content_type,
+    is_json,
+    read_body,
+    replay,
+    send_json,
+)
 from .checks import check_infer, check_predict
 from .protocol import OUTPUT_PREDICT, NumericInferRequest, NumericPredictRequest
 from .routes import INFER_PATH, PREDICT_PATH, router
@@ -57,27 +69,29 @@ class FastInference:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
         model: Model | None = self.state.model
-        if scope["type"] == "http" and scope["method"] == "POST" and content_type(scope) is None:
-            # Open Inference Protocol clients (Triton's among them) send JSON bodies without a
-            # Content-Type, as Triton and KServe accept them: read those as JSON too.
-            scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or model is None
-            or scope["path"] not in self.routes
-            or not is_json(scope)
-        ):
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await read_body(receive)
+        kind = content_type(scope)
+        if kind is None:
+            # Open Inference Protocol clients (Triton's among them) send JSON bodies without a
+            # Content-Type, as Triton and KServe accept them: read those as JSON too.
+            kind = JSON
+            scope["headers"] = [*scope["headers"], (b"content-type", JSON)]
+        if model is None or scope["path"] not in self.routes or not is_json(kind):
+            await self.app(scope, receive, send)
+            return
+        body = scope.get(BODY)  # read whole by the limits already (their receive replays it)
         if body is None:
-            return  # the client left: nobody to answer
+            body = await read_body(receive)
+            if body is None:
+                return  # the client left: nobody to answer
+            receive = replay(body, receive)
         try:
             parsed, matrix, wanted = self._check(scope["path"], body, model)
         except (ValidationError, HTTPException):
             # Not a request we can vouch for: the route answers it, with the exact message.
-            await self.app(scope, replay(body, receive), send)
+            await self.app(scope, receive, send)
             return
         scope["route"] = self.routes[scope["path"]]  # as the router would, for the metrics' label
         try:
