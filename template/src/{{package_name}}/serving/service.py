@@ -2,8 +2,10 @@
 
 Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
 
-Run ``python -m <package>.serve`` (``main``) or ``uvicorn <package>.serving.service:app``;
-settings come from environment variables (``settings.Settings``). The model is loaded once at
+Run ``python -m <package>.serve`` (``main``); ``uvicorn <package>.serving.service:app
+--no-access-log`` serves the app too, without the header deadline and the connection cap
+(``limits.GuardedHttp``), and the service writes its access log itself. Settings come from
+environment variables (``settings.Settings``). The model is loaded once at
 start-up; readiness stays 503 until it is. ``create_app`` puts the pieces together, outermost
 first: Prometheus request metrics and the access log (``metrics``, ``access_log``), the request
 limits (``limits``), the fast path (``fast_path``), then FastAPI with the routes (``routes``),
