@@ -58,7 +58,7 @@ RATE = 250  # py-spy samples per second
 # frames two patterns match. The project's own modules are matched as `/serving/<module>.py`,
 # whatever the package's name.
 CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("access log", r"logging/|uvicorn/logging|Logger\.info"),
+    ("access log", r"logging/|uvicorn/logging|Logger\.info|/serving/access_log\.py"),
     ("model call", r"sklearn/|/serving/artifact\.py"),
     ("JSON parse + validation (pydantic)", r"model_validate_json|pydantic/"),
     ("request checks", r"/serving/(checks|tensors|features|signature)\.py"),
@@ -66,11 +66,14 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("metrics", r"/serving/metrics\.py|prometheus_client/"),
     ("batcher hand-offs", r"/serving/batching\.py|asyncio/futures|Future|asyncio/tasks"),
     ("socket write (syscall)", r"_SelectorSocketTransport\.write"),
-    ("HTTP response framing (uvicorn)", r"RequestResponseCycle\.send "),
+    (
+        "HTTP response framing (uvicorn)",
+        r"RequestResponseCycle\.send |_LingeringClose\.\S+ \(\S*/serving/limits\.py",
+    ),
     (
         "HTTP parsing + read (uvicorn, limits)",
         r"_read_ready|data_received|on_(url|header|headers_complete|body|message_complete|message_begin)"
-        r"|(GuardedHttp|_LingeringClose)\.\S+ \(\S*/serving/limits\.py",
+        r"|GuardedHttp\.\S+ \(\S*/serving/limits\.py",
     ),
     (
         "ASGI layers (middlewares, scope)",
