@@ -204,8 +204,7 @@ class Batcher:
             return  # a flush is already scheduled
         if self._handle is not None:
             self._handle.cancel()
-        # Under concurrent load, gather the requests arriving together (see the module's doc).
-        turns = GATHER_TURNS if self._shared and not full else 0
+        turns = GATHER_TURNS if self._shared and not full else 0  # see the module's doc
         self._handle = loop.call_soon(self._gather, loop, turns)
         self._timed = False
 

@@ -5,9 +5,8 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 Training writes it inside the artifact and beside it as ``signature.json``: the input columns
 (names, kinds, and whether training saw them missing: only there is a null taken), the task
 (classification with its classes, or regression) and an example request (held-out rows with the
-model's own answers). The service's metadata and request checks, the template's tests, the
-chart's ``helm test`` pod, the CI smoke steps and the Makefile's smoke target all read it, so
-none of them hard-codes a row of the example data.
+model's own answers). The service's metadata and checks, the tests, ``helm test``, the CI smoke
+steps and ``make smoke`` all read it, so none of them hard-codes a row of the example data.
 """
 
 from __future__ import annotations
