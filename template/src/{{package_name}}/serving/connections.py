@@ -64,7 +64,7 @@ class GuardedHttp(HttpToolsProtocol):
         self._socket = transport
         self._lingering = False
         super().connection_made(_LingeringClose(transport, self))  # type: ignore[arg-type]
-        self._arm()
+        self._arm(self.loop.time())
 
     @property
     def lingering(self) -> bool:
@@ -81,8 +81,8 @@ class GuardedHttp(HttpToolsProtocol):
         if self._lingering:
             return
         super().data_received(data)
-        if self._began and self._headers_timer is None:
-            self._headers_timer = self.loop.call_at(self._began_at + self.timeout_keep_alive, self._expire)
+        if self._began:
+            self._arm(self._began_at)
 
     def linger(self) -> None:
         """Close the connection without losing the answer just written to it.
@@ -132,9 +132,10 @@ class GuardedHttp(HttpToolsProtocol):
         self.scope[BODY_IN] = True
         super().on_message_complete()
 
-    def _arm(self) -> None:
+    def _arm(self, since: float) -> None:
+        """Headers due ``REQUEST_TIMEOUT`` after ``since`` (the loop's clock), unless a clock already runs."""
         if self._headers_timer is None:
-            self._headers_timer = self.loop.call_later(self.timeout_keep_alive, self._expire)
+            self._headers_timer = self.loop.call_at(since + self.timeout_keep_alive, self._expire)
 
     def _disarm(self) -> None:
         if self._headers_timer is not None:

@@ -86,9 +86,6 @@ class BodySizeLimit:
             if length > self.max_bytes:
                 await error_response(413, self._too_large(length))(scope, receive, send)
                 return
-        if scope.get(BODY_IN):
-            await self._serve_in_hand(scope, receive, send)
-            return
         counted = 0
 
         async def counting_receive() -> Message:
@@ -106,37 +103,12 @@ class BodySizeLimit:
         finally:
             self.buffered -= counted
 
-    async def _serve_in_hand(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve a request whose body is all in already: no deadline to keep, one count of its bytes.
-
-        The common case (a body that came with its headers), kept apart because a timer and a
-        counting ``receive`` for every request cost more than the rest of the limits together.
-        """
-        try:
-            body = await read_body(receive, self.max_bytes)
-        except BodyTooLargeError:
-            await error_response(413, self._too_large(None))(scope, receive, send)
-            return
-        if body is None:
-            return  # the client left: nobody to answer
-        if self.buffered + len(body) > self.max_buffered:
-            await self._busy(scope, receive, send)
-            return
-        self.buffered += len(body)
-        try:
-            scope[BODY] = body
-            await self.app(scope, replay(body, receive), send)
-        finally:
-            self.buffered -= len(body)
-
-    async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = f"server busy holding {self.buffered} bytes of other requests' bodies: retry later"
-        retry = {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
-        await error_response(503, error, retry)(scope, receive, send)
-
     async def _read_and_serve(self, scope: Scope, counting: Receive, receive: Receive, send: Send) -> None:
+        # A body that came whole with its headers (the connection marks it) has nothing left to
+        # wait for: no deadline, so no timer, for the common request.
+        deadline = None if scope.get(BODY_IN) else self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(deadline):
                 body = await read_body(counting, self.max_bytes)
         except BodyTooLargeError:
             await error_response(413, self._too_large(None))(scope, receive, send)
@@ -146,7 +118,9 @@ class BodySizeLimit:
             await error_response(408, error, {"Connection": "close"})(scope, receive, send)
             return
         except _BuffersFullError:
-            await self._busy(scope, receive, send)
+            error = f"server busy holding {self.buffered} bytes of other requests' bodies: retry later"
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS), "Connection": "close"}
+            await error_response(503, error, retry)(scope, receive, send)
             return
         if body is None:
             return  # the client left: nobody to answer

@@ -41,11 +41,11 @@ from .connections import GuardedHttp
 from .fast_path import FastInference
 from .limits import BodySizeLimit
 from .metrics import RequestMetrics, ServiceMetrics, multiprocess_dir
-from .settings import Settings
+from .settings import LOG_LEVELS, Settings
 
 logger = logging.getLogger(__name__)
-#: Log levels at which the access log is written (its lines are INFO, as uvicorn's).
-ACCESS_LOG_LEVELS = frozenset({"info", "debug", "trace"})
+#: Log levels at which the access log is written: ``info`` and the more verbose (its lines are INFO).
+ACCESS_LOG_LEVELS = LOG_LEVELS[LOG_LEVELS.index("info") :]
 
 
 class InferenceService(FastAPI):
@@ -242,7 +242,7 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
-        # Deadlines for slow clients and a connection cap that spares the probes (see limits).
+        # Deadlines for slow clients and a connection cap that spares the probes (see connections).
         http=GuardedHttp,
         timeout_keep_alive=settings.request_timeout,  # type: ignore[arg-type] - a float is fine
         limit_concurrency=settings.max_connections,
