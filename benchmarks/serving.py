@@ -203,7 +203,7 @@ def _sklearn_version(python: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pinned(command: list[str], cpus: str | None) -> list[str]:
+def pinned(command: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus is not None else command
 
 
@@ -244,14 +244,14 @@ class Running:
 
 
 @contextmanager
-def _serving(target: Target, port: int, cpus: str | None, logs: Path) -> Iterator[Running]:
+def serving(target: Target, port: int, cpus: str | None, logs: Path) -> Iterator[Running]:
     """Start ``target`` on ``port``, wait until ready, yield it, stop it (process group)."""
     log_file = logs / f"{target.name}-{port}.log"
     env = {**os.environ, **target.env, **target.port_env(port)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the venvs hold compiled bytecode: let it be used
     with log_file.open("wb") as out:
         process = subprocess.Popen(
-            _pinned(target.command, cpus),
+            pinned(target.command, cpus),
             cwd=target.cwd,
             env=env,
             stdout=out,
@@ -295,13 +295,13 @@ def _post(url: str, body: bytes) -> bytes:
         return bytes(response.read())
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _check_answers(target: Target, server: Running, expected: tuple[list[int], list[int]]) -> None:
+def check_answers(target: Target, server: Running, expected: tuple[list[int], list[int]]) -> None:
     for body, labels in zip(target.bodies, expected, strict=True):
         try:
             got = target.labels(_post(server.url + target.infer_path, body))
@@ -312,7 +312,7 @@ def _check_answers(target: Target, server: Running, expected: tuple[list[int], l
             raise GeneratorError(f"{target.name} answered {got}, expected {labels}: not the same model")
 
 
-def _wrk(
+def wrk(
     server: Running, target: Target, connections: int, duration: float, cpus: str | None, work: Path
 ) -> Figures:
     script = work / "mix.lua"
@@ -320,7 +320,7 @@ def _wrk(
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     one.write_bytes(target.bodies[0])
     many.write_bytes(target.bodies[1])
-    command = _pinned(
+    command = pinned(
         [
             "wrk",
             "-t1",
@@ -360,13 +360,13 @@ def _wrk(
 # ---------------------------------------------------------------------------------------------
 
 
-def _rows() -> tuple[list[list[float]], list[list[float]]]:
+def rows_to_send() -> tuple[list[list[float]], list[list[float]]]:
     # Fixed, distinct iris-like rows; the 16-row request spans all three classes.
     many = [[4.6 + 0.15 * i, 3.4 - 0.06 * i, 1.2 + 0.35 * i, 0.2 + 0.14 * i] for i in range(BATCH_ROWS)]
     return [many[0]], many
 
 
-def _v2(rows: list[list[float]]) -> bytes:
+def v2_body(rows: list[list[float]]) -> bytes:
     data = [value for row in rows for value in row]
     tensor = {"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": data}
     return json.dumps({"inputs": [tensor]}).encode()
@@ -380,7 +380,7 @@ def _bodies(one: Rows, many: Rows, mix: str) -> tuple[Rows, Rows]:
     return (one, many) if mix == "mixed" else (one, one)
 
 
-def _v2_labels(answer: bytes) -> list[int]:
+def v2_labels(answer: bytes) -> list[int]:
     return [int(label) for label in json.loads(answer)["outputs"][0]["data"]]
 
 
@@ -395,78 +395,31 @@ def _targets(
     baselines: Sequence[tuple[str, Path]] = (),
     mix: str = "single",
 ) -> tuple[list[Target], tuple[list[int], list[int]]]:
-    project, package, python_ours = _install_ours(work / "project", python, template, "ours", log)
+    ours = trained_project(work, "ours", python, template, log)
+    project, package, python_ours = ours.project, ours.package, ours.python
     deps = _project_requirements(project)
 
-    # Train once with the project's own code: ours serves its artifact (as a project does; a
-    # bare estimator would lack the signature that shapes its checks), and the bare estimator
-    # saved from it is the one file the peers load.
-    run([python_ours, "-m", f"{package}.train", "--output", work / "artifacts"], cwd=project, timeout=600)
+    # Ours serves its artifact (as a project does; a bare estimator would lack the signature that
+    # shapes its checks), and the bare estimator saved from it is the one file the peers load.
     model_file = work / "model.joblib"
-    one, many = _rows()
-    expect = textwrap.dedent(
-        f"""
-        import json, joblib
-        artifact = joblib.load({str(work / "artifacts" / "model.joblib")!r})
-        joblib.dump(artifact["estimator"], {str(model_file)!r})
-        print(json.dumps([artifact["estimator"].predict(rows).tolist() for rows in ({one!r}, {many!r})]))
-        """
-    )
-    expected_one, expected_many = json.loads(run([python_ours, "-c", expect]).stdout)
+    one, many = rows_to_send()
+    expected_one, expected_many = model_labels(ours, [one, many], save_estimator=model_file)
     sklearn_pin = f"scikit-learn=={_sklearn_version(python_ours)}"  # unpickling needs the same version
     rows = _bodies(one, many, mix)
-    bodies = (_v2(rows[0]), _v2(rows[1]))
+    bodies = (v2_body(rows[0]), v2_body(rows[1]))
     if mix != "mixed":
         expected_many = expected_one
 
-    targets = []
-    for count in workers if "ours" in servers else ():
-        targets.append(
-            Target(
-                f"ours-w{count}",
-                [str(python_ours), "-m", f"{package}.serve"],
-                project,
-                {
-                    "MODEL_PATH": str(work / "artifacts" / "model.joblib"),
-                    "MODEL_NAME": MODEL_NAME,
-                    "HOST": "127.0.0.1",
-                    "WORKERS": str(count),
-                    **(ours_env or {}),
-                },
-                "/v2/health/ready",
-                f"/v2/models/{MODEL_NAME}/infer",
-                bodies,
-                _v2_labels,
-                lambda port: {"PORT": str(port)},
-            )
-        )
+    targets = (
+        [ours.target(f"ours-w{count}", bodies, workers=count, env=ours_env) for count in workers]
+        if "ours" in servers
+        else []
+    )
     for ref, ref_template in baselines:
         # A release of the template, its project trained by its own code (its artifact's format
         # is its own): the same data and seed give the same model, which the answers check.
-        ref_project, ref_package, ref_python = _install_ours(
-            work / f"project-{ref}", python, ref_template, f"ours-{ref}", log
-        )
-        artifacts = work / f"artifacts-{ref}"
-        run([ref_python, "-m", f"{ref_package}.train", "--output", artifacts], cwd=ref_project, timeout=600)
-        targets.append(
-            Target(
-                f"{ref}-w1",
-                [str(ref_python), "-m", f"{ref_package}.serve"],
-                ref_project,
-                {
-                    "MODEL_PATH": str(artifacts / "model.joblib"),
-                    "MODEL_NAME": MODEL_NAME,
-                    "HOST": "127.0.0.1",
-                    "WORKERS": "1",
-                    **(ours_env or {}),
-                },
-                "/v2/health/ready",
-                f"/v2/models/{MODEL_NAME}/infer",
-                bodies,
-                _v2_labels,
-                lambda port: {"PORT": str(port)},
-            )
-        )
+        baseline = trained_project(work, ref, python, ref_template, log)
+        targets.append(baseline.target(f"{ref}-w1", bodies, env=ours_env))
     if "granian" in servers:
         granian_venv = _venv("granian", python, [*deps, *GRANIAN], log=log)
         _install_project(granian_venv / "bin" / "python", project)
@@ -486,7 +439,7 @@ def _targets(
                 ],
                 project,
                 {
-                    "MODEL_PATH": str(work / "artifacts" / "model.joblib"),
+                    "MODEL_PATH": str(ours.artifact),
                     "MODEL_NAME": MODEL_NAME,
                     "GRANIAN_HOST": "127.0.0.1",
                     **(ours_env or {}),
@@ -494,7 +447,7 @@ def _targets(
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
                 bodies,
-                _v2_labels,
+                v2_labels,
                 lambda port: {"GRANIAN_PORT": str(port)},
             )
         )
@@ -530,11 +483,11 @@ def _targets(
                 "/v2/health/ready",
                 f"/v2/models/{MODEL_NAME}/infer",
                 bodies,
-                _v2_labels,
+                v2_labels,
                 lambda port: {
                     "MLSERVER_HTTP_PORT": str(port),
-                    "MLSERVER_GRPC_PORT": str(_free_port()),
-                    "MLSERVER_METRICS_PORT": str(_free_port()),
+                    "MLSERVER_GRPC_PORT": str(free_port()),
+                    "MLSERVER_METRICS_PORT": str(free_port()),
                 },
             )
         )
@@ -586,7 +539,66 @@ def _install_project(python_venv: Path, project: Path) -> None:
         run([python_venv, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", project])
 
 
-def _template_at(ref: str, work: Path) -> Path:
+@dataclass(frozen=True)
+class TrainedProject:
+    """A rendered default project, installed in its venv and trained by its own code."""
+
+    project: Path
+    package: str
+    python: Path  # its venv's
+    artifact: Path  # what its `train` wrote
+
+    def target(
+        self, name: str, bodies: tuple[bytes, bytes], *, workers: int = 1, env: dict[str, str] | None = None
+    ) -> Target:
+        """The project's own service (`python -m <package>.serve`) serving its artifact."""
+        return Target(
+            name,
+            [str(self.python), "-m", f"{self.package}.serve"],
+            self.project,
+            {
+                "MODEL_PATH": str(self.artifact),
+                "MODEL_NAME": MODEL_NAME,
+                "HOST": "127.0.0.1",
+                "WORKERS": str(workers),
+                **(env or {}),
+            },
+            "/v2/health/ready",
+            f"/v2/models/{MODEL_NAME}/infer",
+            bodies,
+            v2_labels,
+            lambda port: {"PORT": str(port)},
+        )
+
+
+def trained_project(
+    work: Path, name: str, python: Path, template: Path | None, log: Callable[[str], None]
+) -> TrainedProject:
+    """Render ``template`` (this checkout's when None) as ``name``, install it, train it."""
+    venv_name = "ours" if name == "ours" else f"ours-{name}"
+    project, package, venv_python = _install_ours(work / f"project-{name}", python, template, venv_name, log)
+    artifacts = work / f"artifacts-{name}"
+    run([venv_python, "-m", f"{package}.train", "--output", artifacts], cwd=project, timeout=600)
+    return TrainedProject(project, package, venv_python, artifacts / "model.joblib")
+
+
+def model_labels(
+    trained: TrainedProject, row_sets: Sequence[Rows], save_estimator: Path | None = None
+) -> list[list[int]]:
+    """The trained model's own labels for each set of rows (and its bare estimator, saved if asked)."""
+    save = f"joblib.dump(estimator, {str(save_estimator)!r})" if save_estimator else ""
+    code = textwrap.dedent(
+        f"""
+        import json, joblib
+        estimator = joblib.load({str(trained.artifact)!r})["estimator"]
+        {save}
+        print(json.dumps([estimator.predict(rows).tolist() for rows in {list(row_sets)!r}]))
+        """
+    )
+    return list(json.loads(run([trained.python, "-c", code]).stdout))
+
+
+def template_at(ref: str, work: Path) -> Path:
     """The template as it was at the git ``ref`` (``git archive``), for a baseline."""
     folder = work / f"template-{ref}"
     folder.mkdir()
@@ -681,12 +693,12 @@ def _measure_one(
 ) -> None:
     """One round of one server: start it, check its answers, warm it up, run each connection count."""
     server_cpu, client_cpu = cpus
-    with _serving(target, _free_port(), server_cpu, work) as server:
-        _check_answers(target, server, expected)
+    with serving(target, free_port(), server_cpu, work) as server:
+        check_answers(target, server, expected)
         # Warm-up: first calls import lazily and fill caches on every server.
-        _wrk(server, target, max(connections), warmup, client_cpu, work)
+        wrk(server, target, max(connections), warmup, client_cpu, work)
         for count in connections:
-            figures = _wrk(server, target, count, duration, client_cpu, work)
+            figures = wrk(server, target, count, duration, client_cpu, work)
             runs[count].append(figures)
             log(
                 f"{label} {target.name:<12}{count:>3} conn: "
@@ -827,7 +839,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dsdeploy-serving-") as tmp:
         work = Path(tmp)
         ours_env = dict(item.split("=", 1) for item in args.ours_env)
-        baselines = [(ref, _template_at(ref, work)) for ref in args.baseline]
+        baselines = [(ref, template_at(ref, work)) for ref in args.baseline]
         targets, expected = _targets(
             work, python, servers, workers, log, args.template, ours_env, baselines, args.mix
         )

@@ -40,7 +40,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +47,6 @@ import serving
 from _report import load, progress
 
 from generator.errors import GeneratorError
-from generator.process import run
 
 WARMUP = 2.0  # seconds of load before measuring: first calls import lazily and fill caches
 RATE = 250  # py-spy samples per second
@@ -160,46 +158,18 @@ def _targets(
     Each project is trained by its own code and serves its own artifact; the labels are this
     checkout's model's for serving.py's single row, which every project must answer alike.
     """
-    one, _ = serving._rows()
-    body = serving._v2(one)
+    one, _ = serving.rows_to_send()
+    body = serving.v2_body(one)
     targets: list[serving.Target] = []
     expected: list[int] = []
     for ref in [None, *baselines]:
         name = ref or "ours"
-        source = serving._template_at(ref, work) if ref else template
         progress(f"{name}: rendering, installing, training")
-        project, package, python_venv = serving._install_ours(
-            work / f"project-{name}", python, source, "ours" if ref is None else f"ours-{ref}", progress
-        )
-        artifacts = work / f"artifacts-{name}"
-        run([python_venv, "-m", f"{package}.train", "--output", artifacts], cwd=project, timeout=600)
+        source = serving.template_at(ref, work) if ref else template
+        trained = serving.trained_project(work, name, python, source, progress)
         if ref is None:
-            predict = textwrap.dedent(
-                f"""
-                import json, joblib
-                artifact = joblib.load({str(artifacts / "model.joblib")!r})
-                print(json.dumps(artifact["estimator"].predict({one!r}).tolist()))
-                """
-            )
-            expected = json.loads(run([python_venv, "-c", predict]).stdout)
-        targets.append(
-            serving.Target(
-                name,
-                [str(python_venv), "-m", f"{package}.serve"],
-                project,
-                {
-                    "MODEL_PATH": str(artifacts / "model.joblib"),
-                    "MODEL_NAME": serving.MODEL_NAME,
-                    "HOST": "127.0.0.1",
-                    "WORKERS": "1",
-                },
-                "/v2/health/ready",
-                f"/v2/models/{serving.MODEL_NAME}/infer",
-                (body, body),
-                serving._v2_labels,
-                lambda port: {"PORT": str(port)},
-            )
-        )
+            [expected] = serving.model_labels(trained, [one])
+        targets.append(trained.target(name, (body, body)))
     return targets, expected
 
 
@@ -220,13 +190,13 @@ def profile_one(
 ) -> Profile:
     """Start ``target``, warm it up, measure it undisturbed, then again under py-spy; stop it."""
     server_cpus, client_cpus = cpus
-    with serving._serving(target, serving._free_port(), server_cpus, work) as server:
-        serving._check_answers(target, server, (expected, expected))
-        serving._wrk(server, target, connections, WARMUP, client_cpus, work)
-        plain = serving._wrk(server, target, connections, duration, client_cpus, work)
+    with serving.serving(target, serving.free_port(), server_cpus, work) as server:
+        serving.check_answers(target, server, (expected, expected))
+        serving.wrk(server, target, connections, WARMUP, client_cpus, work)
+        plain = serving.wrk(server, target, connections, duration, client_cpus, work)
         raw = work / f"{target.name}-{connections}.raw"
         spy_log = work / f"{target.name}-{connections}.py-spy.log"
-        command = serving._pinned(
+        command = serving.pinned(
             [
                 py_spy,
                 "record",
@@ -246,7 +216,7 @@ def profile_one(
         with spy_log.open("wb") as out:
             spy = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
-            profiled = serving._wrk(server, target, connections, duration, client_cpus, work)
+            profiled = serving.wrk(server, target, connections, duration, client_cpus, work)
             code = spy.wait(timeout=duration + 60)
         finally:
             if spy.poll() is None:
