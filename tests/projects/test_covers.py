@@ -7,7 +7,7 @@ project runs (tests/projects/test_runs.py) can run a cover instead of every vari
 
 from __future__ import annotations
 
-from support.projects import ALL_PROJECTS, FAST_COVER, HARNESS_TESTS, PROJECT_AXIS_NAMES, RUNTIME_COVER
+from support.projects import ALL_PROJECTS, FAST_COVER, ONCE_TESTS, PROJECT_AXIS_NAMES, RUNTIME_COVER
 from support.rendering import MATRIX
 
 from generator.project.fingerprint import python_digest
@@ -54,10 +54,10 @@ def test_the_fast_cover_holds_every_distinct_file_the_projects_lint_and_test(mat
     assert missing == []
 
 
-def test_the_harness_tests_run_once_exist_and_are_the_same_in_every_project(matrix_render, matrix_projects):
+def test_the_tests_run_once_exist_and_are_the_same_in_every_project(matrix_render, matrix_projects):
     # runtime_selection deselects them in all but one runtime project: a renamed test would be
     # deselected silently, and one that differed between projects would go unproven in the others.
-    for test in HARNESS_TESTS:
+    for test in ONCE_TESTS:
         path, name = test.split("::")
         variants = [_full(variant).id for variant in RUNTIME_COVER]
         assert len({matrix_render.trees[variant].files[path].digest for variant in variants}) == 1, path

@@ -11,7 +11,7 @@ the other answers change none of it). Of those 36:
 - ``RUNTIME_COVER``, an each-value cover (3 projects: every Python, every framework, Kubeflow and
   Dask on and off), runs the process-level runtime tests and the notebooks
   (``make test-runtime``, ``make test-notebooks``): once per framework and once per Python
-  (``HARNESS_TESTS``, which test the tests' own clean-up, in the first of them only);
+  (``ONCE_TESTS``, of code no variant changes, in the first of them only);
 - all 36 are locked (tests/projects/test_locks.py): each resolves, every package it pins has
   wheels for its platforms, and every version any of them pins is installed and tested in a
   project of the fast cover.
@@ -37,17 +37,28 @@ RUNTIME_COVER = each_value(PROJECT_AXES)
 #: ``make test``'s selection; ``make test-runtime``'s and ``make test-notebooks``' together.
 FAST = ("-m", "not runtime and not notebook")
 RUNTIME = ("-m", "runtime or notebook")
-#: Runtime tests of the tests' own harness, not of the variant: they run the same conftest code in
-#: every project, on process groups and signals that no Python or framework changes, and start
-#: several multi-worker servers (half a minute). They run in the first runtime project only.
-HARNESS_TESTS = ("tests/serving/test_workers.py::test_a_failing_test_leaves_no_server_process_behind",)
+#: Runtime tests that no variant changes, run in the first runtime project only: each starts
+#: two-worker servers (10-30 s under load) to test code that is the same file in every project
+#: and does not depend on the Python or the framework (test_covers.py checks the files match):
+#: the tests' own clean-up of process groups (conftest), uvicorn's supervisor replacing a killed
+#: worker, and the per-worker batcher with Prometheus' multiprocess files adding up every
+#: worker (a 6 s batching wait). Two workers still start, share the port and the metrics, and
+#: answer without Nagle's delay in every runtime project (test_concurrency, test_workers).
+ONCE_TESTS = tuple(
+    f"tests/serving/test_workers.py::{name}"
+    for name in (
+        "test_a_failing_test_leaves_no_server_process_behind",
+        "test_a_killed_worker_is_replaced_while_the_other_keeps_answering",
+        "test_each_worker_batches_its_own_requests_and_metrics_add_up_every_worker",
+    )
+)
 
 
 def runtime_selection(variant: Variant) -> tuple[str, ...]:
-    """What a runtime-cover project runs: ``RUNTIME``, the harness's tests in the first project only."""
+    """What a runtime-cover project runs: ``RUNTIME``, ``ONCE_TESTS`` in the first project only."""
     if variant == RUNTIME_COVER[0]:
         return RUNTIME
-    return RUNTIME + tuple(arg for test in HARNESS_TESTS for arg in ("--deselect", test))
+    return RUNTIME + tuple(arg for test in ONCE_TESTS for arg in ("--deselect", test))
 
 
 def python_of(version: str) -> Path:
