@@ -7,8 +7,9 @@ Run ``python -m <package>.serve`` (``main``); ``uvicorn <package>.serving.servic
 Settings come from environment variables (``settings.Settings``). The model is loaded once at
 start-up; readiness stays 503 until it is. ``create_app`` puts the pieces together, outermost
 first: Prometheus request metrics and the access log (``metrics``, ``access_log``), the request
-limits (``limits``), the fast path (``fast_path``), then FastAPI with the routes (``routes``),
-``/docs`` (``docs``) and the model page (``page``). Requests share model calls (``batching``).
+limits (``limits``), binary tensors turned into JSON (``binary``), the fast path (``fast_path``),
+then FastAPI with the routes (``routes``), ``/docs`` (``docs``) and the model page (``page``).
+Requests share model calls (``batching``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .answers import model_metadata
 from .artifact import Model, ModelLoadError, load_model
 from .asgi import ASGIApp, Receive, Scope, Send
 from .batching import Batcher
+from .binary import BinaryTensors
 from .connections import GuardedHttp
 from .fast_path import FastInference
 from .limits import BodySizeLimit
@@ -121,7 +123,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     def layers(fastapi: ASGIApp) -> ASGIApp:
         # Outermost first: the metrics also time, count and log the requests the limits refuse.
         limited = BodySizeLimit(
-            FastInference(fastapi, service=app),
+            BinaryTensors(FastInference(fastapi, service=app), settings.model_name),
             max_bytes=settings.max_request_bytes,
             timeout=settings.request_timeout,
         )
