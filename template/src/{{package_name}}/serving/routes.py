@@ -10,13 +10,13 @@ These routes are what /docs describes, and they answer every request the fast pa
 (``fast_path``) passes on, errors included; both run the same steps (``steps``). Bad input always
 gets a 4xx with ``{"error": "<what is wrong>"}``:
 
-* 400 malformed JSON or an invalid ``Content-Length``;
+* 400 malformed JSON or an invalid ``Content-Length`` (or ``Inference-Header-Content-Length``);
 * 404 unknown model name, model version or route;
 * 413 body larger than ``MAX_REQUEST_BYTES``, more rows than ``MAX_ROWS``, or an answer of more
   values than ``MAX_RESPONSE_VALUES``;
 * 431 request headers larger than ``limits.MAX_HEADER_BYTES`` (64 KiB) in all;
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
-  non-finite numbers, no rows);
+  non-finite numbers, no rows, ``parameters`` it cannot honour: ``parameters``);
 * 503 (not a client error) while the model is not loaded, or when ``QUEUE_MAX_SIZE`` requests
   already wait for the model (with ``Retry-After``);
 * 500 for a fault of the service itself, still as JSON (the traceback goes to the log).
