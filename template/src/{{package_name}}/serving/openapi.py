@@ -8,7 +8,8 @@ the model it serves. So a client, or a tool that generates requests from the sch
 (schemathesis), reads "any list of numbers" where only four are accepted. Once the model is
 loaded, this replaces those two bodies by what the signature says: the row length, the column
 names and their value types, at least one row and at most ``MAX_ROWS``, the outputs the model
-offers (each at most once), and the served name as the one ``model_name``.
+offers (each at most once), the ``parameters`` the service reads (``parameters``), and the
+served name and version as the one ``model_name`` and ``model_version``.
 
 JSON Schema cannot tie a tensor's ``shape`` to the length of its ``data``; the infer body lists
 one alternative per row count from 1 to ``TENSOR_ROW_CHOICES`` (the schema's examples), and its
