@@ -214,7 +214,7 @@ class BinaryTensors:
         if body is None:
             return  # the client left
         try:
-            request = decode_request(body, header_length) if header_length is not None else _json(body)
+            request = decode_request(body, header_length) if header_length is not None else _parsed(body)
         except BinaryRequestError as exc:
             await error_response(exc.status, str(exc))(scope, receive, send)
             return
@@ -231,7 +231,7 @@ class BinaryTensors:
         await self.app(scope, receive, send)
 
 
-def _json(body: bytes) -> Any:
+def _parsed(body: bytes) -> Any:
     try:
         return json.loads(body)
     except ValueError:
