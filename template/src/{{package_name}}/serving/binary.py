@@ -205,11 +205,13 @@ class BinaryTensors:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
-        header_length = next((value for name, value in scope["headers"] if name == HEADER), None)
         body = scope.get(BODY)  # read whole by the limits already (their receive replays it)
-        if header_length is None and (body is None or b"binary_data" not in body):
-            await self.app(scope, receive, send)  # plain JSON, no binary answer asked: the common case
+        # A binary request names binary_data_size in its JSON, a binary answer binary_data: a body
+        # without either is plain JSON asking for JSON, the common case, passed on at once.
+        if body is not None and b"binary_data" not in body:
+            await self.app(scope, receive, send)
             return
+        header_length = next((value for name, value in scope["headers"] if name == HEADER), None)
         body = await read_body(receive)  # the limits' replay, or the connection's
         if body is None:
             return  # the client left
