@@ -6,10 +6,9 @@ Run ``python -m <package>.serve`` (``main``); ``uvicorn <package>.serving.servic
 --no-access-log`` serves it too (the service writes its access log), without ``connections``.
 Settings come from environment variables (``settings.Settings``). The model is loaded once at
 start-up; readiness stays 503 until it is. ``create_app`` puts the pieces together, outermost
-first: Prometheus request metrics and the access log (``metrics``, ``access_log``), the request
-limits (``limits``), binary tensors turned into JSON (``binary``), the fast path (``fast_path``),
-then FastAPI with the routes (``routes``), ``/docs`` (``docs``) and the model page (``page``).
-Requests share model calls (``batching``).
+first: request metrics and the access log (``metrics``, ``access_log``), the limits (``limits``),
+binary tensors as JSON (``binary``), the fast path (``fast_path``), then FastAPI with the routes
+(``routes``), ``/docs`` (``docs``), the model page (``page``); requests share model calls (``batching``).
 """
 
 from __future__ import annotations
