@@ -4,8 +4,9 @@ tritonclient was written for Triton, not for this service: if it can read the me
 readiness and infer with every datatype the protocol names for our inputs (FP32, FP64, INT64 for
 a numeric model; one BYTES or INT64 tensor per column for a table with strings), the service
 speaks the protocol, not a dialect of it. Answers are checked against the model's own. Tensors
-go as JSON (``binary_data=False``): the binary-tensor extension is Triton's own, and the server
-metadata lists no extension.
+go as JSON (``binary_data=False``) and with the client's defaults, which send inputs and ask for
+outputs in Triton's binary tensor extension (the server metadata lists it), and through the
+``/versions/{version}`` routes (``model_version``).
 
 Its gRPC client drives the same services' gRPC port (KServe's ``GRPCInferenceService``): it sends
 tensors as raw little-endian bytes (BYTES length-prefixed) and reads numbers only from raw outputs,
@@ -187,6 +188,52 @@ def test_grpc_one_raw_tensor_per_column_with_bytes_for_strings(table):
         tensors.append(tensor)
     result = client.infer(table.model_name, tensors, outputs=[grpc.InferRequestedOutput("predict")])
     assert result.as_numpy("predict").tolist() == [want for _, want in complete]
+
+
+def test_default_flags_binary_tensors_and_versions_are_answered_as_the_model_answers(numeric):
+    client = _client(numeric)
+    assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+    metadata = client.get_model_metadata(numeric.model_name)
+    [version] = metadata["versions"]
+    assert client.is_model_ready(numeric.model_name, version)
+    assert client.get_model_metadata(numeric.model_name, model_version=version) == metadata
+    rows = np.asarray(metadata["parameters"]["example"]["instances"], dtype=np.float32)
+    want = _predict(numeric.url, rows.astype(np.float64).tolist())
+    tensor = http.InferInput("input-0", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows)  # binary_data=True, the client's default
+    # No outputs named: the client asks for every output in binary (binary_data_output); the
+    # service answers predict, as MLServer's scikit-learn runtime does.
+    default = client.infer(numeric.model_name, [tensor], model_version=version)
+    assert default.get_response()["outputs"][0]["parameters"]["binary_data_size"] == 8 * len(rows)
+    assert default.as_numpy("predict").tolist() == want
+    outputs = [http.InferRequestedOutput("predict"), http.InferRequestedOutput("predict_proba")]
+    both = client.infer(numeric.model_name, [tensor], outputs=outputs)
+    assert both.as_numpy("predict").tolist() == want
+    proba = both.as_numpy("predict_proba")
+    assert proba.dtype == np.float64
+    assert proba.shape == (len(rows), 3)
+    assert proba.argmax(axis=1).tolist() == want
+
+
+def test_default_flags_send_bytes_columns_in_binary(table):
+    client = _client(table)
+    metadata = client.get_model_metadata(table.model_name)
+    example = metadata["parameters"]["example"]
+    complete = [(row, want) for row, want in zip(example["instances"], example["predictions"], strict=True)]
+    complete = [(row, want) for row, want in complete if None not in row]
+    tensors = []
+    for index, spec in enumerate(metadata["inputs"]):
+        values = [row[index] for row, _ in complete]
+        dtype = {"BYTES": np.object_, "INT64": np.int64, "FP64": np.float64}[spec["datatype"]]
+        data = np.asarray([v.encode() for v in values] if dtype is np.object_ else values, dtype=dtype)
+        tensor = http.InferInput(spec["name"], [len(values)], spec["datatype"])
+        tensor.set_data_from_numpy(data)  # binary: BYTES as length-prefixed UTF-8
+        tensors.append(tensor)
+    result = client.infer(table.model_name, tensors, outputs=[http.InferRequestedOutput("predict")])
+    labels = result.as_numpy("predict")
+    assert [label.decode() if isinstance(label, bytes) else label for label in labels.tolist()] == [
+        want for _, want in complete
+    ]
 
 
 def _answer(body: Any) -> Any:

@@ -20,6 +20,7 @@ from .. import __version__
 from .artifact import Model
 from .batching import Prediction
 from .protocol import (
+    OUTPUT_ALIASES,
     OUTPUT_PREDICT,
     OUTPUT_PROBA,
     InferRequest,
@@ -63,7 +64,7 @@ def infer_content(
 
     Args:
         body: The request (for its ``id``).
-        wanted: Output names, as ``check_infer`` returned them.
+        wanted: Output names, as ``check_infer`` returned them (an alias is answered by its name).
         prediction: The model's answer for the request's rows.
         model_name: The served model's name.
 
@@ -72,7 +73,7 @@ def infer_content(
     """
     outputs = []
     for name in wanted:
-        if name == OUTPUT_PREDICT:
+        if OUTPUT_ALIASES.get(name, name) == OUTPUT_PREDICT:
             labels = prediction.labels
             outputs.append(
                 {

@@ -18,7 +18,9 @@ from numpy.typing import NDArray
 
 from .artifact import Model
 from .features import RefusedValueError, refusal
+from .parameters import check_parameters
 from .protocol import (
+    OUTPUT_ALIASES,
     OUTPUT_PREDICT,
     OUTPUT_PROBA,
     InferRequest,
@@ -67,11 +69,12 @@ def _check_outputs(body: InferRequest | NumericInferRequest, model: Model) -> li
             f"outputs lists {len(wanted)} names but this model offers {len(available)}: ask for each of "
             f"{offered} at most once"
         )
-    unknown = [name for name in wanted if name not in available]
+    meant = [OUTPUT_ALIASES.get(name, name) for name in wanted]  # KServe's output-0 is predict
+    unknown = [name for name, output in zip(wanted, meant, strict=True) if output not in available]
     if unknown:
         raise unprocessable(f"unknown output {unknown[0]!r}: this model offers {offered}")
-    if len(set(wanted)) != len(wanted):
-        repeated = next(name for name in wanted if wanted.count(name) > 1)
+    if len(set(meant)) != len(meant):
+        repeated = next(name for name, output in zip(wanted, meant, strict=True) if meant.count(output) > 1)
         raise unprocessable(f"outputs names {repeated!r} more than once: ask for each output at most once")
     return wanted
 
@@ -122,6 +125,7 @@ def check_infer(
             naming it.
     """
     wanted = _check_outputs(body, model)
+    check_parameters(body, model)
     _check_answer_size(body, model, wanted, max_rows, max_values)
     names = [tensor.name for tensor in body.inputs]
     per_column = sorted(names) == sorted(model.feature_names) and (

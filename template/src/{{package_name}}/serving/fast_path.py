@@ -5,9 +5,10 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 FastAPI's routing, dependency solving and body handling cost more CPU per request than
 everything else the service does for a small request, the model call aside (measured: about
 140 us against 90 us, before batching shares the model call). For a POST to the served model's
-infer route or to ``/predict`` with a JSON body, ``FastInference`` parses the body with
-pydantic-core in one step and runs the routes' own steps (``steps``) on it. Anything it cannot
-vouch for (another model name, another content type, a body that does not validate, a failed
+infer route (with or without its version) or to ``/predict`` with a JSON body,
+``FastInference`` parses the body with pydantic-core in one step and runs the routes' own steps
+(``steps``) on it. Anything it cannot vouch for (another model name or version, another content
+type, a body that does not validate, a failed
 check, a model not yet loaded) goes on to the FastAPI routes (``routes``) unchanged, so every
 error in a request is still answered, and worded, by them.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.routing import APIRoute
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
@@ -39,7 +39,7 @@ from .asgi import (
 )
 from .checks import check_infer, check_predict
 from .protocol import OUTPUT_PREDICT, NumericInferRequest, NumericPredictRequest
-from .routes import INFER_PATH, PREDICT_PATH, router
+from .routes import PREDICT_PATH, served_paths
 from .settings import Settings
 
 
@@ -58,13 +58,10 @@ class FastInference:
         self.max_rows = settings.max_rows
         self.max_values = settings.max_response_values
         self.model_name = settings.model_name
-        # The served model's infer path (another name goes to the routes, for their 404) and
-        # /predict, each with its route: the metrics label a request by its route's template.
-        routes = {route.path: route for route in router.routes if isinstance(route, APIRoute)}
-        self.routes = {
-            INFER_PATH.replace("{model_name}", settings.model_name): routes[INFER_PATH],
-            PREDICT_PATH: routes[PREDICT_PATH],
-        }
+        # The served model's infer paths, with and without its version (another name or version
+        # goes to the routes, for their 404), and /predict, each with its route: the metrics label
+        # a request by its route's template.
+        self.routes = served_paths(settings.model_name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""

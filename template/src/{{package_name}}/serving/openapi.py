@@ -8,7 +8,8 @@ the model it serves. So a client, or a tool that generates requests from the sch
 (schemathesis), reads "any list of numbers" where only four are accepted. Once the model is
 loaded, this replaces those two bodies by what the signature says: the row length, the column
 names and their value types, at least one row and at most ``MAX_ROWS``, the outputs the model
-offers (each at most once), and the served name as the one ``model_name``.
+offers (each at most once), the ``parameters`` the service reads (``parameters``), and the
+served name and version as the one ``model_name`` and ``model_version``.
 
 JSON Schema cannot tie a tensor's ``shape`` to the length of its ``data``; the infer body lists
 one alternative per row count from 1 to ``TENSOR_ROW_CHOICES`` (the schema's examples), and its
@@ -20,15 +21,19 @@ from __future__ import annotations
 from itertools import permutations
 from typing import Any
 
+from .. import __version__
 from .answers import public_example
 from .artifact import Model
 from .features import INTEGER_LIMIT, VALUE_LIMIT
-from .protocol import INTEGER_DATATYPES, OUTPUT_PREDICT, OUTPUT_PROBA
+from .parameters import REQUEST_CONTENT_TYPES, TENSOR_CONTENT_TYPES, output_datatype
+from .protocol import INTEGER_DATATYPES, OUTPUT_ALIASES, OUTPUT_PREDICT, OUTPUT_PROBA
 from .signature import Column
 
 #: Row counts the infer body spells out, one alternative each (JSON Schema has no arithmetic).
 TENSOR_ROW_CHOICES = 4
 FLOAT_DATATYPES = ("FP64", "FP32", "FP16")
+#: A parameter's value (the protocol's ``$parameter``).
+SCALAR_TYPES = ["string", "number", "boolean"]
 
 Schema = dict[str, Any]
 
@@ -115,16 +120,36 @@ def predict_request(model: Model, max_rows: int, public: bool = False) -> Schema
     }
 
 
+def _parameters(content_types: tuple[str, ...], **known: Schema) -> Schema:
+    """A ``parameters`` object: string, number or boolean values, the ones the service reads spelled out.
+
+    ``content_type`` takes ``content_types``; a name given ``False`` in ``known`` is refused (422).
+    """
+    properties = {"content_type": {"enum": list(content_types)}, **known}
+    return {
+        "anyOf": [
+            {"type": "object", "properties": properties, "additionalProperties": {"type": SCALAR_TYPES}},
+            {"type": "null"},
+        ]
+    }
+
+
+def _tensor_content_types(datatype: str) -> tuple[str, ...]:
+    return TENSOR_CONTENT_TYPES if datatype == "BYTES" else TENSOR_CONTENT_TYPES[:1]
+
+
 def _tensor(name: Schema, shape: list[int], datatype: str, values: list[Schema]) -> Schema:
     """A tensor of ``shape[0]`` rows of ``values`` (one schema per column): flat or nested by row."""
     rows = shape[0]
+    # binary_data_size belongs to binary requests (Inference-Header-Content-Length), not JSON ones.
+    parameters = _parameters(_tensor_content_types(datatype), binary_data_size=False)
     return {
         "type": "object",
         "properties": {
             "name": name,
             "shape": {"const": shape},
             "datatype": {"const": datatype},
-            "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            "parameters": parameters,
             "data": {"anyOf": [_tuple(values * rows), _array(_tuple(values), rows)]},
         },
         "required": ["name", "shape", "datatype", "data"],
@@ -174,18 +199,27 @@ def _inputs(model: Model, rows: int) -> list[Schema]:
     return [{**single, "minItems": 1}, per_column] if model.n_features > 1 else [{**single, "minItems": 1}]
 
 
-def _outputs(offered: list[str]) -> list[Schema]:
+def _outputs(model: Model) -> list[Schema]:
     """The ``outputs`` lists a request may ask for: each output at most once, in any order.
 
     A repeat would be a copy of the answer (refused, 422). ``uniqueItems`` alone cannot say it:
     two requests for one output with different ``parameters`` are unique items. So each allowed
-    sequence of names is spelled out (two outputs at most: five lists, the empty one included).
+    sequence of names is spelled out (two outputs at most, ``output-0`` standing for ``predict``:
+    eight lists, the empty one included).
     """
+    offered = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
+    names = [*offered, *OUTPUT_ALIASES]
 
     def output(name: str) -> Schema:
-        parameters = {"anyOf": [{"type": "object"}, {"type": "null"}]}
+        datatype = output_datatype(name, model)
+        parameters = _parameters(
+            _tensor_content_types(datatype), binary_data={"type": "boolean"}, classification=False
+        )
         properties = {"name": {"const": name}, "parameters": parameters}
         return {"type": "object", "properties": properties, "required": ["name"]}
+
+    def distinct(chosen: tuple[str, ...]) -> bool:
+        return len({OUTPUT_ALIASES.get(name, name) for name in chosen}) == len(chosen)
 
     empty: Schema = {"type": "array", "maxItems": 0}  # prefixItems may not be empty
     return [
@@ -193,14 +227,15 @@ def _outputs(offered: list[str]) -> list[Schema]:
         *(
             {
                 "type": "array",
-                "prefixItems": [output(name) for name in names],
+                "prefixItems": [output(name) for name in chosen],
                 "items": False,
                 "minItems": count,
                 "maxItems": count,
                 "uniqueItems": True,
             }
             for count in range(1, len(offered) + 1)
-            for names in permutations(offered, count)
+            for chosen in permutations(names, count)
+            if distinct(chosen)
         ),
     ]
 
@@ -213,7 +248,6 @@ def infer_request(model: Model, max_rows: int) -> Schema:
         if model.signature.numeric
         else f"one tensor [rows] per column, in this order: {names}"
     )
-    offered = [OUTPUT_PREDICT, OUTPUT_PROBA] if model.has_proba else [OUTPUT_PREDICT]
     choices = min(TENSOR_ROW_CHOICES, max_rows)
     return {
         "title": "InferRequest",
@@ -223,8 +257,8 @@ def infer_request(model: Model, max_rows: int) -> Schema:
         "type": "object",
         "properties": {
             "id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-            "parameters": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-            "outputs": {"anyOf": [*_outputs(offered), {"type": "null"}]},
+            "parameters": _parameters(REQUEST_CONTENT_TYPES, binary_data_output={"type": "boolean"}),
+            "outputs": {"anyOf": [*_outputs(model), {"type": "null"}]},
             "inputs": {
                 "anyOf": [inputs for rows in range(1, choices + 1) for inputs in _inputs(model, rows)]
             },
@@ -234,7 +268,7 @@ def infer_request(model: Model, max_rows: int) -> Schema:
 
 
 def for_model(schema: Schema, model: Model, model_name: str, max_rows: int, public: bool = False) -> Schema:
-    """``schema`` (FastAPI's) with the request bodies and the model name of the served model.
+    """``schema`` (FastAPI's) with the request bodies, the model name and version of the served model.
 
     Args:
         schema: The OpenAPI document FastAPI generated; changed in place.
@@ -249,9 +283,12 @@ def for_model(schema: Schema, model: Model, model_name: str, max_rows: int, publ
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["PredictRequest"] = predict_request(model, max_rows, public)
     components["InferRequest"] = infer_request(model, max_rows)
+    served = {"model_name": model_name, "model_version": __version__}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                if parameter.get("name") == "model_name" and parameter.get("in") == "path":
-                    parameter["schema"] = {"type": "string", "enum": [model_name], "title": "Model Name"}
+                name = parameter.get("name")
+                if name in served and parameter.get("in") == "path":
+                    title = name.replace("_", " ").title()
+                    parameter["schema"] = {"type": "string", "enum": [served[name]], "title": title}
     return schema

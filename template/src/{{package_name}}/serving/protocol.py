@@ -52,6 +52,11 @@ COLUMN_DATATYPES = {
 }
 OUTPUT_PREDICT = "predict"
 OUTPUT_PROBA = "predict_proba"
+#: Other names of an output: KServe's own scikit-learn, XGBoost and LightGBM servers name their one
+#: output ``output-0``, so its clients ask for that; the answer keeps the name asked for.
+OUTPUT_ALIASES = {"output-0": OUTPUT_PREDICT}
+#: The server metadata's name of Triton's binary tensor extension, which ``binary`` implements.
+BINARY_EXTENSION = "binary_tensor_data"
 # Tags name the two shapes `data` may take; they appear in validation-error locations only, and
 # ``checks`` leaves them out of its messages.
 _FLAT, _ROWS = "flat", "rows"
@@ -134,12 +139,17 @@ class NumericInferRequest(BaseModel):
 
 
 class InferOutput(BaseModel):
-    """One output tensor, ``data`` flat in row-major order."""
+    """One output tensor, ``data`` flat in row-major order.
+
+    Asked for as binary (Triton's binary tensor extension), it has no ``data`` but
+    ``parameters.binary_data_size``: its bytes follow the JSON (see ``binary``).
+    """
 
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
 
 
 class InferResponse(BaseModel):

@@ -1,18 +1,22 @@
 """The HTTP routes (FastAPI): Open Inference Protocol (v2) health, metadata and inference, ``/predict``.
 
+Every REST route of the protocol: server live, ready and metadata; model ready, metadata and
+infer, each also under ``/versions/{model_version}`` for the one version served (the package's,
+the metadata's ``versions``).
+
 Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
 
 These routes are what /docs describes, and they answer every request the fast path
 (``fast_path``) passes on, errors included; both run the same steps (``steps``). Bad input always
 gets a 4xx with ``{"error": "<what is wrong>"}``:
 
-* 400 malformed JSON or an invalid ``Content-Length``;
-* 404 unknown model name or route;
+* 400 malformed JSON or an invalid ``Content-Length`` (or ``Inference-Header-Content-Length``);
+* 404 unknown model name, model version or route;
 * 413 body larger than ``MAX_REQUEST_BYTES``, more rows than ``MAX_ROWS``, or an answer of more
   values than ``MAX_RESPONSE_VALUES``;
 * 431 request headers larger than ``limits.MAX_HEADER_BYTES`` (64 KiB) in all;
 * 422 well-formed JSON that is not a valid request (wrong fields, shape, feature count, types,
-  non-finite numbers, no rows);
+  non-finite numbers, no rows, ``parameters`` it cannot honour: ``parameters``);
 * 503 (not a client error) while the model is not loaded, or when ``QUEUE_MAX_SIZE`` requests
   already wait for the model (with ``Retry-After``);
 * 500 for a fault of the service itself, still as JSON (the traceback goes to the log).
@@ -27,6 +31,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -36,6 +41,7 @@ from .artifact import Model
 from .checks import check_infer, check_predict
 from .metrics import ServiceMetrics
 from .protocol import (
+    BINARY_EXTENSION,
     ErrorResponse,
     InferRequest,
     InferResponse,
@@ -48,11 +54,21 @@ from .refusals import describe_validation_errors
 from .settings import Settings
 
 #: Where the fast path passes on to; their route objects label its requests' metrics too.
-INFER_PATH = "/v2/models/{model_name}/infer"
+MODEL_PATH = "/v2/models/{model_name}"
+VERSION_PATH = MODEL_PATH + "/versions/{model_version}"
+INFER_PATH = MODEL_PATH + "/infer"
+VERSION_INFER_PATH = VERSION_PATH + "/infer"
 PREDICT_PATH = "/predict"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 404, 413, 422, 503)
 }
+#: An answer asked for in binary (Triton's binary tensor extension, ``binary``): JSON, then bytes.
+BINARY_ANSWER = {
+    "description": "Outputs asked for as binary_data: the JSON answer (Inference-Header-Content-Length "
+    "bytes long, each such output with parameters.binary_data_size instead of data), then their bytes",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+INFER_RESPONSES = {**ERROR_RESPONSES, 200: BINARY_ANSWER}
 router = APIRouter()
 
 
@@ -67,7 +83,26 @@ async def _named_model(model_name: str, request: Request) -> Model:
     return steps.served_model(request.app.state, model_name)
 
 
+async def _versioned_model(model_name: str, model_version: str, request: Request) -> Model:
+    return steps.served_model(request.app.state, model_name, model_version)
+
+
 NamedModel = Annotated[Model, Depends(_named_model)]
+VersionedModel = Annotated[Model, Depends(_versioned_model)]
+
+
+def served_paths(model_name: str) -> dict[str, APIRoute]:
+    """The served model's inference paths (the version's too) and ``/predict``, each with its route.
+
+    The ASGI layers in front of FastAPI (``fast_path``, ``binary``) take these paths only (another
+    name or version goes on to the routes, for their 404) and label a request they answer with
+    its route, as the router would: the metrics count requests by route template.
+    """
+    routes = {route.path: route for route in router.routes if isinstance(route, APIRoute)}
+    return {
+        path.replace("{model_name}", model_name).replace("{model_version}", __version__): routes[path]
+        for path in (INFER_PATH, VERSION_INFER_PATH, PREDICT_PATH)
+    }
 
 
 def _json(content: Any) -> Response:
@@ -94,30 +129,53 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/v2", tags=["metadata"])
 async def server_metadata(settings: Annotated[Settings, Depends(_settings)]) -> ServerMetadata:
-    """Server metadata."""
-    return ServerMetadata(name=settings.model_name, version=__version__, extensions=[])
+    """Server metadata: the extensions are Triton's binary tensor data (``binary``)."""
+    return ServerMetadata(name=settings.model_name, version=__version__, extensions=[BINARY_EXTENSION])
 
 
-@router.get("/v2/models/{model_name}", tags=["metadata"], responses=ERROR_RESPONSES)
+@router.get(MODEL_PATH, tags=["metadata"], responses=ERROR_RESPONSES)
 async def get_model_metadata(request: Request, model: NamedModel) -> ModelMetadata:
-    """Model metadata: input and output tensors, feature and class names."""
+    """Model metadata: input and output tensors, feature and class names, ``versions`` (the one served)."""
     metadata: ModelMetadata = request.app.state.model_metadata
     return metadata
 
 
-@router.get("/v2/models/{model_name}/ready", tags=["health"], responses=ERROR_RESPONSES)
+@router.get(VERSION_PATH, tags=["metadata"], responses=ERROR_RESPONSES)
+async def get_version_metadata(request: Request, model: VersionedModel) -> ModelMetadata:
+    """The metadata of one version of the model: the one served, else 404 naming it."""
+    metadata: ModelMetadata = request.app.state.model_metadata
+    return metadata
+
+
+@router.get(MODEL_PATH + "/ready", tags=["health"], responses=ERROR_RESPONSES)
 async def model_ready(model_name: str, model: NamedModel) -> dict[str, Any]:
     """Model readiness: 200 when this model is loaded, 404 for another name, 503 before loading."""
     return {"name": model_name, "ready": True}
 
 
-@router.post(INFER_PATH, tags=["inference"], responses=ERROR_RESPONSES, response_model=InferResponse)
-async def infer(body: InferRequest, model: NamedModel, request: Request) -> Response:
-    """Open Inference Protocol v2 inference: one tensor [rows, features], or one [rows] per column."""
+@router.get(VERSION_PATH + "/ready", tags=["health"], responses=ERROR_RESPONSES)
+async def version_ready(model_name: str, model_version: str, model: VersionedModel) -> dict[str, Any]:
+    """Readiness of one version of the model: 200 for the one served once loaded, else 404 or 503."""
+    return {"name": model_name, "version": model_version, "ready": True}
+
+
+async def _infer(body: InferRequest, model: Model, request: Request) -> Response:
     settings: Settings = request.app.state.settings
     matrix, wanted = check_infer(body, model, settings.max_rows, settings.max_response_values)
     prediction = await steps.predict(request.app.state.batcher, matrix, wanted)
     return _json(infer_content(body, wanted, prediction, settings.model_name))
+
+
+@router.post(INFER_PATH, tags=["inference"], responses=INFER_RESPONSES, response_model=InferResponse)
+async def infer(body: InferRequest, model: NamedModel, request: Request) -> Response:
+    """Open Inference Protocol v2 inference: one tensor [rows, features], or one [rows] per column."""
+    return await _infer(body, model, request)
+
+
+@router.post(VERSION_INFER_PATH, tags=["inference"], responses=INFER_RESPONSES, response_model=InferResponse)
+async def infer_version(body: InferRequest, model: VersionedModel, request: Request) -> Response:
+    """Inference by one version of the model: the one served (as ``infer``), else 404 naming it."""
+    return await _infer(body, model, request)
 
 
 @router.post(PREDICT_PATH, tags=["inference"], responses=ERROR_RESPONSES, response_model=PredictResponse)

@@ -6,9 +6,9 @@ Run ``python -m <package>.serve`` (``main``); ``uvicorn <package>.serving.servic
 --no-access-log`` serves it too (the service writes its access log), without ``connections``.
 Settings come from environment variables (``settings.Settings``). The model is loaded once at
 start-up; readiness stays 503 until it is. ``create_app`` puts the pieces together, outermost
-first: Prometheus request metrics and the access log (``metrics``, ``access_log``), the request
-limits (``limits``), the fast path (``fast_path``), then FastAPI with the routes (``routes``),
-``/docs`` (``docs``) and the model page (``page``). Requests share model calls (``batching``).
+first: request metrics and the access log (``metrics``, ``access_log``), the limits (``limits``),
+binary tensors as JSON (``binary``), the fast path (``fast_path``), then FastAPI with the routes
+(``routes``), ``/docs`` (``docs``), the model page (``page``); requests share model calls (``batching``).
 The lifespan also serves the protocol over gRPC on ``GRPC_PORT`` (``grpc_service``).
 """
 
@@ -17,13 +17,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -32,12 +29,13 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from .. import __version__
-from . import docs, grpc_service, listener, openapi, page, routes
+from . import docs, grpc_service, listener, openapi, page, routes, shutdown
 from .access_log import AccessLog
 from .answers import model_metadata
 from .artifact import Model, ModelLoadError, load_model
 from .asgi import ASGIApp, Receive, Scope, Send
 from .batching import Batcher
+from .binary import BinaryTensors
 from .connections import GuardedHttp
 from .fast_path import FastInference
 from .limits import BodySizeLimit
@@ -88,7 +86,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
                 # loudly instead of leaving a live server that is never ready.
                 loaded = await asyncio.to_thread(load_model, settings.model_path)
                 _install_model(app, loaded, settings, source=settings.model_path)
-            _drain_on_exit_signals(app, settings.shutdown_delay)
+            shutdown.drain_on_exit_signals(app, settings.shutdown_delay)
             # Everything alive now (the imported libraries, the model) lives as long as the process:
             # move it out of the collector's reach. Otherwise every full collection walks it all
             # (125,000 objects, tens of milliseconds with the loop stopped) and the requests in
@@ -127,7 +125,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     def layers(fastapi: ASGIApp) -> ASGIApp:
         # Outermost first: the metrics also time, count and log the requests the limits refuse.
         limited = BodySizeLimit(
-            FastInference(fastapi, service=app),
+            BinaryTensors(FastInference(fastapi, service=app), settings.model_name),
             max_bytes=settings.max_request_bytes,
             timeout=settings.request_timeout,
         )
@@ -170,57 +168,6 @@ def _install_model(app: FastAPI, model: Model, settings: Settings, *, source: Pa
     app.state.model = model  # set last: readiness flips only when everything is in place
     if source is not None:
         logger.info("loaded model %r from %s (%d features)", settings.model_name, source, model.n_features)
-
-
-def _drain_on_exit_signals(app: FastAPI, delay: float) -> None:
-    """Make SIGTERM and SIGINT turn readiness to 503 and flush the batcher before the server stops.
-
-    On SIGTERM the server is marked as shutting down: ``/v2/health/ready`` answers 503 while
-    ``/v2/health/live`` stays 200. After ``delay`` seconds (``SHUTDOWN_DELAY``; 0 by default,
-    because the chart's preStop hook holds the delay before SIGTERM is even sent) uvicorn's own
-    shutdown starts: it stops accepting, lets the requests in flight finish within
-    ``SHUTDOWN_TIMEOUT``, and exits. Requests held for a fuller batch (``BATCH_MAX_WAIT_MS``)
-    are flushed then rather than waiting out their timer. During the delay the server keeps
-    accepting and answering, so load balancers that have not yet dropped it lose nothing; a
-    second signal skips the rest of the delay.
-    """
-    # HACK: uvicorn has no hook that runs when it starts to shut down (the lifespan's shutdown
-    # comes after the requests in flight are done), so chain its signal handlers. It installs
-    # them before the lifespan starts and restores its predecessors when it exits.
-    if threading.current_thread() is not threading.main_thread():
-        return  # only the main thread receives signals (TestClient runs the app in another)
-    loop = asyncio.get_running_loop()
-    pending: list[asyncio.TimerHandle] = []
-
-    def stop(previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None) -> None:
-        app.state.batcher.drain()
-        # gRPC stops taking calls as HTTP stops taking connections, with the same time for the rest.
-        grpc_service.drain(app.state, app.state.settings.shutdown_timeout)
-        previous(signum, frame)
-
-    def begin(previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None) -> None:
-        if app.state.shutting_down or delay <= 0:
-            for handle in pending:
-                handle.cancel()
-            app.state.shutting_down = True
-            stop(previous, signum, frame)
-            return
-        app.state.shutting_down = True
-        logger.info("shutting down in %g s (SHUTDOWN_DELAY): readiness is 503 meanwhile", delay)
-        pending.append(loop.call_later(delay, stop, previous, signum, frame))
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(sig)
-        if not callable(previous):
-            continue  # no server in this process handles the signal: leave it alone
-
-        def handler(
-            signum: int, frame: FrameType | None, previous: Callable[[int, FrameType | None], Any] = previous
-        ) -> None:
-            # A signal handler may interrupt the loop anywhere: hand the work to the loop.
-            loop.call_soon_threadsafe(begin, previous, signum, frame)
-
-        signal.signal(sig, handler)
 
 
 #: The service, configured from the environment (``uvicorn <package>.serving.service:app`` works too).

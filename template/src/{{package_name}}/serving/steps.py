@@ -27,6 +27,7 @@ from pydantic_core import to_json
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import __version__
 from .artifact import Model
 from .batching import Batcher, ModelOutputError, Prediction, QueueFullError
 from .checks import unprocessable
@@ -35,23 +36,31 @@ from .protocol import OUTPUT_PREDICT, OUTPUT_PROBA
 RETRY_AFTER_SECONDS = 1  # what a 503 for a full queue tells the client to wait
 
 
-def served_model(state: State, model_name: str | None = None) -> Model:
+def served_model(state: State, model_name: str | None = None, version: str | None = None) -> Model:
     """The model the app serves, once it is loaded.
 
     Args:
         state: The app's state (``settings`` and ``model``).
         model_name: The name the request asked for (its path's); ``None`` for ``/predict``.
+        version: The version the request asked for (a ``/versions/{version}`` path's); ``None``
+            for any. The one version served is the package's (the metadata's ``versions``).
 
     Returns:
         The loaded model.
 
     Raises:
-        HTTPException: 404 when ``model_name`` is another model's, 503 before the model is loaded.
+        HTTPException: 404 when ``model_name`` is another model's or ``version`` another version,
+            503 before the model is loaded.
     """
     served = state.settings.model_name
     if model_name is not None and model_name != served:
         raise HTTPException(
             status_code=404, detail=f"model {model_name!r} not found: this server serves {served!r}"
+        )
+    if version is not None and version != __version__:
+        raise HTTPException(
+            status_code=404,
+            detail=f"model {served!r} has no version {version!r}: it serves version {__version__!r} only",
         )
     model: Model | None = state.model
     if model is None:
