@@ -86,6 +86,8 @@ def make_sif(image: PreparedImage, folder: Path) -> Sif:
     # Only the SIF path is written: the locked project copy is shared with other tests. Without a
     # native apptainer the Makefile takes its container path, with the tier's image.
     settings = [] if native_apptainer() else [f"APPTAINER_IMAGE={apptainer_image_tag()}"]
+    # zstd at level 3: a fraction of gzip's time (benchmarks/sif.py), and squashfuse reads it.
+    settings.append("SIF_SQUASHFS=-comp zstd -Xcompression-level 3")
     command = [require("make"), "-C", image.project, "sif", f"IMAGE={image.tag}", f"SIF={sif}", *settings]
     run(command, timeout=1200)
     # Any uid reads a SIF on a node; the folder pytest made is root's alone.
