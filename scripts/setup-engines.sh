@@ -107,9 +107,11 @@ docker_status=0
 "$here/setup-docker.sh" || docker_status=$?
 # Apptainer's image needs the engine (docker import): after it, beside Helm and checkov. About
 # 25 s the first time (mmdebstrap), nothing once its tag (the recipe's digest) is present.
-apptainer_status=0
+apptainer_status=skipped
 if [ "$docker_status" = 0 ]; then
-  python="$here/../.venv/bin/python"
+  apptainer_status=0
+  # The interpreter setup-docker.sh uses: $PYTHON, else the checkout's .venv.
+  python="${PYTHON:-$here/../.venv/bin/python}"
   [ -x "$python" ] || python=$(command -v python3)
   (cd "$here/.." && "$python" -c '
 from generator.image.apptainer_image import ensure_apptainer_image
@@ -119,6 +121,6 @@ print(ensure_apptainer_image(progress=lambda line: print(line, flush=True)), flu
 fi
 k8s_status=0
 wait "$k8s_tools" || k8s_status=$?
-log "done (setup-docker: exit $docker_status, setup-k8s-tools: exit $k8s_status, apptainer image: exit $apptainer_status)"
+log "done (setup-docker: exit $docker_status, setup-k8s-tools: exit $k8s_status, apptainer image: $apptainer_status)"
 # The apptainer image is not fatal: without it the tier builds it or skips, saying why.
 [ "$docker_status" = 0 ] && [ "$k8s_status" = 0 ]
