@@ -26,8 +26,9 @@ INSTALL_HINTS: dict[str, str] = {
     "checkov": "run scripts/setup-k8s-tools.sh, or `uv tool install checkov` (its pins clash with ours)",
     "prometheus": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
     "promtool": "run scripts/setup-engines.sh, or apt-get install prometheus (it ships promtool)",
-    # Debian's package needs glibc 2.38 (trixie or newer): the set-up cannot install it on bookworm.
-    "apptainer": "install Apptainer (apptainer.org/docs/admin/main/installation.html; Debian trixie+)",
+    # Debian's package needs glibc 2.38 (trixie or newer): on bookworm the tier runs it in a container.
+    "apptainer": "install Apptainer (apptainer.org/docs/admin/main/installation.html), or run "
+    "scripts/setup-engines.sh (Debian's apptainer in a trixie container)",
 }
 
 

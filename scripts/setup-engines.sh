@@ -2,9 +2,11 @@
 # Install and start what the engine tiers need, on Debian as root: every Debian package in one
 # apt transaction (bookworm, plus docker-buildx, kind and kubectl from sid pinned low), then the
 # Docker engine and its base images (scripts/setup-docker.sh) beside Helm 3/4 and checkov
-# (scripts/setup-k8s-tools.sh). Idempotent and quick when everything is present; elsewhere install
-# the tools yourself (see README) and skip this. Nothing is installed that no test uses, and nothing
-# known not to install here (Apptainer needs a newer glibc than bookworm's: its tier skips).
+# (scripts/setup-k8s-tools.sh), then Apptainer's trixie image. Idempotent and quick when
+# everything is present; elsewhere install the tools yourself (see README) and skip this. Nothing
+# is installed that no test uses. Debian's apptainer needs a newer glibc than bookworm's, so it is
+# not installed on the host: the apptainer tier runs it in a trixie container, built here once per
+# machine (generator/image/apptainer_image.py; the tier builds it itself where this did not run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -103,7 +105,22 @@ fi
 k8s_tools=$!
 docker_status=0
 "$here/setup-docker.sh" || docker_status=$?
+# Apptainer's image needs the engine (docker import): after it, beside Helm and checkov. About
+# 25 s the first time (mmdebstrap), nothing once its tag (the recipe's digest) is present.
+apptainer_status=skipped
+if [ "$docker_status" = 0 ]; then
+  apptainer_status=0
+  # The interpreter setup-docker.sh uses: $PYTHON, else the checkout's .venv.
+  python="${PYTHON:-$here/../.venv/bin/python}"
+  [ -x "$python" ] || python=$(command -v python3)
+  (cd "$here/.." && "$python" -c '
+from generator.image.apptainer_image import ensure_apptainer_image
+print(ensure_apptainer_image(progress=lambda line: print(line, flush=True)), flush=True)
+' 2>&1 | sed -u 's/^/  [apptainer] /'; exit "${PIPESTATUS[0]}") || apptainer_status=$?
+  log "apptainer image: exit $apptainer_status"
+fi
 k8s_status=0
 wait "$k8s_tools" || k8s_status=$?
-log "done (setup-docker: exit $docker_status, setup-k8s-tools: exit $k8s_status)"
+log "done (setup-docker: exit $docker_status, setup-k8s-tools: exit $k8s_status, apptainer image: $apptainer_status)"
+# The apptainer image is not fatal: without it the tier builds it or skips, saying why.
 [ "$docker_status" = 0 ] && [ "$k8s_status" = 0 ]

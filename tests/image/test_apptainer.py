@@ -1,9 +1,14 @@
 """The apptainer tier: the project's image as a SIF file, run by Apptainer as on an HPC node.
 
-One SIF per variant, made by the project's own ``make sif`` from the image the suite built; the
-service is then started from it with ``apptainer run --containall`` (as the README says) and the
-Dask variant's batch job with ``apptainer exec``. Apptainer runs the image as the calling user,
+One SIF a run, made by the Dask project's own ``make sif`` from the image the Dask tier builds
+too (the default project's service plus Dask, so it serves as the default does): the service is
+started from it with ``apptainer run --containall`` (as the README says) and the batch job with
+``apptainer exec``. Apptainer runs the image as the calling user,
 not the image's uid 10001, on its read-only root with only the bound ``/tmp`` writable.
+
+Where this host has no apptainer that starts (bookworm cannot install Debian's), every apptainer
+command runs in the trixie container of :mod:`generator.image.apptainer_image`, as a non-root
+user, and ``make sif`` takes its own container path with that image: the commands are the same.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ import pytest
 from generator.containers.batch import parse_summary
 from generator.containers.v2_client import Example, infer_answer
 from generator.engine.run import http
+from generator.image.apptainer_image import (
+    apptainer_command,
+    apptainer_image_tag,
+    native_apptainer,
+    runner_uid,
+)
 from generator.image.project_image import PreparedImage
 from generator.process import run
 from generator.project.render import read_answers
@@ -50,34 +61,50 @@ class Sif:
         return dict(read_answers(self.image.project))
 
 
-def apptainer(*arguments: str | Path) -> list[str | Path]:
-    return [require("apptainer"), *arguments]
+def apptainer(
+    *arguments: str | Path, binds: tuple[Path, ...] = (), name: str | None = None
+) -> list[str | Path]:
+    """``apptainer ARGUMENTS``: this host's own, or in the trixie container with ``binds`` shared.
+
+    The container's apptainer runs as a non-root user already, so it needs no ``--userns``.
+    """
+    native = native_apptainer()
+    if native is not None:
+        return [native, *arguments[:1], *USERNS, *arguments[1:]]
+    return apptainer_command(arguments, tag=apptainer_image_tag(), uid=runner_uid(), binds=binds, name=name)
+
+
+def writable_by_runner(folder: Path) -> None:
+    """Make ``folder`` writable by the uid apptainer runs as (root's tests run it as another)."""
+    if os.getuid() == 0:
+        os.chown(folder, runner_uid(), runner_uid())
 
 
 def make_sif(image: PreparedImage, folder: Path) -> Sif:
     """Run the project's ``make sif`` on its built image, writing the SIF into ``folder``."""
     sif = folder / "image.sif"
-    # Only the SIF path is written: the locked project copy is shared with other tests.
-    run([require("make"), "-C", image.project, "sif", f"IMAGE={image.tag}", f"SIF={sif}"], timeout=1200)
+    # Only the SIF path is written: the locked project copy is shared with other tests. Without a
+    # native apptainer the Makefile takes its container path, with the tier's image.
+    settings = [] if native_apptainer() else [f"APPTAINER_IMAGE={apptainer_image_tag()}"]
+    # zstd at level 3: a fraction of gzip's time (benchmarks/sif.py), and squashfuse reads it.
+    settings.append("SIF_SQUASHFS=-comp zstd -Xcompression-level 3")
+    command = [require("make"), "-C", image.project, "sif", f"IMAGE={image.tag}", f"SIF={sif}", *settings]
+    run(command, timeout=1200)
+    # Any uid reads a SIF on a node; the folder pytest made is root's alone.
+    folder.chmod(0o755)
     # The signature beside the image's MODEL_PATH, read from the SIF itself: the Docker image may
     # be gone by then (another test session on the same engine removes the tags it did not keep).
     script = 'cat "$(dirname "$MODEL_PATH")/signature.json"'
-    signature = run(apptainer("exec", "--containall", *USERNS, sif, "sh", "-c", script)).stdout
+    signature = run(apptainer("exec", "--containall", sif, "sh", "-c", script, binds=(folder,))).stdout
     return Sif(sif, image, Example.from_signature(json.loads(signature)))
 
 
 @pytest.fixture(scope="module")
-def default_sif(
+def sif(
     render: RenderFn, image_of: Callable[[Path], PreparedImage], tmp_path_factory: pytest.TempPathFactory
 ) -> Sif:
-    return make_sif(image_of(render()), tmp_path_factory.mktemp("sif-default"))
-
-
-@pytest.fixture(scope="module")
-def dask_sif(
-    render: RenderFn, image_of: Callable[[Path], PreparedImage], tmp_path_factory: pytest.TempPathFactory
-) -> Sif:
-    return make_sif(image_of(render({"with_dask": True})), tmp_path_factory.mktemp("sif-dask"))
+    """The Dask project's SIF: squashing an image costs a minute, so one serves every test."""
+    return make_sif(image_of(render({"with_dask": True})), tmp_path_factory.mktemp("sif"))
 
 
 @dataclass(frozen=True)
@@ -90,7 +117,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(
-    default_sif: Sif,
+    sif: Sif,
     tmp_path_factory: pytest.TempPathFactory,
     free_port: Callable[[], int],
     wait_ready: Callable[..., None],
@@ -99,14 +126,17 @@ def served(
     folder = tmp_path_factory.mktemp("served-sif")
     scratch = folder / "tmp"
     scratch.mkdir()
+    writable_by_runner(scratch)
     port = free_port()
     log = folder / "apptainer.log"
+    name = f"dsdeploy-apptainer-{port}"
     # Two workers, as on a node: the service then writes its metrics files under /tmp.
     command = apptainer(
-        "run", "--containall", *USERNS,
+        "run", "--containall",
         "--bind", f"{scratch}:/tmp",
         "--env", f"PORT={port}", "--env", "HOST=127.0.0.1", "--env", "WORKERS=2",
-        default_sif.path,
+        sif.path,
+        binds=(scratch, sif.path.parent), name=name,
     )  # fmt: skip
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -121,11 +151,13 @@ def served(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+        if native_apptainer() is None:  # the container, should its client have gone first
+            run([require("docker"), "rm", "--force", name], check=False)
 
 
-def test_sif_serves_the_model_own_example_on_the_v2_infer_route(default_sif: Sif, served: Served) -> None:
-    example = default_sif.example
-    name = default_sif.answers["project_slug"]
+def test_sif_serves_the_model_own_example_on_the_v2_infer_route(sif: Sif, served: Served) -> None:
+    example = sif.example
+    name = sif.answers["project_slug"]
 
     status, body = http("POST", f"{served.url}/v2/models/{name}/infer", example.infer_body())
 
@@ -138,14 +170,14 @@ def test_sif_service_writes_to_the_bound_tmp(served: Served) -> None:
     assert [path.name.startswith("prometheus-") for path in served.scratch.iterdir()] == [True]
 
 
-def test_sif_files_are_readable_by_whoever_runs_it(default_sif: Sif) -> None:
+def test_sif_files_are_readable_by_whoever_runs_it(sif: Sif) -> None:
     # Apptainer runs as the caller's uid, not the image's 10001: the venv and the model must be
     # readable (directories traversable) by any uid.
     script = (
         r"find /opt/venv /opt/model \( \( -type d ! -perm -o=rx \) -o \( -type f ! -perm -o=r \) \) -print"
     )
 
-    result = run(apptainer("exec", "--containall", *USERNS, default_sif.path, "sh", "-c", script))
+    result = run(apptainer("exec", "--containall", sif.path, "sh", "-c", script, binds=(sif.path.parent,)))
 
     assert result.stdout.split() == []
 
@@ -168,21 +200,24 @@ def _value(text: str) -> object:
         return text
 
 
-def test_sif_runs_the_batch_job_on_a_local_dask_cluster(dask_sif: Sif, tmp_path: Path) -> None:
-    example = dask_sif.example
+def test_sif_runs_the_batch_job_on_a_local_dask_cluster(sif: Sif, tmp_path: Path) -> None:
+    example = sif.example
     data, scratch = tmp_path / "data", tmp_path / "tmp"
     data.mkdir()
     scratch.mkdir()
     ids = write_input(data / "rows.csv", example)
-    package = dask_sif.answers["package_name"]
+    for folder in (data, scratch):
+        writable_by_runner(folder)
+    package = sif.answers["package_name"]
 
     result = run(
         apptainer(
-            "exec", "--containall", *USERNS,
+            "exec", "--containall",
             "--bind", f"{scratch}:/tmp", "--bind", f"{data}:/data",
-            dask_sif.path,
+            sif.path,
             "python", "-m", f"{package}.batch", "--input", "/data/rows.csv", "--output", "/data/predictions",
             "--output-format", "csv", "--workers", "2", "--no-progress",
+            binds=(scratch, data, sif.path.parent),
         ),
         timeout=600,
     )  # fmt: skip

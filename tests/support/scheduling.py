@@ -46,6 +46,7 @@ COSTS: dict[str, float] = {
     "image/test_podman": 130,
     "project-locks": 110,
     "chart/test_user_checks": 100,
+    "image/test_apptainer": 120,
     "dask/test_containers": 80,
     "render/test_precommit": 80,
     "render/test_equivalence": 80,

@@ -40,18 +40,25 @@ def prometheus_unavailable_reason() -> str | None:
 
 @functools.cache
 def apptainer_unavailable_reason() -> str | None:
-    """Why the apptainer tier cannot run here (not installed, or ``apptainer version`` fails), or None."""
-    from generator.tools import install_hint, which
+    """Why the apptainer tier cannot run here, or None (asked once).
 
-    apptainer = which("apptainer")
-    if apptainer is None:
-        return f"apptainer not installed ({install_hint('apptainer')})"
-    # An install whose binary cannot start (e.g. built for a newer libc) is no tier to run.
-    result = run([apptainer, "version"], check=False, timeout=60)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"apptainer cannot run here: {last}"
-    return None
+    This host's own apptainer when it starts; otherwise Debian's in the trixie container
+    (``generator.image.apptainer_image``), built on first use once per machine. The tier skips
+    only where neither runs: no Docker, an image that cannot be built, or a container Docker
+    refuses to start with the options apptainer needs.
+    """
+    from generator.errors import GeneratorError
+    from generator.image import apptainer_image
+
+    if apptainer_image.native_apptainer() is not None:
+        return None
+    if reason := docker_unavailable_reason():
+        return f"no apptainer here, and Docker cannot run its container: {reason}"
+    try:
+        tag = apptainer_image.ensure_apptainer_image()
+    except GeneratorError as error:
+        return f"no apptainer here, and its trixie image cannot be built: {str(error).splitlines()[0]}"
+    return apptainer_image.container_unavailable_reason(tag)
 
 
 @functools.cache
