@@ -161,7 +161,7 @@ class Target:
 # ---------------------------------------------------------------------------------------------
 
 
-def _venv(name: str, python: Path, requirements: Sequence[str], *, log: Callable[[str], None]) -> Path:
+def venv_with(name: str, python: Path, requirements: Sequence[str], *, log: Callable[[str], None]) -> Path:
     """A cached venv with ``requirements`` installed; its key is the Python and the list."""
     key = hashlib.sha256("\n".join([str(python), *requirements]).encode()).hexdigest()[:12]
     venv = CACHE / f"{name}-{key}"
@@ -421,7 +421,7 @@ def _targets(
         baseline = trained_project(work, ref, python, ref_template, log)
         targets.append(baseline.target(f"{ref}-w1", bodies, env=ours_env))
     if "granian" in servers:
-        granian_venv = _venv("granian", python, [*deps, *GRANIAN], log=log)
+        granian_venv = venv_with("granian", python, [*deps, *GRANIAN], log=log)
         _install_project(granian_venv / "bin" / "python", project)
     for count in workers if "granian" in servers else ():
         targets.append(
@@ -453,7 +453,7 @@ def _targets(
         )
     mlserver_workers = workers if "mlserver" in servers else ()
     if mlserver_workers:
-        venv = _venv("mlserver", python, [*MLSERVER, sklearn_pin], log=log)
+        venv = venv_with("mlserver", python, [*MLSERVER, sklearn_pin], log=log)
         folder = work / "mlserver"
         folder.mkdir()
         (folder / "model-settings.json").write_text(
@@ -492,7 +492,7 @@ def _targets(
             )
         )
     if "bentoml" in servers:
-        venv = _venv("bentoml", python, [*BENTOML, sklearn_pin], log=log)
+        venv = venv_with("bentoml", python, [*BENTOML, sklearn_pin], log=log)
         folder = work / "bentoml"
         folder.mkdir()
         (folder / "service.py").write_text(BENTO_SERVICE, encoding="utf-8")
@@ -523,7 +523,7 @@ def _install_ours(
     answers = default_variant().as_dict()
     render_project(project, answers, template=template)
     package = answers.get("package_name") or _package_of(project)
-    venv = _venv(name, python, _project_requirements(project), log=log)
+    venv = venv_with(name, python, _project_requirements(project), log=log)
     python_venv = venv / "bin" / "python"
     _install_project(python_venv, project)
     return project, package, python_venv
