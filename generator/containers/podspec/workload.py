@@ -78,12 +78,13 @@ def service_ports(
     """Each Service selecting the pod must target a port the container declares.
 
     Returns:
-        One check per Service port, and the container port the first of them reaches (None if none).
+        One check per Service port, and the container port the first of them reaches: None if it
+        reaches none (the HTTP port comes first; the gRPC port after it is not one to call over HTTP).
     """
     labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
     declared = ", ".join(f"{p.name}={p.number}" for p in run.ports) or "none"
     checks: list[CheckResult] = []
-    reached: list[int] = []
+    reached: list[int | None] = []
     for service in services:
         selector = service["spec"].get("selector") or {}
         if not selector or any(labels.get(key) != value for key, value in selector.items()):
@@ -95,8 +96,7 @@ def service_ports(
             else:
                 named = run.port_named(str(target))
                 number = named.number if named else None
-            if number is not None:
-                reached.append(number)
+            reached.append(number)
             name = f"Service {service['metadata']['name']} port {port.get('name', port['port'])}"
             checks.append(
                 checked(name, number is not None, f"targetPort {target!r}; the container declares {declared}")

@@ -213,9 +213,9 @@ def test_service_targeting_an_undeclared_port_fails_its_check(rendered):
 
     checks, port = service_ports(deployment, services, translate(deployment))
 
-    assert port is None
-    assert [c.passed for c in checks] == [False]
-    assert "targetPort 'http'; the container declares web=8080" in checks[0].detail
+    assert port is None  # not the gRPC port, which the Service's second port still reaches
+    assert [c.passed for c in checks] == [False, True]
+    assert "targetPort 'http'; the container declares web=8080, grpc=8081" in checks[0].detail
 
 
 def test_command_without_args_drops_the_image_cmd_and_expands_variables(rendered):
