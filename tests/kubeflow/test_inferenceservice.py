@@ -163,10 +163,10 @@ def test_start_up_budget_is_the_deployments(render_chart, predictor, deployment)
 def test_storage_uri_serves_the_fetched_model(render_chart, predictor):
     isvc = _only(render_chart({"kserve": {"enabled": True, "storageUri": STORAGE_URI}}), "InferenceService")
     env = _env(isvc["spec"]["predictor"]["containers"][0])
-    # KServe fetches STORAGE_URI into /mnt/models; the server loads MODEL_PATH.
-    assert (env["STORAGE_URI"], env["MODEL_PATH"]) == (STORAGE_URI, "/mnt/models/model.joblib")
+    # KServe fetches STORAGE_URI into /mnt/models; the server loads the model in MODEL_DIR.
+    assert (env["STORAGE_URI"], env["MODEL_DIR"]) == (STORAGE_URI, "/mnt/models")
     # Without it the image's own model (its MODEL_PATH) is served.
-    assert not {"STORAGE_URI", "MODEL_PATH"} & set(_env(predictor["containers"][0]))
+    assert not {"STORAGE_URI", "MODEL_DIR", "MODEL_PATH"} & set(_env(predictor["containers"][0]))
 
 
 def test_validator_refuses_a_misspelt_field_and_a_duplicate_env(isvc, isvc_validator):
@@ -250,7 +250,7 @@ def test_runtime_leaves_the_model_name_to_kserve(serving_runtime):
     # after Helm is done; Helm must write the braces through, not evaluate them.
     env = _env(serving_runtime["spec"]["containers"][0])
     assert env["MODEL_NAME"] == "{{.Name}}"
-    assert env["MODEL_PATH"].startswith("/mnt/models/")
+    assert env["MODEL_DIR"] == "/mnt/models"
 
 
 def test_cluster_runtime_and_an_installed_runtime(render_chart, isvc_validator):

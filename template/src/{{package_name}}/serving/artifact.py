@@ -27,7 +27,9 @@ from .features import check_features, estimator_input
 from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
-DEFAULT_MODEL_PATH = Path("artifacts/model.joblib")
+MODEL_DIR_ENV = "MODEL_DIR"
+ARTIFACT_FILE = "model.joblib"
+DEFAULT_MODEL_PATH = Path("artifacts") / ARTIFACT_FILE
 ARTIFACT_FORMAT = 2  # 2: the signature inside; 1 (0.1.0): feature and class names only
 _PACKAGE = __package__.rpartition(".")[0] if __package__ else "<package>"
 
@@ -37,16 +39,36 @@ class ModelLoadError(RuntimeError):
 
 
 def model_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the model artifact lives: ``MODEL_PATH``, else ``artifacts/model.joblib``.
+    """Where the model artifact lives: ``MODEL_DIR/model.joblib``, else ``MODEL_PATH``, else the default.
+
+    ``MODEL_DIR`` is a folder holding what ``make train`` writes (``model.joblib``,
+    ``signature.json``, ``metrics.json``): KServe's ``/mnt/models``, the chart's model image. It
+    wins over ``MODEL_PATH``, which the image sets to its own model, so a folder mounted over it
+    is served without unsetting anything. A ``MODEL_PATH`` naming another file in that same
+    folder says otherwise, and is refused.
 
     Args:
         env: Environment to read; ``os.environ`` when omitted.
 
     Returns:
         The artifact path (relative paths are relative to the working directory).
+
+    Raises:
+        ValueError: ``MODEL_DIR`` names a file, or ``MODEL_PATH`` names another file in it.
     """
     env = os.environ if env is None else env
-    return Path(env.get(MODEL_PATH_ENV, "").strip() or DEFAULT_MODEL_PATH)
+    path = env.get(MODEL_PATH_ENV, "").strip()
+    folder = env.get(MODEL_DIR_ENV, "").strip()
+    if not folder:
+        return Path(path or DEFAULT_MODEL_PATH)
+    if Path(folder).is_file():
+        raise ValueError(f"{MODEL_DIR_ENV} must be the folder holding {ARTIFACT_FILE}, got the file {folder}")
+    chosen = Path(folder) / ARTIFACT_FILE
+    given = Path(path).resolve() if path else None
+    if given is not None and given.parent == Path(folder).resolve() and given.name != ARTIFACT_FILE:
+        contradiction = f"{MODEL_PATH_ENV}={path} contradicts {MODEL_DIR_ENV}={folder}, which serves {chosen}"
+        raise ValueError(f"{contradiction}: unset one of them")
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -207,7 +229,7 @@ def load_model(path: Path | str | None = None) -> Model:
     Only load artifacts you trust: joblib files are pickles and can run code when loaded.
 
     Args:
-        path: The artifact; ``model_path()`` (``MODEL_PATH`` or the default) when omitted.
+        path: The artifact; ``model_path()`` (``MODEL_DIR``, ``MODEL_PATH`` or the default) when omitted.
 
     Returns:
         The model.
@@ -215,10 +237,16 @@ def load_model(path: Path | str | None = None) -> Model:
     Raises:
         ModelLoadError: The file is missing, unreadable or holds no fitted estimator.
     """
-    path = Path(path) if path is not None else model_path()
+    if path is None:
+        try:
+            path = model_path()
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
+    path = Path(path)
     if not path.is_file():
         raise ModelLoadError(
-            f"no model artifact at {path}: run `python -m {_PACKAGE}.train` or set {MODEL_PATH_ENV}"
+            f"no model artifact at {path}: run `python -m {_PACKAGE}.train`"
+            f" or set {MODEL_DIR_ENV} or {MODEL_PATH_ENV}"
         )
     try:
         artifact = joblib.load(path)

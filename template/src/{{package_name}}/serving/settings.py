@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import PROJECT_SLUG
-from .artifact import DEFAULT_MODEL_PATH, MODEL_PATH_ENV
+from .artifact import DEFAULT_MODEL_PATH, model_path
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a small model
@@ -82,7 +82,11 @@ class Settings:
     """Service settings.
 
     Attributes:
-        model_path: The model artifact to load at start-up (``MODEL_PATH``).
+        model_path: The model artifact to load at start-up: ``model.joblib`` in ``MODEL_DIR`` (a
+            folder holding it and its ``signature.json``, e.g. KServe's ``/mnt/models``), else
+            ``MODEL_PATH`` (the image sets it to its own model), else ``artifacts/model.joblib``.
+            ``MODEL_DIR`` wins when both are set; a ``MODEL_PATH`` naming another file in that
+            folder contradicts it and is refused.
         model_name: The model's name in v2 URLs, ``/v2/models/{model_name}`` (``MODEL_NAME``).
         host: Interface to listen on (``HOST``).
         port: TCP port to listen on (``PORT``).
@@ -157,11 +161,15 @@ class Settings:
         log_level = env.get("LOG_LEVEL", "").strip().lower() or cls.log_level
         if log_level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+        try:
+            artifact = model_path(env)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         model_name = env.get("MODEL_NAME", "").strip() or cls.model_name
         if "/" in model_name:
             raise ConfigError(f"MODEL_NAME must not contain '/', got {model_name!r}")
         return cls(
-            model_path=Path(env.get(MODEL_PATH_ENV, "").strip() or DEFAULT_MODEL_PATH),
+            model_path=artifact,
             model_name=model_name,
             host=env.get("HOST", "").strip() or cls.host,
             port=_int_env(env, "PORT", DEFAULT_PORT, minimum=1, maximum=65535),

@@ -3,11 +3,12 @@
 Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
 
 ``python -m <package>.serving.smoke URL`` waits for readiness, reads the example rows and the
-model's answers to them from the artifact's ``signature.json`` (beside ``MODEL_PATH``) when it
-is the served model's, else from ``GET /v2/models/{name}``, sends them to ``/predict`` and to the v2
-infer route, and exits non-zero naming the first answer that differs. The chart's ``helm test``
-pod, the CI smoke steps and ``make smoke`` all run it, so none of them hard-codes a row: after a
-model change they check the new model. Standard library only: it runs in the image as it is.
+model's answers to them from the artifact's ``signature.json`` (in ``MODEL_DIR``, else beside
+``MODEL_PATH``) when it is the served model's, else from ``GET /v2/models/{name}``, sends them to
+``/predict`` and to the v2 infer route, and exits non-zero naming the first answer that differs.
+The chart's ``helm test`` pod, the CI smoke steps and ``make smoke`` all run it, so none of them
+hard-codes a row: after a model change they check the new model. Standard library only: it runs
+in the image as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 # As in ``artifact`` (not imported: this module is standard library only).
 MODEL_PATH_ENV = "MODEL_PATH"
+MODEL_DIR_ENV = "MODEL_DIR"
 DEFAULT_MODEL_PATH = Path("artifacts/model.joblib")
 
 
@@ -106,12 +108,15 @@ def example_digest(example: Mapping[str, Any]) -> str:
 
 
 def artifact_example(published: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The held-out example in ``signature.json`` beside ``MODEL_PATH``, if it is the served model's.
+    """The held-out example in ``signature.json`` of the served model's folder, if it is that model's.
 
     The service publishes a synthetic example unless ``PUBLIC_EXAMPLE`` is on; the image (so
     the chart's test pod and CI's ``docker exec``) and a trained project hold the real one.
     """
-    path = Path(os.environ.get(MODEL_PATH_ENV, "").strip() or DEFAULT_MODEL_PATH).with_name("signature.json")
+    folder = os.environ.get(MODEL_DIR_ENV, "").strip()  # it wins over MODEL_PATH, as in ``artifact``
+    given = os.environ.get(MODEL_PATH_ENV, "").strip()
+    artifact = Path(folder) / "model.joblib" if folder else Path(given or DEFAULT_MODEL_PATH)
+    path = artifact.with_name("signature.json")
     try:
         example = json.loads(path.read_text(encoding="utf-8"))["example"]
         found = example_digest(example)
