@@ -61,7 +61,10 @@ def test_tmp_is_the_only_writable_mount(pod_spec: dict[str, Any], server: dict[s
 
 
 def test_probes_use_the_v2_health_routes_on_the_named_port(server: dict[str, Any]) -> None:
-    assert server["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert server["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},  # the image's GRPC_PORT
+    ]
     expected = {
         "startupProbe": "/v2/health/live",
         "livenessProbe": "/v2/health/live",
@@ -129,7 +132,9 @@ def test_service_selects_the_server_pods_only(rendered: Callable[[str], Manifest
     hook_labels = only(manifests, "Pod", hook=True)["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
     assert not selector.items() <= hook_labels.items(), "the Service would route to the test pod"
-    assert only(manifests, "Service")["spec"]["ports"][0]["targetPort"] == "http"
+    http, grpc = only(manifests, "Service")["spec"]["ports"]
+    assert (http["name"], http["targetPort"]) == ("http", "http")
+    assert grpc == {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}
 
 
 def test_closed_network_policy_admits_the_test_pod(rendered: Callable[[str], Manifests], only: Any) -> None:
@@ -139,7 +144,7 @@ def test_closed_network_policy_admits_the_test_pod(rendered: Callable[[str], Man
     hook_labels = only(manifests, "Pod", hook=True)["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= server_labels.items()
     [rule] = policy["ingress"]
-    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}, {"port": "grpc", "protocol": "TCP"}]
     admitted = [peer["podSelector"]["matchLabels"] for peer in rule["from"] if "podSelector" in peer]
     assert any(labels.items() <= hook_labels.items() for labels in admitted)
 

@@ -225,6 +225,7 @@ def _faulty_replica(service: Any, tmp: Path) -> tuple[subprocess.Popen[bytes], s
     run([service.python, "-c", PLANT, source, artifact, tmp, str(MARK)], timeout=120)
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "MODEL_PATH": str(artifact)}
+    env["GRPC_PORT"] = str(free_port())  # not 8081: the first replica or another test may hold it
     env["PYTHONPATH"] = str(tmp)  # where the server unpickles the planted class from
     package = read_answers(service.project)["package_name"]
     process = subprocess.Popen(

@@ -34,11 +34,13 @@ class LocalService:
         project: The copy (with ``.venv`` and ``artifacts/``); treat as read-only.
         url: The base URL, e.g. ``http://127.0.0.1:PORT``.
         model_name: The name in its v2 routes (the project slug).
+        grpc: ``127.0.0.1:GRPC_PORT``, its gRPC service's address.
     """
 
     project: Path
     url: str
     model_name: str
+    grpc: str
 
     @property
     def python(self) -> Path:
@@ -78,8 +80,9 @@ def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeFn]
             package = str(answers["package_name"])
             venv_python = copy / ".venv" / "bin" / "python"
             run([venv_python, "-m", f"{package}.train", "--output", "artifacts"], cwd=copy, timeout=600)
-            port = _free_port()
-            server_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+            port, grpc_port = _free_port(), _free_port()
+            # A free GRPC_PORT too: services started side by side must not share 8081.
+            server_env = {**os.environ, "PORT": str(port), "GRPC_PORT": str(grpc_port), "HOST": "127.0.0.1"}
             server_env["MODEL_PATH"] = str(copy / "artifacts" / "model.joblib")
             process = subprocess.Popen(
                 [venv_python, "-m", f"{package}.serve"],
@@ -89,7 +92,9 @@ def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeFn]
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            service = LocalService(copy, f"http://127.0.0.1:{port}", str(answers["project_slug"]))
+            service = LocalService(
+                copy, f"http://127.0.0.1:{port}", str(answers["project_slug"]), f"127.0.0.1:{grpc_port}"
+            )
             started[project] = (service, process)
             _wait_ready(service.url, process)
         return started[project][0]

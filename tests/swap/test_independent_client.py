@@ -7,6 +7,10 @@ speaks the protocol, not a dialect of it. Answers are checked against the model'
 go as JSON (``binary_data=False``): the binary-tensor extension is Triton's own, and the server
 metadata lists no extension.
 
+Its gRPC client drives the same services' gRPC port (KServe's ``GRPCInferenceService``): it sends
+tensors as raw little-endian bytes (BYTES length-prefixed) and reads numbers only from raw outputs,
+so its answers equal HTTP's only if both directions of the raw encoding are right.
+
 tritonclient cannot send a missing value in JSON (a None in a BYTES tensor goes as the text
 "None", a NaN as ``NaN``, which is not JSON), so the table's nulls go to every route as plain
 HTTP: a null for a column that had missing values in training is answered as the model answered
@@ -126,6 +130,62 @@ def test_one_tensor_per_column_with_bytes_for_strings(table):
         tensors.append(tensor)
     assert {spec["datatype"] for spec in metadata["inputs"]} == {"FP64", "BYTES", "INT64"}
     result = client.infer(table.model_name, tensors, outputs=[_output("predict")])
+    assert result.as_numpy("predict").tolist() == [want for _, want in complete]
+
+
+def _grpc_client(service):
+    grpc = pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] is a test dependency")
+    return grpc, grpc.InferenceServerClient(service.grpc)
+
+
+def test_grpc_health_metadata_and_answers_equal_http(numeric):
+    grpc, client = _grpc_client(numeric)
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready(numeric.model_name)
+    assert client.get_server_metadata().name == numeric.model_name
+    rest = _client(numeric).get_model_metadata(numeric.model_name)
+    metadata = client.get_model_metadata(numeric.model_name)
+    for side in ("inputs", "outputs"):
+        tensors = [
+            {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in getattr(metadata, side)
+        ]
+        assert tensors == rest[side]
+    rows = np.asarray(rest["parameters"]["example"]["instances"], dtype=np.float64)
+    tensor = grpc.InferInput("input-0", list(rows.shape), "FP64")
+    tensor.set_data_from_numpy(rows)
+    names = ["predict", "predict_proba"]
+    result = client.infer(
+        numeric.model_name, [tensor], outputs=[grpc.InferRequestedOutput(name) for name in names]
+    )
+    over_http = http.InferInput("input-0", list(rows.shape), "FP64")
+    over_http.set_data_from_numpy(rows, binary_data=False)
+    want = _client(numeric).infer(numeric.model_name, [over_http], outputs=[_output(name) for name in names])
+    assert result.as_numpy("predict").tolist() == want.as_numpy("predict").tolist()
+    assert result.as_numpy("predict").tolist() == rest["parameters"]["example"]["predictions"]
+    np.testing.assert_array_equal(result.as_numpy("predict_proba"), want.as_numpy("predict_proba"))
+    with pytest.raises(Exception, match="NOT_FOUND"):
+        client.infer("another-model", [tensor])
+
+
+def test_grpc_one_raw_tensor_per_column_with_bytes_for_strings(table):
+    grpc, client = _grpc_client(table)
+    rest = _client(table).get_model_metadata(table.model_name)
+    example = rest["parameters"]["example"]
+    complete = [
+        (row, want)
+        for row, want in zip(example["instances"], example["predictions"], strict=True)
+        if None not in row
+    ]
+    tensors = []
+    for index, spec in enumerate(rest["inputs"]):
+        values = [row[index] for row, _ in complete]
+        kind = {"BYTES": np.object_, "INT64": np.int64}.get(spec["datatype"], np.float64)
+        data = np.asarray([value.encode() for value in values] if kind is np.object_ else values, dtype=kind)
+        tensor = grpc.InferInput(spec["name"], [len(values)], spec["datatype"])
+        tensor.set_data_from_numpy(data)
+        tensors.append(tensor)
+    result = client.infer(table.model_name, tensors, outputs=[grpc.InferRequestedOutput("predict")])
     assert result.as_numpy("predict").tolist() == [want for _, want in complete]
 
 

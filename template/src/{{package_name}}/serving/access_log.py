@@ -40,8 +40,8 @@ class AccessLog:
         self._stream = stream
         self._lines: list[str] = []
 
-    def record(self, scope: Scope, status: int) -> None:
-        """Log the answered request of ``scope`` with its ``status``."""
+    def record(self, scope: Scope, status: int | str) -> None:
+        """Log the answered request of ``scope`` with its ``status`` (a gRPC call's: its code's name)."""
         client = scope.get("client")
         address = f"{client[0]}:{client[1]}" if client else ""
         path = scope["raw_path"].decode("latin-1") if scope.get("raw_path") else scope["path"]

@@ -4,7 +4,8 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 
 * ``http_requests_total`` and ``http_request_duration_seconds``: every answered request by route
   template (``/v2/models/{model_name}/infer``, never the raw path, so a client cannot create
-  series at will), method and status;
+  series at will), method and status; gRPC calls too (``grpc_service``), by their method's path
+  (``/inference.GRPCInferenceService/ModelInfer``), ``POST`` and their code's name (``OK``, ...);
 * ``inference_batch_requests`` and ``inference_batch_rows``: requests and rows per model call,
   which show how well micro-batching works;
 * ``inference_queue_depth``: requests waiting for the model.
@@ -84,10 +85,10 @@ class ServiceMetrics:
             multiprocess_mode="livesum",  # with several workers: the sum over the live ones
         )
         # labels() takes a lock and builds a key on every call: keep each child once made.
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, int | str], tuple[Any, Any]] = {}
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one answered request and its latency."""
+    def observe_request(self, route: str, method: str, status: int | str, seconds: float) -> None:
+        """Count one answered request and its latency (``status``: HTTP's, or a gRPC code's name)."""
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:

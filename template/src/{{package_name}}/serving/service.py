@@ -31,7 +31,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from .. import __version__
-from . import docs, listener, openapi, page, routes
+from . import docs, grpc_service, listener, openapi, page, routes
 from .access_log import AccessLog
 from .answers import model_metadata
 from .artifact import Model, ModelLoadError, load_model
@@ -80,19 +80,27 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if app.state.model is None:
-            # Off the event loop; a failure stops start-up, so a broken artifact fails the pod
-            # loudly instead of leaving a live server that is never ready.
-            loaded = await asyncio.to_thread(load_model, settings.model_path)
-            _install_model(app, loaded, settings, source=settings.model_path)
-        _drain_on_exit_signals(app, settings.shutdown_delay)
-        # Everything alive now (the imported libraries, the model) lives as long as the process:
-        # move it out of the collector's reach. Otherwise every full collection walks it all
-        # (125,000 objects, tens of milliseconds with the loop stopped) and the requests in
-        # flight then wait: the p99 at 32 connections was ten times the p50.
-        gc.collect()
-        gc.freeze()
-        yield
+        if settings.grpc_port is not None:
+            # Here, in each worker's own loop: before the model loads, so gRPC health answers
+            # (live, not ready) meanwhile, as HTTP's.
+            app.state.grpc_server, port = await grpc_service.start(app.state, settings, settings.grpc_port)
+            logger.info("gRPC (Open Inference Protocol) on %s:%d", settings.host, port)
+        try:
+            if app.state.model is None:
+                # Off the event loop; a failure stops start-up, so a broken artifact fails the pod
+                # loudly instead of leaving a live server that is never ready.
+                loaded = await asyncio.to_thread(load_model, settings.model_path)
+                _install_model(app, loaded, settings, source=settings.model_path)
+            _drain_on_exit_signals(app, settings.shutdown_delay)
+            # Everything alive now (the imported libraries, the model) lives as long as the process:
+            # move it out of the collector's reach. Otherwise every full collection walks it all
+            # (125,000 objects, tens of milliseconds with the loop stopped) and the requests in
+            # flight then wait: the p99 at 32 connections was ten times the p50.
+            gc.collect()
+            gc.freeze()
+            yield
+        finally:
+            await grpc_service.stop(app.state, settings.shutdown_timeout)
 
     app = InferenceService(
         title=f"{settings.model_name} inference service",
@@ -107,6 +115,8 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     app.state.metrics = ServiceMetrics()
     app.state.model = None
     app.state.shutting_down = False  # set by SIGTERM/SIGINT: readiness turns 503
+    app.state.grpc_server = None  # the lifespan's, with GRPC_PORT (grpc_service)
+    app.state.grpc_stopped = None  # its shutdown, once begun
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if model is not None:
         _install_model(app, model, settings)
@@ -117,6 +127,7 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
     for error, handler in routes.EXCEPTION_HANDLERS.items():
         app.add_exception_handler(error, handler)
     access_log = AccessLog() if settings.access_log and settings.log_level in ACCESS_LOG_LEVELS else None
+    app.state.access_log = access_log  # gRPC calls are logged too
 
     def layers(fastapi: ASGIApp) -> ASGIApp:
         # Outermost first: the metrics also time, count and log the requests the limits refuse.
@@ -188,6 +199,8 @@ def _drain_on_exit_signals(app: FastAPI, delay: float) -> None:
 
     def stop(previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None) -> None:
         app.state.batcher.drain()
+        # gRPC stops taking calls as HTTP stops taking connections, with the same time for the rest.
+        grpc_service.drain(app.state, app.state.settings.shutdown_timeout)
         previous(signum, frame)
 
     def begin(previous: Callable[[int, FrameType | None], Any], signum: int, frame: FrameType | None) -> None:

@@ -17,6 +17,7 @@ from .. import PROJECT_SLUG
 from .artifact import DEFAULT_MODEL_PATH, model_path
 
 DEFAULT_PORT = 8080
+DEFAULT_GRPC_PORT = 8081  # the Open Inference Protocol's gRPC port in KServe and MLServer
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024  # 1 MiB: tens of thousands of rows of a small model
 DEFAULT_MAX_ROWS = 10_000
 # Values in one answer: rows x (1 for predict + one per class for predict_proba). Caps what a
@@ -90,6 +91,9 @@ class Settings:
         model_name: The model's name in v2 URLs, ``/v2/models/{model_name}`` (``MODEL_NAME``).
         host: Interface to listen on (``HOST``).
         port: TCP port to listen on (``PORT``).
+        grpc_port: TCP port of the Open Inference Protocol's gRPC service (``GRPC_PORT``,
+            default 8081; it must differ from ``PORT``). ``None``, the default of settings made
+            in code (an app under test), serves no gRPC.
         max_request_bytes: Largest request body accepted; larger ones get 413
             (``MAX_REQUEST_BYTES``).
         max_rows: Most rows one prediction request may carry; more get 413 (``MAX_ROWS``).
@@ -128,6 +132,7 @@ class Settings:
     model_name: str = PROJECT_SLUG
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen on all interfaces
     port: int = DEFAULT_PORT
+    grpc_port: int | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     max_response_values: int = DEFAULT_MAX_RESPONSE_VALUES
@@ -168,11 +173,16 @@ class Settings:
         model_name = env.get("MODEL_NAME", "").strip() or cls.model_name
         if "/" in model_name:
             raise ConfigError(f"MODEL_NAME must not contain '/', got {model_name!r}")
+        port = _int_env(env, "PORT", DEFAULT_PORT, minimum=1, maximum=65535)
+        grpc_port = _int_env(env, "GRPC_PORT", DEFAULT_GRPC_PORT, minimum=1, maximum=65535)
+        if grpc_port == port:
+            raise ConfigError(f"GRPC_PORT must differ from PORT, both are {port}")
         return cls(
             model_path=artifact,
             model_name=model_name,
             host=env.get("HOST", "").strip() or cls.host,
-            port=_int_env(env, "PORT", DEFAULT_PORT, minimum=1, maximum=65535),
+            port=port,
+            grpc_port=grpc_port,
             max_request_bytes=_int_env(
                 env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1, maximum=1 << 30
             ),
