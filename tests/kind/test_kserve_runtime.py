@@ -5,7 +5,8 @@ predictor pod KServe would make (generator/containers/podspec/kserve.py): the ru
 with ``{{.Name}}`` filled in, its env, ports, probes and hardened securityContext, the model
 files bound read-only at /mnt/models as the storage initializer leaves them, a read-only root and
 a /tmp emptyDir. It runs on the image the suite already builds; its model folder, copied out of
-the image, stands for the storageUri's content.
+the image, stands for the storageUri's content. Once ready it answers the model's own example
+over REST (the runtime's http1 port) and over gRPC (its grpc port, with tritonclient's client).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import io
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from generator.containers.podspec.container_run import ContainerRun
 from generator.containers.podspec.kserve_smoke import kserve_runtime_smoke
+from generator.containers.v2_client import image_example
 from generator.engine.client import docker_client
+from generator.results import CheckResult, checked
 
 pytestmark = pytest.mark.docker
 
@@ -42,6 +47,31 @@ def _copy_out(image: str, path: str, dest: Path) -> Path:
     return folder
 
 
+def _grpc_calls(image: str):
+    """The gRPC client's checks: the runtime's grpc port answers the model's example as the model does."""
+    grpc = pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] is a test dependency")
+
+    def calls(run: ContainerRun, host: dict[int, int]) -> list[CheckResult]:
+        port = run.port_named("grpc")
+        if port is None or port.number not in host:
+            return [checked("gRPC infer on the runtime's grpc port", False, f"declared ports: {run.ports}")]
+        client = grpc.InferenceServerClient(f"127.0.0.1:{host[port.number]}")
+        name = str(run.env_value("MODEL_NAME"))
+        example = image_example(image)
+        assert example.numeric, "the default project's example is one numeric tensor"
+        rows = np.asarray(example.rows, dtype=np.float64)
+        tensor = grpc.InferInput("input-0", list(rows.shape), "FP64")
+        tensor.set_data_from_numpy(rows)
+        result = client.infer(name, [tensor], outputs=[grpc.InferRequestedOutput("predict")])
+        got = result.as_numpy("predict").tolist()
+        return [
+            checked("gRPC model ready under the InferenceService's name", client.is_model_ready(name), name),
+            checked("gRPC infer on the runtime's grpc port", example.matches(got), f"got {got}"),
+        ]
+
+    return calls
+
+
 @pytest.fixture(scope="module")
 def model_files(served_image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The image's model folder, as the storage initializer leaves a storageUri's files."""
@@ -49,12 +79,14 @@ def model_files(served_image: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_runtime_answers_the_models_example_from_mnt_models(default_project, served_image, model_files):
-    report = kserve_runtime_smoke(default_project, served_image, model_files)
+    grpc_calls = _grpc_calls(served_image)
+    report = kserve_runtime_smoke(default_project, served_image, model_files, extra_calls=grpc_calls)
 
     assert report.ok, f"{report.summary()}\n{report.docker_command}\n--- log ---\n{report.logs}"
     names = [check.name for check in report.checks]
     assert "readinessProbe GET /v2/health/ready on port 8080" in names
     assert "v2 infer, every call on one kept-alive connection" in names
+    assert "gRPC infer on the runtime's grpc port" in names
     command = report.docker_command
     assert f"--volume {model_files}:/mnt/models:ro" in command
     assert "--read-only" in command
