@@ -199,6 +199,7 @@ def test_values_schema_refuses_bad_kserve_values(render_chart, kserve):
 
 MODEL_IMAGE_URI = "oci://registry.example.com/models/my-model:1.0.0"
 RUNTIME = {"enabled": True, "mode": "runtime", "storageUri": MODEL_IMAGE_URI}
+STANDARD = {"serving.kserve.io/deploymentMode": "Standard"}
 # KServe's own names for the frameworks (config/runtimes/), with the major version each project locks.
 KSERVE_FORMATS = {"sklearn": ("sklearn", "1"), "xgboost": ("xgboost", "3"), "lightgbm": ("lightgbm", "4")}
 
@@ -280,13 +281,15 @@ def test_auto_select_carries_a_priority(serving_runtime, render_chart):
 
 
 @pytest.mark.parametrize("mode", ["custom", "runtime"])
-def test_canary_traffic_percent(render_chart, isvc_validator, mode):
-    canary = {**RUNTIME, "mode": mode, "canaryTrafficPercent": 10}
-    isvc = _only(render_chart({"kserve": canary}), "InferenceService")
+def test_canary_traffic_percent_in_serverless_mode(render_chart, isvc_validator, mode):
+    # Knative splits the traffic between revisions; it allows the container one port.
+    serverless = {"serving.kserve.io/deploymentMode": "Serverless"}
+    kserve = {**RUNTIME, "mode": mode, "annotations": serverless, "runtime": {"grpcPort": False}}
+    isvc = _only(render_chart({"kserve": {**kserve, "canaryTrafficPercent": 10}}), "InferenceService")
     assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert isvc_validator.problems(isvc) == []
     # Unset (null): no canary, all traffic to the newest revision.
-    plain = _only(render_chart({"kserve": {**RUNTIME, "mode": mode}}), "InferenceService")
+    plain = _only(render_chart({"kserve": kserve}), "InferenceService")
     assert "canaryTrafficPercent" not in plain["spec"]["predictor"]
 
 
@@ -298,8 +301,12 @@ def test_canary_traffic_percent(render_chart, isvc_validator, mode):
             {**RUNTIME, "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
             "kserve.runtime.grpcPort must be false in Knative (serverless) mode",
         ),
+        (
+            {**RUNTIME, "canaryTrafficPercent": 10, "annotations": STANDARD},
+            "kserve.canaryTrafficPercent works in Knative (serverless) mode only",
+        ),
     ],
-    ids=["runtime-without-model", "two-ports-under-knative"],
+    ids=["runtime-without-model", "two-ports-under-knative", "canary-in-standard-mode"],
 )
 def test_runtime_values_kserve_cannot_run_are_refused_with_the_fix(render_chart, kserve, sentence):
     with pytest.raises(GeneratorError, match=re.escape(sentence)):
