@@ -343,3 +343,41 @@ def test_runtime_declares_the_projects_framework_as_kserve_names_it(matrix_rende
     values = yaml.safe_load(matrix_render.store[tree.files[path].digest])
     name, version = KSERVE_FORMATS[framework]
     assert values["kserve"]["runtime"]["modelFormat"] == {"name": name, "version": version}
+
+
+def _readme_sets(text: str) -> dict[str, Any]:
+    """The ``--set key=value`` pairs in ``text`` as nested values (``\\.`` keeps a dot in a key).
+
+    Lines that start with ``#`` (a shell comment) are not commands and are left out.
+    """
+    commands = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    values: dict[str, Any] = {}
+    for pair in re.findall(r"--set ([^\s`]+)", commands.replace("\\\n", " ")):
+        key, _, value = pair.partition("=")
+        *parents, leaf = [part.replace("\0", ".") for part in key.replace("\\.", "\0").split(".")]
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = {"true": True, "false": False}.get(value, int(value) if value.isdigit() else value)
+    return values
+
+
+def test_readme_runtime_commands_render_what_they_say(default_project, render_chart, isvc_validator):
+    readme = (default_project / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it as a KServe runtime", 1)[1].split("\n## ", 1)[0]
+    install = _readme_sets(section.split("```sh", 1)[1].split("```", 1)[0])
+    manifests = render_chart(install)
+    runtime, isvc = _only(manifests, "ServingRuntime"), _only(manifests, "InferenceService")
+    assert isvc_validator.problems(runtime) == []
+    assert isvc_validator.problems(isvc) == []
+    # The model goes where the README copies `make train`'s artifacts.
+    [copied_to] = re.findall(r"aws s3 cp --recursive artifacts/ (\S+)", section)
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == copied_to.rstrip("/")
+    # The canary upgrade, in serverless mode with the one port the Ports bullet says.
+    canary_text = section.split("**Canary rollout**", 1)[1].split("\n- ", 1)[0]
+    serverless = {"annotations": {"serving.kserve.io/deploymentMode": "Serverless"}}
+    serverless["runtime"] = {"grpcPort": False}
+    upgrade = {"kserve": {**install["kserve"], **serverless, **_readme_sets(canary_text)["kserve"]}}
+    predictor = _only(render_chart(upgrade), "InferenceService")["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert predictor["model"]["storageUri"] != copied_to.rstrip("/")
