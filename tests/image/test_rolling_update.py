@@ -15,6 +15,11 @@ out with two containers of the project image and a real load balancer:
 
 With the delay longer than the lag, v1 is out of the load balancer before it stops accepting:
 zero failures. Without the delay the test must see failures, or it could not see the problem.
+
+A model update (``helm upgrade --set model.image.tag=...``) is played out the same way on one
+serving image: each pod gets its model as the chart's init container gives it (the model image's
+busybox copies ``/models`` into a folder, the "emptyDir", which the server mounts read-only with
+``MODEL_DIR``), v1 from one model image and v2 from another, told apart by their answers.
 """
 
 from __future__ import annotations
@@ -171,16 +176,51 @@ class Endpoints:
 # ---------------------------------------------------------------------------------------------
 
 
-def start_pod(image: str, name: str, environment: dict[str, str] | None = None) -> Container:
-    """Run ``image`` as the chart runs it (hardened), on the default bridge like a pod IP."""
+def start_pod(
+    image: str,
+    name: str,
+    environment: dict[str, str] | None = None,
+    model_image: str | None = None,
+    workdir: Path | None = None,
+) -> Container:
+    """Run ``image`` as the chart runs it (hardened), on the default bridge like a pod IP.
+
+    With ``model_image``, as the chart runs it with ``model.image`` set: the init container first,
+    the pod's emptyDir a folder in ``workdir``.
+    """
+    volumes = {}
+    if model_image is not None:
+        assert workdir is not None
+        folder = copy_model_in(model_image, workdir / f"{name}-model")
+        volumes = {str(folder): {"bind": MODEL_MOUNT, "mode": "ro"}}
+        environment = {**(environment or {}), "MODEL_DIR": MODEL_MOUNT}
     return docker_client().containers.run(
         image,
         detach=True,
         name=name,
         environment={"SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "ACCESS_LOG": "false", **(environment or {})},
         labels={"dsdeploy.smoke": "1"},
+        volumes=volumes,
         **hardened_run_options(),
     )
+
+
+MODEL_MOUNT = "/mnt/models"
+
+
+def copy_model_in(model_image: str, folder: Path) -> Path:
+    """The chart's init container: the model image's own ``cp``, hardened as the server's uid,
+    fills the pod's emptyDir (a folder writable by any uid, as an emptyDir is)."""
+    folder.mkdir()
+    folder.chmod(0o1777)
+    docker_client().containers.run(
+        model_image,
+        ["cp", "-R", "/models/.", f"{MODEL_MOUNT}/"],
+        volumes={str(folder): {"bind": MODEL_MOUNT, "mode": "rw"}},
+        remove=True,
+        **{key: value for key, value in hardened_run_options().items() if key != "tmpfs"},
+    )
+    return folder
 
 
 def pod_address(container: Container) -> str:
@@ -235,6 +275,8 @@ class Load:
     port: int
     path: str
     body: bytes
+    #: What tells the versions apart in a 200 answer: the package version, or the model's outputs.
+    key: Callable[[dict[str, Any]], str] = lambda answer: str(answer["model_version"])
     stop: threading.Event = field(default_factory=threading.Event)
     answers: list[tuple[float, str]] = field(default_factory=list)  # (when, model_version)
     failures: list[tuple[float, str]] = field(default_factory=list)  # (when, what)
@@ -263,7 +305,7 @@ class Load:
                 response = connection.getresponse()
                 raw = response.read()
                 outcome = (
-                    json.loads(raw)["model_version"]
+                    self.key(json.loads(raw))
                     if response.status == 200
                     else f"HTTP {response.status}: {raw[:80]!r}"
                 )
@@ -303,6 +345,9 @@ class Rollout:
     stop_seconds: float
     stopped_accepting: float
     late_v1_answers: int
+    #: v1's and v2's answer (their ``Load.key``), asked of each pod directly once it was ready.
+    old: str = ""
+    new: str = ""
 
     def summary(self) -> str:
         return (
@@ -311,45 +356,72 @@ class Rollout:
         )
 
 
+def model_outputs(answer: dict[str, Any]) -> str:
+    """What a model answered, all outputs: two models of one image differ here, not in version.
+
+    Rounded: a row answered in a batch may differ from a lone one in its last bits.
+    """
+    data = [output["data"] for output in answer["outputs"]]
+    return json.dumps([[round(v, 6) if isinstance(v, float) else v for v in values] for values in data])
+
+
 @pytest.fixture
 def roll_out(
-    default_image: Any, next_version_image: Any, tmp_path: Path
-) -> Iterator[Callable[[str], Rollout]]:
-    """``roll_out(mode)``: run v1, update to v2 under load with the chart's delay held that way, measure.
+    default_image: Any, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Rollout]]:
+    """``roll_out(mode, update="image")``: run v1, update to v2 under load with the chart's delay
+    held that way, measure.
 
     Modes: ``pre-stop`` (the chart's default: a preStop hook, here its exec form, before
     SIGTERM), ``server`` (no hook: SIGTERM at once, the server holds the delay, env
-    SHUTDOWN_DELAY), ``none`` (no delay at all: the control).
+    SHUTDOWN_DELAY), ``none`` (no delay at all: the control). Updates: ``image`` (the next
+    version's image), ``model`` (the same image, another model image: ``model.image.tag``).
     """
     started: list[Container] = []
     balancers: list[LoadBalancer] = []
     example = image_example(default_image.tag)
     name = docker_client().images.get(default_image.tag).labels["org.opencontainers.image.title"]
-    body = json.dumps(example.infer_request(example.rows[:1])).encode()
+    infer = example.infer_request(example.rows[:1])
 
-    old_version = project_version(default_image)
+    def ask(address: str, body: bytes, key: Callable[[dict[str, Any]], str]) -> str:
+        url = f"http://{address}:{SERVICE_PORT}/v2/models/{name}/infer"
+        status, answer = engine_run.http("POST", url, body)
+        assert status == 200, answer
+        return key(answer)
 
-    def run(mode: str) -> Rollout:
-        suffix = f"{mode}-{time.monotonic_ns()}"
+    def run(mode: str, update: str = "image") -> Rollout:
+        suffix = f"{mode}-{update}-{time.monotonic_ns()}"
         hook_delay = DELAY if mode == "pre-stop" else 0.0
         server_delay = {"SHUTDOWN_DELAY": str(DELAY)} if mode == "server" else {}
+        if update == "image":
+            v1_image, v2_image = default_image.tag, request.getfixturevalue("next_version_image").tag
+            v1_model = v2_model = None
+            body, key = json.dumps(infer).encode(), Load.key
+        else:  # both outputs asked for: a label alone may well be the same for both models
+            models = request.getfixturevalue("model_images")
+            v1_image = v2_image = default_image.tag
+            v1_model, v2_model = models.v1, models.v2
+            outputs = [{"name": "predict"}, {"name": "predict_proba"}]
+            body, key = json.dumps({**infer, "outputs": outputs}).encode(), model_outputs
         balancer = LoadBalancer(tmp_path, ["v1", "v2"])
         balancers.append(balancer)
         endpoints = Endpoints(balancer, LAG)
-        v1 = start_pod(default_image.tag, f"dsdeploy-rollout-v1-{suffix}", server_delay)
+        v1 = start_pod(v1_image, f"dsdeploy-rollout-v1-{suffix}", server_delay, v1_model, tmp_path)
         started.append(v1)
         v1_address = pod_address(v1)
         wait_ready(v1, v1_address)
+        old_version = ask(v1_address, body, key)
         balancer.enable("v1", v1_address)  # in service before the update starts
 
-        load = Load(balancer.port, f"/v2/models/{name}/infer", body)
+        load = Load(balancer.port, f"/v2/models/{name}/infer", body, key)
         load.start()
         time.sleep(1.0)  # steady state on v1 first
 
-        v2 = start_pod(next_version_image.tag, f"dsdeploy-rollout-v2-{suffix}")
+        v2 = start_pod(v2_image, f"dsdeploy-rollout-v2-{suffix}", model_image=v2_model, workdir=tmp_path)
         started.append(v2)
         v2_address = pod_address(v2)
         wait_ready(v2, v2_address)
+        new_version = ask(v2_address, body, key)
         endpoints.add("v2", v2_address)
         time.sleep(LAG + MIN_READY)  # the Deployment waits minReadySeconds on the ready pod
         # The old pod is deleted: endpoints and kubelet learn it at the same moment.
@@ -383,6 +455,8 @@ def roll_out(
                 # A second of slack: a client thread may note an answer late (the GIL).
                 if when > v1_exited + 1 and version == old_version
             ),
+            old=old_version,
+            new=new_version,
         )
 
     yield run
@@ -418,6 +492,7 @@ def test_rolling_update_under_load(
     logger.info("rollout, delay %s: %s", mode, rollout.summary())
 
     check_switch(rollout, project_version(default_image), project_version(next_version_image))
+    assert (rollout.old, rollout.new) == (project_version(default_image), project_version(next_version_image))
     assert rollout.total > 10 * CONNECTIONS, rollout.summary()
     if mode != "none":
         assert rollout.failed == 0, rollout.summary()
@@ -427,3 +502,16 @@ def test_rolling_update_under_load(
         # The control: SIGTERM at deletion while the load balancer still sends v1 traffic. If
         # this saw no failure, the delay cases could not tell a working chart from a broken one.
         assert rollout.failed > 0, rollout.summary()
+
+
+def test_a_new_model_image_rolls_out_under_load_on_the_same_image(roll_out: Callable[..., Rollout]) -> None:
+    # `helm upgrade --set model.image.tag=v2`: same serving image, each pod's model copied in by
+    # the init container; the chart's default delay (preStop).
+    rollout = roll_out("pre-stop", update="model")
+    logger.info("model rollout: %s", rollout.summary())
+
+    assert rollout.old != rollout.new, "the two model images answer alike: the switch could not show"
+    check_switch(rollout, rollout.old, rollout.new)
+    assert rollout.total > 10 * CONNECTIONS, rollout.summary()
+    assert rollout.failed == 0, rollout.summary()
+    assert rollout.v1_left < rollout.stopped_accepting, rollout.summary()

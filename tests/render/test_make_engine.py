@@ -109,3 +109,13 @@ def test_deploy_refuses_podman_and_says_what_to_do(default_project: Path):
     )
     assert done.returncode != 0
     assert "make push CONTAINER_ENGINE=podman" in done.stderr
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_model_image_builds_the_model_folder_with_the_engine(default_project: Path, engine: str):
+    # The model folder is the whole build context: nothing else of the project reaches the image.
+    commands = _commands(default_project, "model-image", f"CONTAINER_ENGINE={engine}", "MODEL_DIR=imported")
+    build = _one(commands, *BUILD[engine])
+    assert build[build.index("-f") + 1] == "model.Dockerfile"
+    assert build[-1] == "imported"
+    assert build[build.index("-t") + 1] == "my-model-model:0.1.0"

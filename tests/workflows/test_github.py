@@ -194,7 +194,7 @@ def test_every_action_is_pinned_to_a_known_commit(
 
 def test_build_pushes_with_provenance_sbom_and_cache(registry, project_for, steps_using):
     job = _job(_publish(project_for, registry))
-    [build] = steps_using(job, "docker/build-push-action")
+    [build, _model] = steps_using(job, "docker/build-push-action")
     settings = build["with"]
     assert settings["push"] is True
     assert settings["provenance"] is True
@@ -222,6 +222,34 @@ def test_signing_is_keyless_by_digest_behind_a_toggle(registry, project_for, ste
     assert shlex.split(sign["run"]) == ["cosign", "sign", "--yes", "--recursive", "${IMAGE}@${DIGEST}"]
     assert sign["env"] == {"DIGEST": "${{ steps.build.outputs.digest }}"}
     assert job["permissions"]["id-token"] == "write"
+
+
+def test_the_model_image_is_pushed_beside_the_image_with_its_tags_and_signed(
+    registry, project_for, steps_using
+):
+    files = project_for(registry=registry, ci_provider="github")
+    job = _job(files.workflow("publish.yml"))
+    names = [step.get("name") or step["uses"].split("@")[0] for step in job["steps"]]
+    # The model the image was built with, out of the same build's cache (the Dockerfile's stage).
+    [extract] = [step for step in job["steps"] if step.get("name") == "The model the image was built with"]
+    command = shlex.split(extract["run"])
+    assert command[command.index("--target") + 1] == "model-files"
+    destination = command[command.index("--output") + 1]
+    assert "AS model-files" in (files.project / "Dockerfile").read_text(encoding="utf-8")
+    assert names.index("Build and push") < names.index("The model the image was built with")
+    [meta, model_meta] = steps_using(job, "docker/metadata-action")
+    assert model_meta["with"]["images"] == "${{ env.IMAGE }}-model"
+    assert model_meta["with"]["tags"] == meta["with"]["tags"]
+    [_build, model] = steps_using(job, "docker/build-push-action")
+    settings = model["with"]
+    assert f"type=local,dest={settings['context']}" == destination
+    assert (files.project / settings["file"]).is_file()  # model.Dockerfile, as `make model-image` builds it
+    assert (settings["push"], settings["provenance"], settings["sbom"]) == (True, True, True)
+    assert settings["tags"] == "${{ steps.model-meta.outputs.tags }}"
+    sign = next(step for step in job["steps"] if step.get("name") == "Sign the model image (keyless)")
+    assert shlex.split(sign["run"]) == ["cosign", "sign", "--yes", "--recursive", "${IMAGE}-model@${DIGEST}"]
+    assert sign["env"] == {"DIGEST": "${{ steps.model-build.outputs.digest }}"}
+    assert sign["if"] == "env.SIGN_IMAGE == 'true'"
 
 
 # --- ci.yml -----------------------------------------------------------------------------------
@@ -298,8 +326,10 @@ def test_publish_stamps_one_version_from_the_git_tag(project_for, steps_using):
     assert checkout["with"]["fetch-depth"] == 0  # the tags setuptools-scm counts from
     [version] = [step for step in job["steps"] if step.get("id") == "version"]
     assert "version=$(make --silent version)" in version["run"]
-    [meta] = steps_using(job, "docker/metadata-action")
-    assert meta["with"]["labels"] == "org.opencontainers.image.version=${{ steps.version.outputs.version }}"
+    for meta in steps_using(job, "docker/metadata-action"):  # the image's and the model image's
+        assert (
+            meta["with"]["labels"] == "org.opencontainers.image.version=${{ steps.version.outputs.version }}"
+        )
     steps = [step.get("name") or step["uses"].split("@")[0] for step in job["steps"]]
     assert steps.index("Version") < steps.index("Build and push")
 
@@ -335,8 +365,8 @@ def test_images_are_built_for_amd64_and_arm64_under_pinned_qemu(registry, projec
     [qemu] = steps_using(job, "docker/setup-qemu-action")
     assert qemu["with"]["platforms"] == "arm64"
     assert re.fullmatch(r"tonistiigi/binfmt:qemu-v[0-9.]+@sha256:[0-9a-f]{64}", qemu["with"]["image"])
-    [build] = steps_using(job, "docker/build-push-action")
-    assert build["with"]["platforms"] == "${{ env.PLATFORMS }}"
+    for build in steps_using(job, "docker/build-push-action"):  # the image and the model image
+        assert build["with"]["platforms"] == "${{ env.PLATFORMS }}"
     steps = [step.get("name") or step["uses"].split("@")[0] for step in job["steps"]]
     assert steps.index("docker/setup-qemu-action") < steps.index("docker/setup-buildx-action")
     assert steps.index("docker/setup-buildx-action") < steps.index("Build and push")

@@ -367,3 +367,29 @@ def test_signing_jobs_install_a_pinned_cosign_checked_by_sha256(project_for, tmp
     assert not (tmp_path / "cosign").exists()
     assert _run_installer(entry, tmp_path, good, pinned | {"SIGN_IMAGE": "false"}).returncode == 0
     assert not (tmp_path / "cosign").exists()  # nothing fetched when nothing is signed
+
+
+def test_the_model_image_is_pushed_beside_the_image_with_its_tags_signed(project_for, tmp_path: Path):
+    files = project_for(ci_provider="gitlab")
+    script = _pipeline(project_for)["push"]["script"]
+    builds = [shlex.split(e) for e in script if e.startswith("docker buildx build")]
+    [image, extract, model] = builds
+    # The model the image was built with, out of the image build's registry cache.
+    assert extract[extract.index("--target") + 1] == "model-files"
+    assert "AS model-files" in (files.project / "Dockerfile").read_text(encoding="utf-8")
+    assert extract[extract.index("--cache-from") + 1] == image[image.index("--cache-from") + 1]
+    assert f"type=local,dest={model[-1]}" == extract[extract.index("--output") + 1]
+    assert (files.project / model[model.index("-f") + 1]).is_file()
+    assert {"--push", "--provenance=true", "--sbom=true"} <= set(model)
+    # The image's tags, on <IMAGE>-model: run the step's line as the job's shell does.
+    [retag] = [e for e in script if e.startswith("model_tag_args=")]
+    image_ref = "registry.gitlab.com/team/my-model"
+    tag_args = f" --tag {image_ref}:sha-1234567 --tag {image_ref}:1.2.3 --tag {image_ref}:latest"
+    env = {"PATH": os.environ["PATH"], "IMAGE": image_ref, "tag_args": tag_args}
+    done = subprocess.run(
+        ["sh", "-c", f'{retag}\necho "$model_tag_args"'], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == tag_args.replace(f"{image_ref}:", f"{image_ref}-model:").split()
+    sign = next(e for e in script if "cosign sign" in e and "-model@" in e)
+    assert "model-build.json" in sign
+    assert model[model.index("--metadata-file") + 1] == "model-build.json"

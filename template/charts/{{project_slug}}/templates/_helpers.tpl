@@ -95,6 +95,20 @@ defaulting to the chart's appVersion (never "latest").
 {{- end }}
 
 {{/*
+The model image (model.image: `make model-image`, the model's files under /models) as a reference:
+by digest when one is given, else by tag; empty when neither is set (the image's own model).
+*/}}
+{{- define "dsdeploy.modelImage" -}}
+{{- with .Values.model.image }}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else if .tag }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Name the model is served under: /v2/models/<name> and the MODEL_NAME variable.
 */}}
 {{- define "dsdeploy.modelName" -}}
