@@ -136,7 +136,13 @@ def test_service_selects_the_server_pods_only(rendered: Callable[[str], Manifest
     assert not selector.items() <= hook_labels.items(), "the Service would route to the test pod"
     http, grpc = only(manifests, "Service")["spec"]["ports"]
     assert (http["name"], http["targetPort"]) == ("http", "http")
-    assert grpc == {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}
+    assert grpc == {
+        "name": "grpc",
+        "port": 8081,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "grpc",
+    }
 
 
 def test_closed_network_policy_admits_the_test_pod(rendered: Callable[[str], Manifests], only: Any) -> None:

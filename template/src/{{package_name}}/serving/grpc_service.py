@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -226,6 +227,24 @@ async def start(state: State, settings: Settings, port: int) -> tuple[grpc.aio.S
         raise OSError(f"cannot listen for gRPC on {address} (GRPC_PORT): {exc}") from None
     await server.start()
     return server, bound
+
+
+@asynccontextmanager
+async def serving(state: State, settings: Settings) -> AsyncIterator[None]:
+    """Serve gRPC on ``GRPC_PORT`` while the context lasts (nothing when ``settings.grpc_port`` is None).
+
+    Runs in the app's lifespan, so each worker serves on its own event loop; on exit the server
+    stops, giving the calls in flight ``SHUTDOWN_TIMEOUT`` (unless ``drain`` began it already).
+    """
+    if settings.grpc_port is None:
+        yield
+        return
+    state.grpc_server, port = await start(state, settings, settings.grpc_port)
+    logger.info("gRPC (Open Inference Protocol) on %s:%d", settings.host, port)
+    try:
+        yield
+    finally:
+        await stop(state, settings.shutdown_timeout)
 
 
 def drain(state: State, grace: float) -> None:

@@ -9,6 +9,7 @@ start-up; readiness stays 503 until it is. ``create_app`` puts the pieces togeth
 first: Prometheus request metrics and the access log (``metrics``, ``access_log``), the request
 limits (``limits``), the fast path (``fast_path``), then FastAPI with the routes (``routes``),
 ``/docs`` (``docs``) and the model page (``page``). Requests share model calls (``batching``).
+The lifespan also serves the protocol over gRPC on ``GRPC_PORT`` (``grpc_service``).
 """
 
 from __future__ import annotations
@@ -80,12 +81,8 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.grpc_port is not None:
-            # Here, in each worker's own loop: before the model loads, so gRPC health answers
-            # (live, not ready) meanwhile, as HTTP's.
-            app.state.grpc_server, port = await grpc_service.start(app.state, settings, settings.grpc_port)
-            logger.info("gRPC (Open Inference Protocol) on %s:%d", settings.host, port)
-        try:
+        # gRPC first (with GRPC_PORT), so its health answers (live, not ready) while the model loads.
+        async with grpc_service.serving(app.state, settings):
             if app.state.model is None:
                 # Off the event loop; a failure stops start-up, so a broken artifact fails the pod
                 # loudly instead of leaving a live server that is never ready.
@@ -99,8 +96,6 @@ def create_app(settings: Settings | None = None, *, model: Model | None = None) 
             gc.collect()
             gc.freeze()
             yield
-        finally:
-            await grpc_service.stop(app.state, settings.shutdown_timeout)
 
     app = InferenceService(
         title=f"{settings.model_name} inference service",
