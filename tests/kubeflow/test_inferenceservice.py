@@ -280,6 +280,23 @@ def test_auto_select_carries_a_priority(serving_runtime, render_chart):
     assert declared["priority"] > 2
 
 
+def test_runtime_takes_the_model_image_without_a_storage_uri(render_chart, chart):
+    # `make model-image` (model.image): KServe pulls it as a modelcar, oci://; a digest pins it.
+    repository = yaml.safe_load((chart.path / "values.yaml").read_text())["model"]["image"]["repository"]
+    kserve = {**RUNTIME, "storageUri": ""}
+    tagged = _only(render_chart({"kserve": kserve, "model": {"image": {"tag": "1.2.4"}}}), "InferenceService")
+    assert tagged["spec"]["predictor"]["model"]["storageUri"] == f"oci://{repository}:1.2.4"
+    digest = "sha256:" + "0" * 64
+    pinned = render_chart({"kserve": kserve, "model": {"image": {"tag": "1.2.4", "digest": digest}}})
+    assert (
+        _only(pinned, "InferenceService")["spec"]["predictor"]["model"]["storageUri"]
+        == f"oci://{repository}@{digest}"
+    )
+    # A storageUri of its own wins.
+    both = render_chart({"kserve": RUNTIME, "model": {"image": {"tag": "1.2.4"}}})
+    assert _only(both, "InferenceService")["spec"]["predictor"]["model"]["storageUri"] == MODEL_IMAGE_URI
+
+
 @pytest.mark.parametrize("mode", ["custom", "runtime"])
 def test_canary_traffic_percent_in_serverless_mode(render_chart, isvc_validator, mode):
     # Knative splits the traffic between revisions; it allows the container one port.
@@ -296,7 +313,7 @@ def test_canary_traffic_percent_in_serverless_mode(render_chart, isvc_validator,
 @pytest.mark.parametrize(
     ("kserve", "sentence"),
     [
-        ({**RUNTIME, "storageUri": ""}, "kserve.storageUri is required with kserve.mode=runtime"),
+        ({**RUNTIME, "storageUri": ""}, "kserve.mode=runtime needs a model"),
         (
             {**RUNTIME, "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
             "kserve.runtime.grpcPort must be false in Knative (serverless) mode",

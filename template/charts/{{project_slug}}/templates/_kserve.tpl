@@ -10,6 +10,18 @@ Name of the ServingRuntime (or ClusterServingRuntime) the InferenceService names
 {{- end }}
 
 {{/*
+Where KServe fetches a runtime's model from: kserve.storageUri, else the model image (model.image,
+`make model-image`: the files under /models, KServe's modelcar layout) as an oci:// URI.
+*/}}
+{{- define "dsdeploy.kserveStorageUri" -}}
+{{- if .Values.kserve.storageUri }}
+{{- .Values.kserve.storageUri }}
+{{- else if include "dsdeploy.modelImage" . }}
+{{- printf "oci://%s" (include "dsdeploy.modelImage" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
 Refusals of kserve values the schema cannot express, each one sentence naming the fix.
 */}}
 {{- define "dsdeploy.kserveChecks" -}}
@@ -18,8 +30,8 @@ Refusals of kserve values the schema cannot express, each one sentence naming th
 {{- fail "kserve.canaryTrafficPercent works in Knative (serverless) mode only, and KServe's standard mode ignores it: unset it, or drop the deploymentMode annotation on a cluster whose default is serverless" }}
 {{- end }}
 {{- if and .Values.kserve.enabled (eq .Values.kserve.mode "runtime") }}
-{{- if not .Values.kserve.storageUri }}
-{{- fail "kserve.storageUri is required with kserve.mode=runtime: the runtime loads the model KServe puts at /mnt/models; set it to the model's pvc://, s3:// or gs:// folder or to oci://<model image> (make model-image)" }}
+{{- if not (include "dsdeploy.kserveStorageUri" .) }}
+{{- fail "kserve.mode=runtime needs a model: the runtime loads what KServe puts at /mnt/models; set kserve.storageUri to the model's pvc://, s3:// or gs:// folder, or model.image.tag to a model image (make model-image)" }}
 {{- end }}
 {{- if and .Values.kserve.runtime.grpcPort (has $mode (list "Serverless" "Knative")) }}
 {{- fail "kserve.runtime.grpcPort must be false in Knative (serverless) mode, which allows the container one port; the server still listens for gRPC on 8081 inside the pod" }}
