@@ -27,11 +27,13 @@ from generator.errors import GeneratorError
 #: The image label that names the model when the pod spec sets no ``MODEL_NAME``.
 TITLE_LABEL = "org.opencontainers.image.title"
 
-# Prints the signature of the image's model: signature.json beside MODEL_PATH (written by
-# training), else the copy inside the artifact (an artifact copied in without its folder).
+# Prints the signature of the image's model: signature.json beside the artifact (written by
+# training) in MODEL_DIR, which wins as in the service, else beside MODEL_PATH; else the copy
+# inside the artifact (an artifact copied in without its folder).
 _SIGNATURE_SCRIPT = """
 import json, os, pathlib
-path = pathlib.Path(os.environ["MODEL_PATH"])
+folder = os.environ.get("MODEL_DIR", "").strip()
+path = pathlib.Path(folder) / "model.joblib" if folder else pathlib.Path(os.environ["MODEL_PATH"])
 beside = path.with_name("signature.json")
 if beside.is_file():
     print(beside.read_text())

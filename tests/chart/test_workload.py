@@ -112,9 +112,7 @@ def test_full_values_add_gpu_env_digest_and_scheduling(
     # The chart's own variables first, then the user's (env), which may override them.
     batching = ["BATCH_MAX_SIZE", "BATCH_MAX_WAIT_MS", "QUEUE_MAX_SIZE"]
     serving = [*batching, "REQUEST_TIMEOUT", "MAX_CONNECTIONS", "WORKERS", "SHUTDOWN_TIMEOUT"]
-    # MODEL_DIR: the full set's model image (tests/chart/test_model_image_values.py).
-    chart = ["MODEL_NAME", *serving, "MODEL_PAGE", "PUBLIC_EXAMPLE", "MODEL_DIR"]
-    assert names == [*chart, "LOG_LEVEL", "POD_NAME"]
+    assert names == ["MODEL_NAME", *serving, "MODEL_PAGE", "PUBLIC_EXAMPLE", "LOG_LEVEL", "POD_NAME"]
     assert container["env"][0]["value"] == "iris"
     assert container["image"].startswith("registry.example.com/team/model@sha256:")
     assert "replicas" not in spec  # the HPA owns the replica count

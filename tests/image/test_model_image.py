@@ -6,9 +6,12 @@ with another seed), built by the rendered project's own Makefile target.
 
 from __future__ import annotations
 
+import json
+
 import docker
 import pytest
 
+from generator.containers.podspec.smoke import podspec_smoke
 from generator.engine.image_store import image_config
 
 pytestmark = pytest.mark.docker
@@ -48,3 +51,20 @@ def test_model_image_holds_the_model_under_models_readable_by_any_uid(model_imag
     assert "model.joblib" in linked
     size = client.images.get(model_images.v1).attrs["Size"]
     assert size < MAX_BYTES, f"model image is {size} bytes"
+
+
+def test_the_charts_init_container_serves_the_model_image_on_docker(default_image, model_images, tmp_path):
+    # The chart's own model-image values set, pointed at the local v2 model image: the pod-spec
+    # smoke runs the init container (the model image's cp) into a shared emptyDir, then the server.
+    repository, tag = model_images.v2.rsplit(":", 1)
+    values = tmp_path / "local-model-image.yaml"
+    model = {"image": {"repository": repository, "tag": tag, "digest": "", "pullPolicy": "Never"}}
+    values.write_text(json.dumps({"model": model}), encoding="utf-8")
+
+    report = podspec_smoke(default_image.project, default_image.tag, "model-image", values=[values])
+
+    assert report.ok, f"{report.summary()}\n{report.docker_command}\n--- log ---\n{report.logs}"
+    names = [check.name for check in report.checks]
+    assert names.index("init container model") < names.index("v2 infer through the Service's targetPort")
+    assert "/mnt/models:ro" in report.docker_command
+    assert "from /mnt/models/model.joblib" in report.logs

@@ -504,7 +504,10 @@ def test_rolling_update_under_load(
         assert rollout.failed > 0, rollout.summary()
 
 
-def test_a_new_model_image_rolls_out_under_load_on_the_same_image(roll_out: Callable[..., Rollout]) -> None:
+def test_a_new_model_image_rolls_out_under_load_on_the_same_image(
+    roll_out: Callable[..., Rollout],
+    model_images: Any,  # roll_out asks for them; named here so the scheduler groups their holders
+) -> None:
     # `helm upgrade --set model.image.tag=v2`: same serving image, each pod's model copied in by
     # the init container; the chart's default delay (preStop).
     rollout = roll_out("pre-stop", update="model")

@@ -25,6 +25,8 @@ SHARED_FIXTURE_GROUPS = {
     "local_service": "services",
     "browser": "services",
     "updated_projects": "update",
+    # Built once on one worker, whose session end removes them: no other worker may still use them.
+    "model_images": "image/model-images",
 }
 #: Modules whose tests are independent units (each makes or reuses run-wide things only).
 SPREAD = frozenset(
@@ -50,6 +52,7 @@ COSTS: dict[str, float] = {
     "render/test_precommit": 80,
     "render/test_equivalence": 80,
     "image/test_rolling_update": 75,
+    "image/model-images": 60,
     "render/test_matrix": 70,
     "tests/swap/test_swap.py::test_swapped_image": 70,
     "project-": 60,

@@ -8,6 +8,7 @@ the smoke (:mod:`generator.containers.podspec.smoke`) starts it with the Docker 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -80,6 +81,15 @@ class Tmpfs:
 
 
 @dataclass(frozen=True)
+class SharedVolume:
+    """An ``emptyDir`` an init container fills for the server: a Docker volume both mount."""
+
+    path: str
+    volume: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class ContainerRun:
     """One container of a pod spec, as Docker runs it.
 
@@ -118,6 +128,18 @@ class ContainerRun:
     #: ``lifecycle.preStop``: a sleep (seconds) or a command the kubelet runs before SIGTERM.
     pre_stop_sleep: float | None = None
     pre_stop_exec: tuple[str, ...] | None = None
+    #: The container's name in the pod, and the emptyDirs it shares with init containers.
+    name: str = ""
+    shared: tuple[SharedVolume, ...] = ()
+    #: The pod's init containers, in order: each runs to completion before this one starts.
+    init: tuple[ContainerRun, ...] = ()
+
+    def volume_options(self, volumes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        """The Docker SDK's ``volumes`` for the shared emptyDirs, given each one's Docker volume."""
+        return {
+            volumes[mount.volume]: {"bind": mount.path, "mode": "ro" if mount.read_only else "rw"}
+            for mount in self.shared
+        }
 
     def env_value(self, name: str) -> str | None:
         """The last value ``name`` is given (later entries win, as in Kubernetes)."""
@@ -178,6 +200,8 @@ class ContainerRun:
         if self.read_only:
             parts.append("--read-only")
         parts += [arg for mount in self.tmpfs for arg in ("--tmpfs", f"{mount.path}:{mount.options()}")]
+        shared = [f"{m.volume}:{m.path}{':ro' if m.read_only else ''}" for m in self.shared]
+        parts += [arg for volume in shared for arg in ("--volume", volume)]
         parts += [arg for cap in self.cap_drop for arg in ("--cap-drop", cap)]
         parts += [arg for cap in self.cap_add for arg in ("--cap-add", cap)]
         parts += [arg for opt in self.security_opt for arg in ("--security-opt", opt)]

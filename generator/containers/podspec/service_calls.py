@@ -3,17 +3,20 @@
 The calls go through the port the Service targets, several on one HTTP/1.1 connection, because
 that is how real clients (and proxies) talk to a pod, and because a server with several workers
 must answer on a reused connection as it does on a fresh one. Each answer is checked against the
-model's own answers to its example request, read from its signature in the image.
+model's own answers to its example request, read from its signature in the image (or in the
+model image's files the pod's init container copied in).
 """
 
 from __future__ import annotations
 
 import http.client
+from collections.abc import Mapping
 from typing import Any
 
 from generator.containers.podspec.container_run import ContainerRun
-from generator.containers.v2_client import Example, image_example, infer_answer, parse
+from generator.containers.v2_client import Example, example_in_image, image_example, infer_answer, parse
 from generator.containers.v2_client import model_name as model_name_of
+from generator.engine.client import docker_client
 from generator.engine.run import HTTP_TIMEOUT
 from generator.results import CheckResult, checked
 
@@ -72,10 +75,19 @@ class ServiceCalls:
     that never gets ready costs no extra container.
     """
 
-    def __init__(self, image: str, run: ContainerRun, infer_port: int | None) -> None:
+    def __init__(
+        self,
+        image: str,
+        run: ContainerRun,
+        infer_port: int | None,
+        run_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.image = image
         self.run = run
         self.infer_port = infer_port
+        # How to read the served model's signature when it is not the image's own (a model
+        # image's files in a shared volume): the server's mounts and environment.
+        self.run_options = run_options
         self._expected: tuple[str, Example] | None = None
 
     def __call__(self, host: dict[int, int]) -> list[CheckResult]:
@@ -84,6 +96,11 @@ class ServiceCalls:
             return [checked(INFER, False, "no Service port to call")]
         if self._expected is None:
             name = model_name_of(self.image, self.run.env_value("MODEL_NAME"))
-            self._expected = (name, image_example(self.image))
+            example = (
+                example_in_image(docker_client(), self.image, self.run_options)
+                if self.run_options is not None
+                else image_example(self.image)
+            )
+            self._expected = (name, example)
         name, example = self._expected
         return infer_calls(host[self.infer_port], name, example)

@@ -16,8 +16,9 @@ itself answers. It ends with SIGTERM and the pod's grace period.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from docker.models.containers import Container
 
 from generator.chart.helm import Helm
 from generator.containers.podspec.container_run import ContainerRun
+from generator.containers.podspec.init_containers import pod_volumes, run_init
 from generator.containers.podspec.kubelet import heal, start_like_kubelet
 from generator.containers.podspec.probes import SETTLE_SECONDS
 from generator.containers.podspec.service_calls import ServiceCalls
@@ -34,6 +36,7 @@ from generator.containers.podspec.translate import translate
 from generator.containers.podspec.workload import NAMESPACE, render_workload, service_ports
 from generator.engine.client import docker_client
 from generator.engine.image_store import image_config
+from generator.engine.run import hardened_run_options
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
 from generator.process import ProgressFn, ignore_progress
@@ -142,12 +145,48 @@ def podspec_smoke(
 
     if not all(check.passed for check in checks):
         return report()  # a kubelet would not start it either (or clients could never reach it)
-    calls = ServiceCalls(str(ref), run, infer_port)
+    volumes = pod_volumes(client, run, str(ref))
+    try:
+        for init in run.init:
+            progress(f"init container {init.name}: {init.docker_command()}")
+            checks += run_init(client, init, volumes)
+            if not checks[-1].passed:
+                return report()  # the kubelet would retry it, and never start the server
+        return _serve(client, ref, run, volumes, infer_port, checks, report, heal_hang, settle, progress)
+    finally:
+        for volume in volumes.values():
+            with contextlib.suppress(docker.errors.DockerException):
+                client.volumes.get(volume).remove(force=True)
 
+
+def _serve(
+    client: docker.DockerClient,
+    ref: ImageRef,
+    run: ContainerRun,
+    volumes: dict[str, str],
+    infer_port: int | None,
+    checks: list[CheckResult],
+    report: Callable[..., PodspecReport],
+    heal_hang: bool,
+    settle: float,
+    progress: ProgressFn,
+) -> PodspecReport:
+    """Start the server container as the kubelet does, probe it, call it, stop it."""
+    shared = run.volume_options(volumes)
+    # The served model's signature, read where the server reads it: its mounts and environment.
+    example_options = (
+        {**hardened_run_options(), "environment": dict(run.env), "volumes": shared} if shared else None
+    )
+    calls = ServiceCalls(str(ref), run, infer_port, example_options)
     ports = {f"{port}/tcp": ("127.0.0.1", None) for port in run.published_ports()}
     try:
         container = client.containers.run(
-            str(ref), detach=True, ports=ports, labels={"dsdeploy.podspec": "1"}, **run.docker_options()
+            str(ref),
+            detach=True,
+            ports=ports,
+            labels={"dsdeploy.podspec": "1"},
+            volumes=shared,
+            **run.docker_options(),
         )
     except docker.errors.DockerException as exc:
         raise GeneratorError(f"Docker refused to start `{run.docker_command()}`: {exc}") from exc

@@ -11,9 +11,10 @@ listed in :attr:`ContainerRun.notes`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from generator.containers.podspec.container_run import ContainerRun, Port, Probe, Tmpfs
+from generator.containers.podspec.container_run import ContainerRun, Port, Probe, SharedVolume, Tmpfs
 from generator.containers.podspec.env import Untranslatable, container_env, expand, quantity
 from generator.errors import GeneratorError
 
@@ -27,7 +28,7 @@ _POD_NO_EFFECT = frozenset(
 )  # fmt: skip
 _POD_TRANSLATED = frozenset(
     {
-        "containers", "volumes", "securityContext", "terminationGracePeriodSeconds",
+        "containers", "initContainers", "volumes", "securityContext", "terminationGracePeriodSeconds",
         "automountServiceAccountToken",
     }
 )  # fmt: skip
@@ -38,6 +39,21 @@ _CONTAINER_TRANSLATED = frozenset(
         "livenessProbe", "readinessProbe", "resources", "securityContext", "volumeMounts", "lifecycle",
     }
 )  # fmt: skip
+# An init container runs to completion before the server starts: no ports, probes or hooks.
+_INIT_TRANSLATED = frozenset(
+    {
+        "name",
+        "image",
+        "command",
+        "args",
+        "workingDir",
+        "env",
+        "envFrom",
+        "resources",
+        "securityContext",
+        "volumeMounts",
+    }
+)
 _SECURITY_TRANSLATED = frozenset(
     {
         "runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy", "supplementalGroups",
@@ -180,11 +196,17 @@ def _resources(resources: Mapping[str, Any], without_devices: bool, notes: list[
     return out
 
 
-def _mounts(container: Mapping[str, Any], volumes: Sequence[Mapping[str, Any]]) -> tuple[Tmpfs, ...]:
+def _mounts(
+    container: Mapping[str, Any], volumes: Sequence[Mapping[str, Any]], shared: frozenset[str]
+) -> tuple[tuple[Tmpfs, ...], tuple[SharedVolume, ...]]:
+    """The container's emptyDirs: a tmpfs of its own, or a Docker volume init containers mount too.
+
+    What an init container writes there (the model it copies in) must reach the server.
+    """
     by_name = {str(volume["name"]): volume for volume in volumes}
     mounts: list[Tmpfs] = []
+    shares: list[SharedVolume] = []
     for mount in container.get("volumeMounts") or []:
-        _refuse_unknown(mount, frozenset({"name", "mountPath", "readOnly"}), "volumeMounts[]")
         name = str(mount["name"])
         volume = by_name.get(name)
         if volume is None:
@@ -194,14 +216,22 @@ def _mounts(container: Mapping[str, Any], volumes: Sequence[Mapping[str, Any]]) 
             )
         kinds = [key for key in volume if key != "name"]
         if kinds != ["emptyDir"]:
-            raise Untranslatable(f"volume {name}", f"type {kinds} (only emptyDir becomes a tmpfs)")
+            # An image volume (model.imageVolume) among them: the init-container copy is what runs here.
+            raise Untranslatable(
+                f"volume {name}", f"type {kinds} (only emptyDir: a tmpfs, or a volume init containers fill)"
+            )
+        _refuse_unknown(mount, frozenset({"name", "mountPath", "readOnly"}), "volumeMounts[]")
+        read_only = bool(mount.get("readOnly", False))
+        if name in shared:
+            shares.append(SharedVolume(str(mount["mountPath"]), name, read_only))
+            continue
         empty_dir = volume["emptyDir"] or {}
         if empty_dir.get("medium", "") not in ("", "Memory"):
             raise Untranslatable(f"volume {name}.emptyDir.medium", str(empty_dir["medium"]))
         size = empty_dir.get("sizeLimit")
         size_bytes = int(quantity(size, f"volume {name}.emptyDir.sizeLimit")) if size is not None else None
-        mounts.append(Tmpfs(str(mount["mountPath"]), name, size_bytes, bool(mount.get("readOnly", False))))
-    return tuple(mounts)
+        mounts.append(Tmpfs(str(mount["mountPath"]), name, size_bytes, read_only))
+    return tuple(mounts), tuple(shares)
 
 
 def _pre_stop(container: Mapping[str, Any]) -> tuple[float | None, tuple[str, ...] | None]:
@@ -255,6 +285,27 @@ def translate(
     notes: list[str] = []
     if pod.get("automountServiceAccountToken", True):
         notes.append("no service account token is mounted (automountServiceAccountToken is not false)")
+    inits = pod.get("initContainers") or []
+    # An emptyDir an init container mounts carries its files to the server: one shared volume.
+    shared = frozenset(str(m["name"]) for init in inits for m in init.get("volumeMounts") or [])
+    init_runs = []
+    for init in inits:
+        _refuse_unknown(init, _CONTAINER_NO_EFFECT | _INIT_TRANSLATED, f"init container {init.get('name')}")
+        init_runs.append(_container_run(pod, template, init, namespace, without_devices, notes, shared))
+    server = _container_run(pod, template, spec, namespace, without_devices, notes, shared)
+    return replace(server, init=tuple(init_runs), notes=tuple(notes))
+
+
+def _container_run(
+    pod: Mapping[str, Any],
+    template: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    namespace: str,
+    without_devices: bool,
+    notes: list[str],
+    shared: frozenset[str],
+) -> ContainerRun:
+    """One container of the pod (the server or an init container) as Docker runs it."""
     security = _security(pod.get("securityContext") or {}, spec.get("securityContext") or {})
     user, groups, cap_drop, cap_add, security_opt = _security_options(security)
     ports = tuple(
@@ -271,8 +322,10 @@ def translate(
     resources = _resources(spec.get("resources") or {}, without_devices, notes)
     sysctls = tuple((str(s["name"]), str(s["value"])) for s in security.get("sysctls") or [])
     pre_stop_sleep, pre_stop_exec = _pre_stop(spec)
+    tmpfs, shared_mounts = _mounts(spec, pod.get("volumes") or [], shared)
     return ContainerRun(
         image=str(spec["image"]),
+        name=str(spec.get("name", "")),
         entrypoint=tuple(expand(str(part), env_map) for part in command) if command else None,
         args=tuple(expand(str(part), env_map) for part in args) if args is not None else None,
         env=tuple(env),
@@ -281,7 +334,8 @@ def translate(
         group_add=groups,
         run_as_non_root=bool(security.get("runAsNonRoot", False)),
         read_only=bool(security.get("readOnlyRootFilesystem", False)),
-        tmpfs=_mounts(spec, pod.get("volumes") or []),
+        tmpfs=tmpfs,
+        shared=shared_mounts,
         cap_drop=cap_drop,
         cap_add=cap_add,
         security_opt=security_opt,

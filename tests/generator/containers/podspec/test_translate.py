@@ -115,9 +115,12 @@ REFUSALS: dict[str, tuple[Callable[[Deployment], None], str]] = {
     ),
     "host-port": (lambda d: _container(d)["ports"][0].update(hostPort=8080), "hostPort"),
     "host-network": (lambda d: d["spec"]["template"]["spec"].update(hostNetwork=True), "hostNetwork"),
-    "init-container": (
-        lambda d: d["spec"]["template"]["spec"].update(initContainers=[{"name": "i", "image": "x"}]),
-        "initContainers",
+    # A native sidecar (an init container that keeps running) is not one that runs to completion.
+    "sidecar-init-container": (
+        lambda d: d["spec"]["template"]["spec"].update(
+            initContainers=[{"name": "i", "image": "x", "restartPolicy": "Always"}]
+        ),
+        r"init container i\.restartPolicy",
     ),
     "sidecar": (
         lambda d: d["spec"]["template"]["spec"]["containers"].append({"name": "side", "image": "x"}),
@@ -296,3 +299,26 @@ def test_pre_stop_hook_is_run_before_sigterm(rendered, hook, sleep, command):
     run = translate(deployment)
     assert run.pre_stop_sleep == sleep
     assert run.pre_stop_exec == command
+
+
+def test_the_model_images_init_container_shares_its_emptydir_with_the_server(rendered):
+    run = translate(rendered("model-image")[0])
+
+    [init] = run.init
+    assert init.image.endswith("-model:1.2.4") or "@sha256:" in init.image
+    assert init.entrypoint == ("cp", "-R", "/models/.", "/mnt/models/")
+    # Hardened as the server, its own read-only root; the emptyDir is shared, not a tmpfs of its own.
+    options = init.docker_options()
+    assert (options["user"], options["read_only"], options["cap_drop"]) == ("10001:10001", True, ["ALL"])
+    assert [(m.path, m.volume, m.read_only) for m in init.shared] == [("/mnt/models", "model", False)]
+    assert [(m.path, m.volume, m.read_only) for m in run.shared] == [("/mnt/models", "model", True)]
+    assert [mount.path for mount in run.tmpfs] == ["/tmp"]
+    assert run.env_value("MODEL_DIR") == "/mnt/models"
+    assert run.volume_options({"model": "vol"}) == {"vol": {"bind": "/mnt/models", "mode": "ro"}}
+    assert "--volume model:/mnt/models:ro" in run.docker_command()
+
+
+def test_an_image_volume_is_refused_by_name(rendered):
+    # Docker mounts no image as a volume here: the smoke runs the init-container copy instead.
+    with pytest.raises(Untranslatable, match="volume model"):
+        translate(rendered("model-image-volume")[0])
