@@ -113,6 +113,22 @@ def test_rules_select_this_release_with_the_values_thresholds(
     assert alerts["ModelServiceErrorRatioHigh"]["labels"]["severity"] == "warning"
 
 
+def test_grpc_server_faults_and_inference_latency_count_in_the_alerts(
+    rendered: Callable[[str], Manifests], only: Any
+) -> None:
+    # gRPC calls carry their code's name as status and their method's path as route (serving's
+    # metrics): the server's own faults and ModelInfer must count as HTTP's 5xx and infer do.
+    alerts = _alerts(only(rendered("monitoring"), "PrometheusRule"))
+    [status] = re.findall(r'status=~"([^"]+)"', alerts["ModelServiceErrorRatioHigh"]["expr"])
+    codes = ("500", "503", "INTERNAL", "UNAVAILABLE", "422", "OK", "INVALID_ARGUMENT", "NOT_FOUND")
+    counted = [code for code in codes if re.fullmatch(status, code)]
+    assert counted == ["500", "503", "INTERNAL", "UNAVAILABLE"]
+    [route] = re.findall(r'route=~"([^"]+)"', alerts["ModelServiceLatencyHigh"]["expr"])
+    inference = ["/predict", "/v2/models/{model_name}/infer", "/inference.GRPCInferenceService/ModelInfer"]
+    assert [bool(re.fullmatch(route, path)) for path in inference] == [True, True, True]
+    assert not re.fullmatch(route, "/inference.GRPCInferenceService/ServerReady")
+
+
 def test_prometheus_rule_is_checked_against_the_operators_crd(
     rendered: Callable[[str], Manifests], only: Any, checker: ManifestChecker
 ) -> None:

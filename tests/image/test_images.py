@@ -20,6 +20,12 @@ from generator.process import run
 from generator.tools import require
 
 pytestmark = pytest.mark.docker
+GRPC_READY = (
+    "import grpc; "
+    "channel = grpc.insecure_channel('127.0.0.1:8081'); "
+    "call = channel.unary_unary('/inference.GRPCInferenceService/ServerReady'); "
+    "print(call(b'', timeout=30).hex())"
+)
 
 
 def test_default_image_serves_the_model_under_the_chart_security_context(default_image):
@@ -47,10 +53,14 @@ def test_service_is_ready_on_a_read_only_root_with_only_tmp_writable(default_ima
         wait_ready(container, base_url)
         root_code, root_output = container.exec_run(["python", "-c", "open('/opt/model/probe', 'w')"])
         tmp_code, _ = container.exec_run(["python", "-c", "open('/tmp/probe', 'w').write('ok')"])
+        # gRPC on the image's default port too: ServerReady (an empty request) answers ready=true,
+        # 08 01 on the wire, through the image's own grpcio.
+        grpc_code, grpc_output = container.exec_run(["python", "-c", GRPC_READY])
 
     assert root_code != 0
     assert b"Read-only file system" in root_output
     assert tmp_code == 0
+    assert (grpc_code, grpc_output.decode().strip()) == (0, "0801")
 
 
 def test_layer_scan_finds_a_file_a_later_layer_deleted(default_image, ca_bundle, tmp_path, scratch_tag):
