@@ -3,9 +3,10 @@
 The Dask operator's CustomResourceDefinitions (DaskJob, DaskCluster, DaskWorkerGroup,
 DaskAutoscaler) are read from the ``dask-kubernetes`` wheel, which ships them install-ready inside
 the operator's Helm chart; :data:`DASK_KUBERNETES_VERSION` is the release they are pinned to
-(dsdeploy's test extra installs exactly that one). KServe's InferenceService CRD, the Gateway
-API's HTTPRoute CRD and the Prometheus Operator's PrometheusRule CRD ship with this package,
-trimmed (``schemas/``; each header names its source and what was left out).
+(dsdeploy's test extra installs exactly that one). KServe's InferenceService, ServingRuntime and
+ClusterServingRuntime CRDs, the Gateway API's HTTPRoute CRD and the Prometheus Operator's
+PrometheusRule CRD ship with this package, trimmed (``schemas/``; each header names its source
+and what was left out).
 
 A CRD's ``openAPIV3Schema`` is what the API server checks, but it is lax as a JSON schema: objects
 do not close their properties (the API server drops unknown fields, or with kubectl's default
@@ -31,6 +32,8 @@ DISTRIBUTION = "dask-kubernetes"
 DASK_KUBERNETES_VERSION = "2026.3.0"
 API_GROUP = "kubernetes.dask.org"
 KSERVE_CRD = "inferenceservices.serving.kserve.io.trimmed.yaml"
+# ServingRuntime and ClusterServingRuntime: one schema, two kinds, one file.
+KSERVE_RUNTIME_CRDS = "servingruntimes.serving.kserve.io.trimmed.yaml"
 GATEWAY_CRD = "httproutes.gateway.networking.k8s.io.trimmed.yaml"
 PROMETHEUS_RULE_CRD = "prometheusrules.monitoring.coreos.com.trimmed.yaml"
 INSTALL_HINT = f"pip install '{DISTRIBUTION}=={DASK_KUBERNETES_VERSION}' (or pip install 'dsdeploy[test]')"
@@ -195,9 +198,14 @@ def kserve_crds() -> tuple[dict[str, Any], ...]:
     return bundled_crds(KSERVE_CRD)
 
 
+def kserve_runtime_crds() -> tuple[dict[str, Any], ...]:
+    """KServe's ServingRuntime and ClusterServingRuntime CRDs, as bundled with this package."""
+    return bundled_crds(KSERVE_RUNTIME_CRDS)
+
+
 def kserve_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """:func:`crd_schemas` of the bundled KServe CRD (no wheel needed: it ships with dsdeploy)."""
-    return crd_schemas(kserve_crds())
+    """:func:`crd_schemas` of the bundled KServe CRDs (no wheel needed: they ship with dsdeploy)."""
+    return crd_schemas((*kserve_crds(), *kserve_runtime_crds()))
 
 
 def gateway_crds() -> tuple[dict[str, Any], ...]:
@@ -216,7 +224,7 @@ def prometheus_rule_schemas() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def installed_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """The bundled schemas (KServe, HTTPRoute, PrometheusRule), and Dask's when its wheel is installed.
+    """The bundled schemas (KServe's, HTTPRoute, PrometheusRule), and Dask's when its wheel is installed.
 
     Checkers use this so that charts without Dask resources are checked without the wheel; a
     Dask manifest checked without it is reported as having no schema.

@@ -55,5 +55,7 @@ def test_installed_wheel_renders_a_project_from_any_folder(tmp_path):
     )
     kinds = _run([venv / "bin" / "python", "-c", show], elsewhere, env).stdout
     assert "InferenceService" in kinds
+    assert "ServingRuntime" in kinds
+    assert "ClusterServingRuntime" in kinds
     assert "HTTPRoute" in kinds
     assert "PrometheusRule" in kinds

@@ -59,6 +59,7 @@ COSTS: dict[str, float] = {
     "project-": 60,
     "kind/test_podspec": 60,
     "kind/test_podspec_faults": 60,
+    "kind/test_kserve_runtime": 15,
     "workflows/test_registry_answers": 60,
     "kubeflow/test_local_run": 55,
     "image/test_notebook_image": 50,
