@@ -53,7 +53,7 @@ def test_container_port_the_server_does_not_listen_on_is_named(chart_copy, serve
     report = podspec_smoke(project, served_image, settle=SETTLE)
 
     detail = _failure(report, "startupProbe GET /v2/health/live on port http (9090)")
-    assert "the container listens on 8080, not 9090" in detail
+    assert "the container listens on 8080, 8081, not 9090" in detail
 
 
 def test_write_to_a_path_no_volume_covers_is_named(chart_copy, served_image, answers_of, default_project):

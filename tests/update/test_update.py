@@ -186,8 +186,8 @@ def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved
     serving = project / "src" / "my_model" / "serving"
     service = serving / "service.py"
     text = service.read_text()
-    # A line 0.3.0 kept in service.py (the drain on SIGTERM), and a constant it moved out.
-    kept = ('"shutting down in %g s (SHUTDOWN_DELAY): readiness is 503 meanwhile"', '"draining for %g s"')
+    # A line 0.3.0 kept in service.py (the start-up's log line), and a constant it moved out.
+    kept = ('"Uvicorn running on %s (Press CTRL+C to quit)"', '"Serving on %s (Ctrl+C stops it)"')
     moved = ("RETRY_AFTER_SECONDS = 1 ", "RETRY_AFTER_SECONDS = 2 ")
     for old, _ in (kept, moved):
         assert old in text
@@ -202,7 +202,7 @@ def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved
         '"""Our retry policy."""\n\nfrom .serving.service import RETRY_AFTER_SECONDS, create_app\n\n'
         '__all__ = ["RETRY_AFTER_SECONDS", "create_app"]\n'
     )
-    lifecycle.commit_all(project, "Our drain message, retry delay and retry policy")
+    lifecycle.commit_all(project, "Our start-up message, retry delay and retry policy")
     capfd.readouterr()
     lifecycle.update(project)
     err = capfd.readouterr().err
@@ -210,7 +210,7 @@ def test_migration_0_3_0_keeps_edits_of_kept_lines_and_sets_aside_edits_of_moved
     # The edit of moved code: 0.3.0's file stands, the user's copy beside it, and where it went.
     new_service = service.read_text()
     assert (serving / "service.py.pre-0.3.0").read_text() == edited
-    assert '"shutting down in %g s (SHUTDOWN_DELAY)' in new_service
+    assert '"Uvicorn running on %s (Press CTRL+C to quit)"' in new_service
     assert "src/my_model/serving/service.py had local changes to code 0.3.0 moved" in err
     assert "RETRY_AFTER_SECONDS -> serving/steps.py" in err
     # An edit of lines 0.3.0 kept is merged in place, nothing set aside.
