@@ -136,6 +136,17 @@ class Figures:
     errors: int
     cpu_ms: float  # server CPU time per request, all its processes: steadier than req/s on a busy machine
 
+    @classmethod
+    def median(cls, runs: Sequence[Figures]) -> Figures:
+        """The median of each figure over ``runs`` (errors: their sum)."""
+        return cls(
+            rps=statistics.median(f.rps for f in runs),
+            p50_ms=statistics.median(f.p50_ms for f in runs),
+            p99_ms=statistics.median(f.p99_ms for f in runs),
+            errors=sum(f.errors for f in runs),
+            cpu_ms=statistics.median(f.cpu_ms for f in runs),
+        )
+
     def public(self) -> dict[str, float | int]:
         """The figures --json promises."""
         return {"rps": self.rps, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms, "errors": self.errors}
@@ -664,16 +675,7 @@ def measure(
                 runs.pop(target.name, None)
         targets = [target for target in targets if target.name in runs]
     return {
-        name: {
-            count: Figures(
-                rps=statistics.median(f.rps for f in figures),
-                p50_ms=statistics.median(f.p50_ms for f in figures),
-                p99_ms=statistics.median(f.p99_ms for f in figures),
-                errors=sum(f.errors for f in figures),
-                cpu_ms=statistics.median(f.cpu_ms for f in figures),
-            )
-            for count, figures in by_count.items()
-        }
+        name: {count: Figures.median(figures) for count, figures in by_count.items()}
         for name, by_count in runs.items()
     }
 

@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import struct
 import sys
 import tempfile
@@ -202,16 +201,7 @@ def measure(
                         runs.setdefault(f"{name}-rest", {}).setdefault(count, []).append(figures)
                         log(_line(round_, repeat, f"{name}-rest", count, figures))
     return {
-        name: {
-            count: Figures(
-                rps=statistics.median(f.rps for f in figures),
-                p50_ms=statistics.median(f.p50_ms for f in figures),
-                p99_ms=statistics.median(f.p99_ms for f in figures),
-                errors=sum(f.errors for f in figures),
-                cpu_ms=statistics.median(f.cpu_ms for f in figures),
-            )
-            for count, figures in by_count.items()
-        }
+        name: {count: Figures.median(figures) for count, figures in by_count.items()}
         for name, by_count in runs.items()
     }
 
