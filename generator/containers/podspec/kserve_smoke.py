@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import docker.errors
-import yaml
 
-from generator.chart.helm import Chart, Helm, require_helm
+from generator.chart.helm import Helm
 from generator.containers.podspec.container_run import ContainerRun
 from generator.containers.podspec.kserve import MODEL_MOUNT, RUNTIME_KINDS, predictor_pod
 from generator.containers.podspec.kubelet import start_like_kubelet
@@ -30,7 +28,7 @@ from generator.containers.podspec.probes import SETTLE_SECONDS
 from generator.containers.podspec.service_calls import ServiceCalls
 from generator.containers.podspec.smoke import PodspecReport
 from generator.containers.podspec.translate import translate
-from generator.containers.podspec.workload import NAMESPACE
+from generator.containers.podspec.workload import NAMESPACE, render_chart
 from generator.engine.client import docker_client
 from generator.errors import GeneratorError
 from generator.image.image_ref import ImageRef
@@ -51,21 +49,12 @@ def render_runtime(
     Raises:
         GeneratorError: Unknown values set, helm refused, or not exactly one of each.
     """
-    chart = Chart.find(project)
-    if values_set not in chart.values_sets:
-        raise GeneratorError(
-            f"the chart has no values set {values_set!r}", hint=f"pick one of {', '.join(chart.values_sets)}"
-        )
-    with tempfile.TemporaryDirectory(prefix="dsdeploy-kserve-") as scratch:
-        override = Path(scratch) / "image-values.yaml"
-        override.write_text(yaml.safe_dump(image.chart_values()), encoding="utf-8")
-        files = [*chart.values_files(values_set), *values, override]
-        documents = (helm or require_helm()).render(chart.name, chart.path, namespace=NAMESPACE, values=files)
+    name, documents = render_chart(project, image, values_set, helm=helm, values=values)
     runtimes = [d for d in documents if d.get("kind") in RUNTIME_KINDS]
     services = [d for d in documents if d.get("kind") == "InferenceService"]
     if len(runtimes) != 1 or len(services) != 1:
         raise GeneratorError(
-            f"expected one ServingRuntime and one InferenceService in {chart.name} ({values_set}), "
+            f"expected one ServingRuntime and one InferenceService in {name} ({values_set}), "
             f"found {len(runtimes)} and {len(services)}",
             hint="render a values set with kserve.enabled, kserve.mode=runtime and kserve.runtime.create",
         )

@@ -1,8 +1,9 @@
 """The workload a chart renders for the pod-spec smoke: its server Deployment and the Services.
 
-:func:`render_workload` renders the chart with ``helm template`` (its image values pointed at a
-local image) and keeps the one server Deployment and the Services; :func:`service_ports` checks
-that every Service selecting the pod targets a port the container declares.
+:func:`render_chart` renders the chart with ``helm template`` (its image values pointed at a
+local image); :func:`render_workload` keeps the one server Deployment and the Services;
+:func:`service_ports` checks that every Service selecting the pod targets a port the container
+declares.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _non_hooks(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def render_workload(
+def render_chart(
     project: Path,
     image: ImageRef,
     values_set: str,
@@ -38,13 +39,14 @@ def render_workload(
     helm: Helm | None = None,
     namespace: str = NAMESPACE,
     values: Sequence[Path] = (),
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The server Deployment and the Services the chart renders for ``values_set``, run on ``image``.
+) -> tuple[str, list[dict[str, Any]]]:
+    """The chart's name and the manifests ``helm template`` renders for ``values_set``, run on ``image``.
 
-    ``values`` are extra values files layered over the set (e.g. a CPU limit of 2).
+    ``values`` are extra values files layered over the set (e.g. a CPU limit of 2); the image's
+    values come last.
 
     Raises:
-        GeneratorError: Unknown values set, helm refused, or no single server Deployment.
+        GeneratorError: Unknown values set, or helm refused.
     """
     chart = Chart.find(project)
     if values_set not in chart.values_sets:
@@ -60,6 +62,24 @@ def render_workload(
             namespace=namespace,
             values=[*chart.values_files(values_set), *values, override],
         )
+    return chart.name, documents
+
+
+def render_workload(
+    project: Path,
+    image: ImageRef,
+    values_set: str,
+    *,
+    helm: Helm | None = None,
+    namespace: str = NAMESPACE,
+    values: Sequence[Path] = (),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The server Deployment and the Services the chart renders for ``values_set``, run on ``image``.
+
+    Raises:
+        GeneratorError: Unknown values set, helm refused, or no single server Deployment.
+    """
+    name, documents = render_chart(project, image, values_set, helm=helm, namespace=namespace, values=values)
     documents = _non_hooks(documents)
     deployments = [d for d in documents if d.get("kind") == "Deployment"]
     servers = [
@@ -68,7 +88,7 @@ def render_workload(
         if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == SERVER_COMPONENT
     ] or deployments
     if len(servers) != 1:
-        raise GeneratorError(f"expected one server Deployment in {chart.name}, found {len(servers)}")
+        raise GeneratorError(f"expected one server Deployment in {name}, found {len(servers)}")
     return servers[0], [d for d in documents if d.get("kind") == "Service"]
 
 
