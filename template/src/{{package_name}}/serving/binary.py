@@ -33,20 +33,21 @@ from .steps import error_response
 
 HEADER = b"inference-header-content-length"
 OCTET_STREAM = b"application/octet-stream"
-#: numpy's little-endian type of each fixed-size datatype.
+#: numpy's little-endian type of each fixed-size datatype: the bytes of this extension's tensors,
+#: and of the gRPC service's raw contents (``grpc_codec``), which KServe encodes the same way.
 DTYPES = {
-    "FP64": "<f8",
-    "FP32": "<f4",
-    "FP16": "<f2",
-    "INT64": "<i8",
-    "INT32": "<i4",
-    "INT16": "<i2",
-    "INT8": "i1",
-    "UINT64": "<u8",
-    "UINT32": "<u4",
-    "UINT16": "<u2",
-    "UINT8": "u1",
     "BOOL": "?",
+    "UINT8": "u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "INT8": "i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
 }
 _LENGTH = struct.Struct("<I")  # a BYTES element's length
 

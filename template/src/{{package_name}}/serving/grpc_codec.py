@@ -20,26 +20,12 @@ import numpy as np
 from fastapi import HTTPException
 from pydantic import ValidationError
 
+from .binary import DTYPES, tensor_bytes
 from .grpc_proto import ModelInferResponse
 from .protocol import InferRequest
 from .refusals import describe_validation_errors
 from .signature import Signature
 
-#: Little-endian numpy types of raw tensors, by datatype (BYTES is length-prefixed instead).
-RAW_DTYPES = {
-    "BOOL": np.dtype("?"),
-    "UINT8": np.dtype("<u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("<i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-}
 #: The ``InferTensorContents`` field of each datatype (the proto has none for FP16: raw only).
 CONTENTS_FIELDS = {
     "BOOL": "bool_contents",
@@ -103,9 +89,9 @@ def _values(tensor: Any, raw: bytes | None) -> list[Any]:
             raise invalid(f"input {name!r} has both contents and raw_input_contents: send its values in one")
         if datatype == "BYTES":
             return _raw_bytes(name, raw)
-        dtype = RAW_DTYPES.get(datatype)
-        if dtype is None:
-            raise invalid(f"input {name!r}: datatype {datatype!r} is none of {', '.join(RAW_DTYPES)}, BYTES")
+        if datatype not in DTYPES:
+            raise invalid(f"input {name!r}: datatype {datatype!r} is none of {', '.join(DTYPES)}, BYTES")
+        dtype = np.dtype(DTYPES[datatype])
         if len(raw) % dtype.itemsize:
             raise invalid(
                 f"input {name!r}: raw contents of {len(raw)} bytes are not a whole number of {datatype} "
@@ -166,13 +152,6 @@ def infer_request(message: Any, signature: Signature | None) -> InferRequest:
         raise HTTPException(status_code=422, detail=message) from None
 
 
-def _raw_output(datatype: str, data: Sequence[Any]) -> bytes:
-    if datatype == "BYTES":
-        encoded = [str(value).encode("utf-8") for value in data]
-        return b"".join(len(value).to_bytes(_LENGTH, "little") + value for value in encoded)
-    return np.asarray(data, dtype=RAW_DTYPES[datatype]).tobytes()
-
-
 def infer_response(content: Mapping[str, Any], *, raw: bool) -> Any:
     """A ``ModelInferResponse`` holding ``content`` (``answers.infer_content``'s).
 
@@ -188,7 +167,7 @@ def infer_response(content: Mapping[str, Any], *, raw: bool) -> Any:
         tensor = response.outputs.add(name=output["name"], datatype=output["datatype"], shape=output["shape"])
         data = output["data"]
         if raw:
-            response.raw_output_contents.append(_raw_output(output["datatype"], data))
+            response.raw_output_contents.append(tensor_bytes(data, output["datatype"]))
         elif output["datatype"] == "BYTES":
             tensor.contents.bytes_contents.extend(str(value).encode("utf-8") for value in data)
         else:
