@@ -4,7 +4,8 @@ Owned by the template: extend through ``model.py`` (the estimator) and ``train.p
 ``copier update`` may replace this file.
 
 The artifact is one joblib file holding a plain dict (no classes of this package), so it loads
-without this package's code on the path and survives renames of it. What a row's values must be
+without this package's code on the path and survives renames of it. ``signature.json`` beside it
+records its SHA-256, checked before it is unpickled (``integrity``). What a row's values must be
 is checked in ``features``.
 """
 
@@ -24,6 +25,7 @@ import sklearn
 from numpy.typing import NDArray
 
 from .features import check_features, estimator_input
+from .integrity import IntegrityError, artifact_record, verify
 from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
@@ -195,7 +197,8 @@ def save_model(model: Model, path: Path) -> Path:
     """Write ``model`` to ``path`` atomically, and its signature beside it as ``signature.json``.
 
     Writing to a temporary file in the same folder and renaming it means a reader (a server
-    starting up, a pipeline step) never sees half an artifact.
+    starting up, a pipeline step) never sees half an artifact. ``signature.json`` records the
+    file's name and SHA-256, which ``load_model`` checks.
 
     Args:
         model: The model to save.
@@ -216,17 +219,20 @@ def save_model(model: Model, path: Path) -> Path:
     tmp = Path(tmp_name)
     try:
         joblib.dump(artifact, tmp)
+        record = artifact_record(tmp) | {"file": path.name}
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-    model.signature.write(path.parent)
+    model.signature.write(path.parent, artifact=record)
     return path
 
 
 def load_model(path: Path | str | None = None) -> Model:
-    """Load a model artifact written by ``save_model``, or a bare fitted estimator.
+    """Load a model artifact written by ``save_model`` (or a bare fitted estimator), after checking it.
 
-    Only load artifacts you trust: joblib files are pickles and can run code when loaded.
+    Joblib files are pickles and can run code when loaded, so the file is read only if its
+    SHA-256 is the one ``signature.json`` beside it records (``integrity``): a changed or swapped
+    file, or one whose folder records no digest of it, is refused before anything in it runs.
 
     Args:
         path: The artifact; ``model_path()`` (``MODEL_DIR``, ``MODEL_PATH`` or the default) when omitted.
@@ -235,7 +241,8 @@ def load_model(path: Path | str | None = None) -> Model:
         The model.
 
     Raises:
-        ModelLoadError: The file is missing, unreadable or holds no fitted estimator.
+        ModelLoadError: The file is missing, unreadable, not the file its signature records
+            (one line naming both digests), or holds no fitted estimator.
     """
     if path is None:
         try:
@@ -249,10 +256,17 @@ def load_model(path: Path | str | None = None) -> Model:
             f" or set {MODEL_DIR_ENV} or {MODEL_PATH_ENV}"
         )
     try:
-        artifact = joblib.load(path)
+        # One open file: the bytes whose digest is checked are the bytes unpickled, even if the
+        # path is swapped in between.
+        with path.open("rb") as handle:
+            verify(path, handle)
+            handle.seek(0)
+            artifact = joblib.load(handle)
+    except IntegrityError as exc:
+        raise ModelLoadError(str(exc)) from None
     except Exception as exc:  # any unpickling failure means the same thing to the caller
         raise ModelLoadError(f"cannot load model artifact {path}: {exc}") from exc
-    # A bare estimator dumped by hand (or by `make import-model`) is served too.
+    # A bare estimator (dumped by hand, its digest recorded with `integrity --record`) is served too.
     bundle = artifact if isinstance(artifact, dict) and "estimator" in artifact else {"estimator": artifact}
     estimator = bundle["estimator"]
     if not hasattr(estimator, "predict"):

@@ -5,13 +5,14 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 Training writes it inside the artifact and beside it as ``signature.json``: the input columns
 (names, kinds, and whether training saw them missing: only there is a null taken), the task
 (classification with its classes, or regression) and an example request (held-out rows with the
-model's own answers). The service's metadata and checks, the tests, ``helm test``, the CI smoke
-steps and ``make smoke`` all read it, so none of them hard-codes a row of the example data.
+model's own answers). ``signature.json`` also records the artifact's SHA-256 (``"artifact"``, see
+``integrity``), which ``load_model`` checks before it unpickles the file. The service's metadata
+and checks, the tests, ``helm test``, the CI smoke steps and ``make smoke`` all read it, so none
+of them hard-codes a row of the example data.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,9 +24,10 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import is_classifier
 
+from .integrity import ARTIFACT_KEY, SIGNATURE_FILE, write_json
+
 ColumnKind = Literal["number", "integer", "boolean", "string"]
 Task = Literal["classification", "regression"]
-SIGNATURE_FILE = "signature.json"
 EXAMPLE_ROWS = 3  # rows in the example request: enough to show the shape, cheap to send
 #: The Open Inference Protocol datatype of each column kind.
 DATATYPES: Mapping[ColumnKind, str] = {
@@ -150,10 +152,16 @@ class Signature:
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a model signature: missing or malformed {exc}") from None
 
-    def write(self, folder: Path) -> Path:
-        """Write ``signature.json`` into ``folder``; returns its path."""
+    def write(self, folder: Path, *, artifact: Mapping[str, str] | None = None) -> Path:
+        """Write ``signature.json`` into ``folder`` atomically; returns its path.
+
+        Args:
+            folder: Where the artifact is.
+            artifact: What ``integrity.artifact_record`` says of the artifact (its file name and
+                SHA-256), recorded under ``"artifact"``: ``load_model`` checks the file against it.
+        """
         path = folder / SIGNATURE_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_json(path, self.to_dict() | ({ARTIFACT_KEY: dict(artifact)} if artifact else {}))
         return path
 
 
