@@ -223,11 +223,13 @@ def _faulty_replica(service: Any, tmp: Path) -> tuple[subprocess.Popen[bytes], s
     artifact.parent.mkdir()
     source = service.project / "artifacts" / "model.joblib"
     run([service.python, "-c", PLANT, source, artifact, tmp, str(MARK)], timeout=120)
+    package = read_answers(service.project)["package_name"]
+    # The planted model is not the file signature.json records: the test vouches for it, as a user would.
+    run([service.python, "-m", f"{package}.serving.integrity", "--record", artifact.parent], timeout=60)
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "MODEL_PATH": str(artifact)}
     env["GRPC_PORT"] = str(free_port())  # not 8081: the first replica or another test may hold it
     env["PYTHONPATH"] = str(tmp)  # where the server unpickles the planted class from
-    package = read_answers(service.project)["package_name"]
     process = subprocess.Popen(
         [service.python, "-m", f"{package}.serve"],
         cwd=service.project,
