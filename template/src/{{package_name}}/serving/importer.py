@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +23,9 @@ from typing import Any
 
 import joblib
 
+from . import sandbox
 from .artifact import Model, ModelLoadError, check_answers, save_model
-from .signature import derive_signature, signature_of_estimator
+from .signature import SIGNATURE_FILE, Signature, derive_signature, signature_of_estimator
 
 DEFAULT_OUTPUT = Path("imported")
 
@@ -88,6 +90,39 @@ def with_fitted_categories(frame: Any, estimator: Any) -> Any:
     return frame
 
 
+def load_pickled(path: Path) -> Any:
+    """Unpickle ``path`` (joblib or plain pickle): this runs any code the file holds.
+
+    ``main`` calls the importer inside the sandbox (``sandbox.py``) for such files where a
+    container engine answers; this is the one place they are loaded.
+
+    Raises:
+        ModelLoadError: The file cannot be unpickled.
+    """
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # any unpickling failure means the same thing to the caller
+        raise ModelLoadError(f"cannot load {path}: {exc}") from exc
+
+
+#: How the formats that are not pickles begin: a zip (skops), JSON or UBJSON (XGBoost), LightGBM's text.
+NOT_PICKLE_MAGIC = (b"PK\x03\x04", b"{", b"tree\n", b"tree\r\n")
+#: Files of an MLflow model folder that hold a pickle (the sklearn flavour and its kin).
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle")
+
+
+def loads_pickle(model: Path) -> bool:
+    """Whether importing ``model`` unpickles something: anything not known to be pickle-free does."""
+    if model.is_dir():
+        return any(path.suffix in PICKLE_SUFFIXES for path in model.rglob("*") if path.is_file())
+    try:
+        with model.open("rb") as file:
+            head = file.read(8)
+    except OSError:
+        return True  # the import reports the file; no reason to load it here
+    return not head.startswith(NOT_PICKLE_MAGIC)
+
+
 def import_model(
     model: Path,
     output: Path = DEFAULT_OUTPUT,
@@ -100,10 +135,7 @@ def import_model(
     Raises:
         ModelLoadError: The file holds no fitted estimator, or the example does not fit it.
     """
-    try:
-        artifact = joblib.load(model)
-    except Exception as exc:  # any unpickling failure means the same thing to the caller
-        raise ModelLoadError(f"cannot load {model}: {exc}") from exc
+    artifact = load_pickled(model)
     estimator = artifact["estimator"] if isinstance(artifact, dict) and "estimator" in artifact else artifact
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"{model} holds a {type(estimator).__name__}, which has no predict()")
@@ -131,19 +163,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--example", type=Path, help="a few real rows (.csv, .parquet or .json)")
     parser.add_argument("--class-names", default="", help="comma-separated class names, in label order")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="folder (default: %(default)s)")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="load a pickle on this machine, not in a container (also SANDBOX=0): only for files you trust",
+    )
     args = parser.parse_args(argv)
     names = [name for name in args.class_names.split(",") if name]
+    engine = sandbox_engine(args.model, no_sandbox=args.no_sandbox)
+    model, output, example = args.model, args.output, args.example
     try:
-        imported = import_model(args.model, args.output, example=args.example, class_names=names)
-    except ModelLoadError as error:
+        if engine is None:
+            signature = import_model(model, output, example=example, class_names=names).signature
+        else:
+            options = ["--class-names", args.class_names] if args.class_names else []
+            sandbox.import_in_sandbox(model, output, example=example, args=options, engine=engine)
+            signature = Signature.from_dict(json.loads((output / SIGNATURE_FILE).read_text(encoding="utf-8")))
+    except (ModelLoadError, sandbox.SandboxError, ValueError) as error:
         print(f"import-model: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1
-    signature = imported.signature
+    where = f" in a {engine} sandbox" if engine else ""
     print(  # noqa: T201 - CLI output
-        f"imported {args.model} into {args.output}: {signature.task}, {len(signature.columns)} columns, "
+        f"imported {model} into {output}{where}: {signature.task}, {len(signature.columns)} columns, "
         f"{len(signature.example_rows)} example rows"
     )
     return 0
+
+
+def sandbox_engine(model: Path, *, no_sandbox: bool = False) -> str | None:
+    """The engine to load ``model`` in, or None to load it here (warning when that was not chosen).
+
+    Only pickles run code when loaded; SANDBOX=0 or ``--no-sandbox`` loads them here knowingly.
+    """
+    if no_sandbox or os.environ.get("SANDBOX", "1") == "0" or not loads_pickle(model):
+        return None
+    engine = sandbox.engine_from_env()
+    reason = sandbox.unavailable(engine)
+    if reason is None:
+        return engine
+    print(  # noqa: T201 - CLI output
+        f"import-model: warning: loading {model} on this machine ({reason}): a pickle runs any code it "
+        "holds, so import only files you trust (SANDBOX=0 or --no-sandbox says so and silences this)",
+        file=sys.stderr,
+    )
+    return None
 
 
 if __name__ == "__main__":
