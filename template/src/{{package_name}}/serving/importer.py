@@ -8,7 +8,9 @@ signature and writes ``imported/model.joblib`` and ``imported/signature.json``; 
 MODEL_SOURCE=imported`` then bakes it into the image instead of training. The signature comes
 from the estimator (its feature names and classes) or, better, from example rows you give
 (a CSV, Parquet or JSON file of a few real rows): their columns, kinds and the model's answers
-to them become the example request every check sends.
+to them become the example request every check sends. A pickle runs any code it holds when
+loaded, so ``main`` loads one inside a throwaway container where an engine answers
+(``sandbox.py``), and here only after a warning or when told to (SANDBOX=0, ``--no-sandbox``).
 """
 
 from __future__ import annotations

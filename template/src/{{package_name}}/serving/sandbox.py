@@ -11,6 +11,11 @@ read-only and no host folder is writable. The importer writes into the container
 result comes back on standard output as a tar holding exactly ``model.joblib`` and
 ``signature.json``, whose names and types are checked before either is written to the output.
 
+Settings (environment; ``make import-model`` passes the first four): CONTAINER_ENGINE (docker or
+podman), BASE_IMAGE and CA_BUNDLE (as ``make build``), SANDBOX (0: load here, knowingly),
+SANDBOX_IMAGE (the deps stage's tag, default ``<package>-deps:dev``) and SANDBOX_TIMEOUT (seconds
+an import may take, default 900).
+
 Standard library and the engine's command line only: nothing here unpickles.
 """
 
