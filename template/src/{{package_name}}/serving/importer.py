@@ -115,6 +115,8 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".cloudpickle")
 
 def loads_pickle(model: Path) -> bool:
     """Whether importing ``model`` unpickles something: anything not known to be pickle-free does."""
+    if not model.exists():
+        return False  # nothing to load: the import says so
     if model.is_dir():
         return any(path.suffix in PICKLE_SUFFIXES for path in model.rglob("*") if path.is_file())
     try:

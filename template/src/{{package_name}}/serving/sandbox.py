@@ -186,6 +186,10 @@ def import_in_sandbox(
             to standard error, with this machine's paths in place of the container's).
     """
     shown = (model, example, output)
+    # A bind mount of a missing path would create it on this machine: refuse before any engine runs.
+    for path, setting in ((model, "MODEL"), (example, "EXAMPLE")):
+        if path is not None and not path.exists():
+            raise SandboxError(f"{setting}={path}: no such file; check the path")
     model, example = model.resolve(), example.resolve() if example else None
     image = image_name()
     build_image(engine, image)
