@@ -38,13 +38,18 @@ joblib.dump(LogisticRegression(max_iter=500).fit(x, y), sys.argv[1])
 with open(sys.argv[2], "w") as file:
     json.dump({"instances": x[::30].tolist()}, file)
 """
-#: Both imports' models, loaded in the project's environment, answer every training row.
-PREDICT = """
+#: The same import on this machine, knowingly (``--no-sandbox``), then both imports' models answer
+#: every training row; one interpreter for both, in the project's environment.
+IMPORT_HERE_AND_PREDICT = """
 import json, sys
 from sklearn.datasets import load_iris
 from {package}.serving.artifact import load_model
+from {package}.serving.importer import main
+model, example, here, sandboxed = sys.argv[1:]
+assert main([model, "--example", example, "--output", here, "--no-sandbox"]) == 0
 x, _ = load_iris(return_X_y=True)
-print(json.dumps([load_model(path).predict_proba(x).tolist() for path in sys.argv[1:]]))
+answers = [load_model(path).predict_proba(x).tolist() for path in (sandboxed, here + "/model.joblib")]
+print(json.dumps(answers))
 """
 #: What the hostile pickle runs when loaded: a file at each target it can write, then a report of
 #: where it wrote, its uid, its effective capabilities and the network interfaces it saw.
@@ -142,27 +147,17 @@ def test_an_honest_pickle_imports_through_the_sandbox_as_on_this_machine(sandbox
         "model.joblib",
         "signature.json",
     ]
-    # The same import on this machine, knowingly (SANDBOX=0), for comparison.
     package = read_answers(project)["package_name"]
-    python = project / ".venv" / "bin" / "python"
     here = project.parent / "imported-here"
-    importer = [python, "-m", f"{package}.serving.importer", sandboxed.model, "--example", sandboxed.example]
-    run([*importer, "--output", here, "--no-sandbox"], cwd=project)
+    script = IMPORT_HERE_AND_PREDICT.format(package=package)
+    imported = [sandboxed.model, sandboxed.example, here, project / "imported" / "model.joblib"]
+    done = run([project / ".venv" / "bin" / "python", "-c", script, *imported], cwd=project)
     signature = json.loads((project / "imported" / "signature.json").read_text(encoding="utf-8"))
     assert signature == json.loads((here / "signature.json").read_text(encoding="utf-8"))
     given = json.loads(sandboxed.example.read_text(encoding="utf-8"))["instances"]
     assert signature["example"]["instances"], "the example request holds none of the given rows"
     assert all(row in given for row in signature["example"]["instances"])
-    answers = run(
-        [
-            python,
-            "-c",
-            PREDICT.format(package=package),
-            project / "imported" / "model.joblib",
-            here / "model.joblib",
-        ]
-    )
-    sandbox, host = json.loads(answers.stdout)
+    sandbox, host = json.loads(done.stdout.splitlines()[-1])
     assert len(sandbox) == 150
     assert sandbox == host
 
