@@ -83,9 +83,11 @@ def load_mlflow(folder: Path, trust: Collection[str] = ()) -> Source:
         names = tuple(rows[0])
     ordered = tuple(tuple(row[n] for n in names) if isinstance(row, dict) else tuple(row) for row in rows)
     source = loaded(estimator, "mlflow", names=names, kinds=kinds, rows=ordered)
-    if not native and getattr(source.estimator, "feature_names_in_", None) is not None:
-        return replace(source, frame=True)  # fitted on a DataFrame: it is given one
-    return source
+    fitted_names = getattr(source.estimator, "feature_names_in_", None)
+    if native or fitted_names is None:
+        return source
+    # Fitted on a DataFrame: it is given one, in its own columns when MLflow named none.
+    return replace(source, names=source.names or tuple(str(n) for n in fitted_names), frame=True)
 
 
 def signature_columns(
