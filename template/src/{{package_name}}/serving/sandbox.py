@@ -210,7 +210,10 @@ def import_in_sandbox(
     sys.stderr.writelines(f"{line}\n" for line in lines)
     if done.returncode != 0:
         fallback = f"the import failed inside the sandbox ({engine} exit code {done.returncode})"
-        raise SandboxError(reason.removeprefix("import-model: ") or fallback)
+        reason = reason.removeprefix("import-model: ") or fallback
+        if "No module named" in reason:  # the sandbox has the image's dependencies, not the dev group
+            reason += "; the sandbox has only the image's dependencies (add it with uv add, or SANDBOX=0)"
+        raise SandboxError(reason)
     unpack(done.stdout, output)
 
 
