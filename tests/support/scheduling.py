@@ -63,6 +63,7 @@ COSTS: dict[str, float] = {
     "workflows/test_registry_answers": 60,
     "kubeflow/test_local_run": 55,
     "image/test_notebook_image": 50,
+    "image/test_import_sandbox": 45,
     "render/test_cookiecutter": 50,
     "kubeflow/test_pipeline_compile": 45,
     "tests/swap/test_swap.py::test_swapped_project": 45,
