@@ -5,10 +5,9 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
 Training writes it inside the artifact and beside it as ``signature.json``: the input columns
 (names, kinds, and whether training saw them missing: only there is a null taken), the task
 (classification with its classes, or regression) and an example request (held-out rows with the
-model's own answers). ``signature.json`` also records the artifact's SHA-256 (``"artifact"``, see
-``integrity``), which ``load_model`` checks before it unpickles the file. The service's metadata
-and checks, the tests, ``helm test``, the CI smoke steps and ``make smoke`` all read it, so none
-of them hard-codes a row of the example data.
+model's own answers); the file also records the artifact's SHA-256 (``integrity``). The service's
+metadata and checks, the tests, ``helm test``, the CI smoke steps and ``make smoke`` all read it,
+so none of them hard-codes a row of the example data.
 """
 
 from __future__ import annotations
@@ -153,13 +152,7 @@ class Signature:
             raise ValueError(f"not a model signature: missing or malformed {exc}") from None
 
     def write(self, folder: Path, *, artifact: Mapping[str, str] | None = None) -> Path:
-        """Write ``signature.json`` into ``folder`` atomically; returns its path.
-
-        Args:
-            folder: Where the artifact is.
-            artifact: What ``integrity.artifact_record`` says of the artifact (its file name and
-                SHA-256), recorded under ``"artifact"``: ``load_model`` checks the file against it.
-        """
+        """Write ``signature.json`` into ``folder`` atomically, ``artifact`` (its name and SHA-256) in it."""
         path = folder / SIGNATURE_FILE
         write_json(path, self.to_dict() | ({ARTIFACT_KEY: dict(artifact)} if artifact else {}))
         return path
