@@ -20,14 +20,13 @@ Kubernetes schemas on its default values, the set that carries those two lines u
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.chart_groups import CHECKED_PARTS, PRINTED, REPOSITORIES, REPOSITORY_LINES, chart_key
 from support.rendering import MATRIX
 
 from generator.chart.helm import DEFAULT_SET, Chart
@@ -37,47 +36,6 @@ from generator.results import CheckResult
 
 # The chart's own checks; the Dockerfile's (checkov dockerfile, hadolint) belong to the image tier.
 CHART_CHECKS = {LINT, SCHEMAS, HELM_AGREE, VALUES_SCHEMA, "checkov kubernetes"}
-
-
-# The runtime's model format block in the chart's values.yaml: the line that opens it and its
-# indented lines (the two `## @param` comments, name and version).
-_MODEL_FORMAT = re.compile(r"^    modelFormat:\n(?:      .*\n)+", re.MULTILINE)
-# The registry's two lines: image.repository and model.image.repository.
-_REPOSITORIES = re.compile(r"^(  |    )repository: \S+\n", re.MULTILINE)
-REPOSITORY_LINES = 2
-# The only lines of the chart's templates that may name a repository: the image reference
-# helpers' printf and their comment.
-PRINTED = ('{{- printf "%s@%s" .', '{{- printf "%s:%s" .', "Image reference: ")
-CHECKED_PARTS = ("charts", "deploy")
-
-
-def masked_values(text: str) -> str:
-    """values.yaml with the model format block and the registry's repositories masked."""
-    text = _MODEL_FORMAT.sub("    modelFormat: <framework>\n", text)
-    return _REPOSITORIES.sub(lambda line: f"{line[1]}repository: <registry>\n", text)
-
-
-def chart_key(tree: Any, store: Any, masked: dict[str, str]) -> str:
-    """The digest of the files under ``CHECKED_PARTS``, values.yaml's model format and image
-    repositories masked (:func:`masked_values`); deploy/kubeflow/config.yaml, whose image the
-    registry names too, is not a chart file: the Kubeflow tier compiles every registry's.
-
-    ``masked`` caches the masked digest of each distinct values.yaml content.
-    """
-    digest = hashlib.sha256()
-    for relpath in sorted(tree.files):
-        if not relpath.startswith(tuple(f"{part}/" for part in CHECKED_PARTS)):
-            continue
-        if relpath == "deploy/kubeflow/config.yaml":
-            continue
-        content = tree.files[relpath].digest
-        if relpath.endswith("/values.yaml") and relpath.count("/") == 2:
-            if content not in masked:
-                text = masked_values(store[content].decode())
-                masked[content] = hashlib.sha256(text.encode()).hexdigest()
-            content = masked[content]
-        digest.update(f"{relpath}\0{content}\0".encode())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +113,7 @@ def test_the_registry_changes_only_the_image_repositories(matrix_render: Any) ->
         for path in values:
             if path.endswith("/values.yaml"):
                 text = matrix_render.store[tree.files[path].digest].decode()
-                assert len(_REPOSITORIES.findall(text)) == REPOSITORY_LINES, variant.id
+                assert len(REPOSITORIES.findall(text)) == REPOSITORY_LINES, variant.id
     for found in by_others.values():
         assert set(found) == registries
         assert len({masked_key for masked_key, _ in found.values()}) == 1
