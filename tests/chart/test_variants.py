@@ -12,10 +12,10 @@ against KServe's CRD. Without this the 28 checks would be 84 for the same files.
 
 The registry answer changes the chart in two lines only, the image's and the model image's
 ``repository`` in values.yaml, which the templates only print into image references: charts that
-differ only there share the full check too (4 checks, not 28), and each registry's chart runs its
-own ``helm lint --strict`` (both Helms: values.schema.json's pattern for repositories) and
-Kubernetes schemas on its default values, the set that carries those two lines unchanged.
-``test_the_registry_changes_only_the_image_repositories`` proves the premise.
+differ only there share the full check too (2 checks, not 28: Dask on and off), and each
+registry's chart (14) runs its own ``helm lint --strict`` (both Helms: values.schema.json's
+pattern for repositories) and Kubernetes schemas on its default values, the set that carries those
+two lines unchanged. ``test_the_registry_changes_only_the_image_repositories`` proves the premise.
 """
 
 from __future__ import annotations
@@ -42,15 +42,17 @@ CHART_CHECKS = {LINT, SCHEMAS, HELM_AGREE, VALUES_SCHEMA, "checkov kubernetes"}
 def variant_checks(
     checker: ManifestChecker, matrix_render: Any, matrix_projects: Mapping[str, Path]
 ) -> dict[str, list[CheckResult]]:
-    """Each variant's rows: its group's full check, then its own chart's default values linted
-    with every Helm and validated (what its registry's repositories could break)."""
+    """Each variant's rows: its group's full check, then its registry's chart's default values
+    linted with every Helm and validated (what its repositories could break)."""
     projects = matrix_projects
     groups: dict[str, list[str]] = {}
     charts: dict[str, list[str]] = {}
     masked: dict[str, str] = {}
+    by_registry: dict[str, str] = {}
     for variant_id, tree in matrix_render.trees.items():
         groups.setdefault(chart_key(tree, matrix_render.store, masked), []).append(variant_id)
-        charts.setdefault(tree.part_digest(("charts",)), []).append(variant_id)
+        key = chart_key(tree, matrix_render.store, by_registry, registry=False)
+        charts.setdefault(key, []).append(variant_id)
     representatives: list[Path] = [projects[ids[0]] for ids in groups.values()]
     results = checker.check_projects(representatives)
 

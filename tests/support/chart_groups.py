@@ -9,7 +9,7 @@ from typing import Any
 
 # The runtime's model format block in the chart's values.yaml: the line that opens it and its
 # indented lines (the two `## @param` comments, name and version).
-_MODEL_FORMAT = re.compile(r"^    modelFormat:\n(?:      .*\n)+", re.MULTILINE)
+MODEL_FORMAT = re.compile(r"^    modelFormat:\n(?:      .*\n)+", re.MULTILINE)
 # The registry's two lines: image.repository and model.image.repository.
 REPOSITORIES = re.compile(r"^(  |    )repository: \S+\n", re.MULTILINE)
 REPOSITORY_LINES = 2
@@ -19,18 +19,21 @@ PRINTED = ('{{- printf "%s@%s" .', '{{- printf "%s:%s" .', "Image reference: ")
 CHECKED_PARTS = ("charts", "deploy")
 
 
-def masked_values(text: str) -> str:
-    """values.yaml with the model format block and the registry's repositories masked."""
-    text = _MODEL_FORMAT.sub("    modelFormat: <framework>\n", text)
+def masked_values(text: str, *, registry: bool = True) -> str:
+    """values.yaml with the model format block and (``registry``) the registry's repositories masked."""
+    text = MODEL_FORMAT.sub("    modelFormat: <framework>\n", text)
+    if not registry:
+        return text
     return REPOSITORIES.sub(lambda line: f"{line[1]}repository: <registry>\n", text)
 
 
-def chart_key(tree: Any, store: Any, masked: dict[str, str]) -> str:
+def chart_key(tree: Any, store: Any, masked: dict[str, str], *, registry: bool = True) -> str:
     """The digest of the files under ``CHECKED_PARTS``, values.yaml's model format and image
     repositories masked (:func:`masked_values`); deploy/kubeflow/config.yaml, whose image the
     registry names too, is not a chart file: the Kubeflow tier compiles every registry's.
 
-    ``masked`` caches the masked digest of each distinct values.yaml content.
+    ``masked`` caches the masked digest of each distinct values.yaml content (one dict per
+    ``registry`` value); ``registry=False`` keeps the repositories (one key per registry).
     """
     digest = hashlib.sha256()
     for relpath in sorted(tree.files):
@@ -41,7 +44,7 @@ def chart_key(tree: Any, store: Any, masked: dict[str, str]) -> str:
         content = tree.files[relpath].digest
         if relpath.endswith("/values.yaml") and relpath.count("/") == 2:
             if content not in masked:
-                text = masked_values(store[content].decode())
+                text = masked_values(store[content].decode(), registry=registry)
                 masked[content] = hashlib.sha256(text.encode()).hexdigest()
             content = masked[content]
         digest.update(f"{relpath}\0{content}\0".encode())
