@@ -4,14 +4,16 @@ built image and local pipeline runs.
 Every variant with ``with_kubeflow`` comes from the session's matrix (``matrix_render``);
 variants whose pipeline source and config render identically are compiled once, from the one
 project of each group written to disk (``matrix_projects``). The pipeline is
-compiled by the generated package itself (``python -m <package>.pipeline``) in a subprocess, so
-two projects' packages of the same name never meet in this process.
+compiled by the generated package itself (``python -m <package>.pipeline``, run as ``__main__``)
+in a subprocess per distinct package source, so two projects' packages of the same name never meet
+in this process, and kfp is imported once per source rather than once per registry's config.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -108,15 +110,36 @@ class Compiled:
         }
 
 
-def compile_project(project: Path, output: Path) -> tuple[Manifest | None, Manifest | None, str]:
-    """Compile ``project``'s pipeline with its own entry point; return both specs or the error."""
-    command = [sys.executable, "-m", f"{package_of(project)}.pipeline", "--output", output]
+COMPILE_PIPELINES = HERE / "compile_pipelines.py"
+
+
+def compile_projects(
+    projects: list[Path], outputs: list[Path]
+) -> list[tuple[Manifest | None, Manifest | None, str]]:
+    """Compile each project's pipeline with its own entry point (``python -m <package>.pipeline``);
+    both specs of each, or its error.
+
+    The projects share one package source: one Python runs every entry point in turn
+    (``compile_pipelines.py``), so kfp's import is paid once, not once a project.
+    """
+    package = package_of(projects[0])
+    results = outputs[0].with_name("errors.json")
+    command = [sys.executable, COMPILE_PIPELINES, package, results]
+    for project, output in zip(projects, outputs, strict=True):
+        command += [project, output]
     try:
-        run(command, cwd=project, env={"PYTHONPATH": str(project / "src")}, timeout=300)
+        run(command, timeout=300)
+        errors = json.loads(results.read_text(encoding="utf-8"))
     except GeneratorError as exc:
-        return None, None, str(exc)
-    pipeline, platform = yaml.safe_load_all(output.read_text(encoding="utf-8"))
-    return pipeline, platform, ""
+        errors = [str(exc)] * len(projects)
+    compiled: list[tuple[Manifest | None, Manifest | None, str]] = []
+    for output, error in zip(outputs, errors, strict=True):
+        if error:
+            compiled.append((None, None, error))
+            continue
+        pipeline, platform = yaml.safe_load_all(output.read_text(encoding="utf-8"))
+        compiled.append((pipeline, platform, ""))
+    return compiled
 
 
 @pytest.fixture(scope="session")
@@ -131,17 +154,25 @@ def compiled_groups(
     groups: dict[str, list[str]] = {}
     for vid in sorted(kubeflow_ids):
         groups.setdefault(matrix_render.trees[vid].part_digest(PIPELINE_PARTS), []).append(vid)
-    jobs = [(variants, tmp_path_factory.mktemp("kfp") / "pipeline.yaml") for variants in groups.values()]
+    # Groups with the same package source (they differ in the config only) compile in one Python.
+    by_source: dict[str, list[list[str]]] = {}
+    for variants in groups.values():
+        by_source.setdefault(matrix_render.trees[variants[0]].part_digest(("src",)), []).append(variants)
 
-    def compiled(job: tuple[list[str], Path]) -> Compiled:
-        variants, output = job
-        project = matrix_projects[variants[0]]
-        pipeline, platform, error = compile_project(project, output)
-        return Compiled(variants[0], tuple(variants), project, pipeline, platform, error)
+    def compiled(same_source: list[list[str]]) -> list[Compiled]:
+        projects = [matrix_projects[variants[0]] for variants in same_source]
+        folder = tmp_path_factory.mktemp("kfp")
+        outputs = [folder / f"pipeline-{index}.yaml" for index in range(len(projects))]
+        return [
+            Compiled(variants[0], tuple(variants), project, pipeline, platform, error)
+            for variants, project, (pipeline, platform, error) in zip(
+                same_source, projects, compile_projects(projects, outputs), strict=True
+            )
+        ]
 
-    # Each compile is a Python start-up and kfp's import (a few seconds): one per core at once.
+    # Each Python start-up and kfp import takes a few seconds: one per core at once.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return list(pool.map(compiled, jobs))
+        return [group for batch in pool.map(compiled, by_source.values()) for group in batch]
 
 
 # --- KServe CRD ---------------------------------------------------------------------------------

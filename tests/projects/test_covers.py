@@ -7,7 +7,17 @@ project runs (tests/projects/test_runs.py) can run a cover instead of every vari
 
 from __future__ import annotations
 
-from support.projects import ALL_PROJECTS, FAST_COVER, ONCE_TESTS, PROJECT_AXIS_NAMES, RUNTIME_COVER
+import re
+
+from support.projects import (
+    ALL_PROJECTS,
+    FAST_COVER,
+    MAKE_TEST_COVER,
+    ONCE_TESTS,
+    PROJECT_AXES,
+    PROJECT_AXIS_NAMES,
+    RUNTIME_COVER,
+)
 from support.rendering import MATRIX
 
 from generator.project.fingerprint import python_digest
@@ -62,3 +72,31 @@ def test_the_tests_run_once_exist_and_are_the_same_in_every_project(matrix_rende
         variants = [_full(variant).id for variant in RUNTIME_COVER]
         assert len({matrix_render.trees[variant].files[path].digest for variant in variants}) == 1, path
         assert f"def {name}(" in (matrix_projects[variants[0]] / path).read_text(encoding="utf-8")
+
+
+def _make_test_parts(makefile: str) -> list[str]:
+    """What ``make test`` runs: the rules naming ``test`` or ``python`` as a target (recipes
+    included) and the variables they read."""
+    parts = []
+    for block in re.split(r"\n\s*\n", makefile):
+        for line in block.splitlines():
+            rule = re.match(r"^(\w[\w .-]*):", line)  # not .PHONY, whose list names every target
+            if rule and {"test", "python"} & set(rule[1].split()):
+                parts.append(block[block.index(line) :])
+            elif re.match(r"^(export )?(UV|PYTHON_VERSION|UV_PYTHON_DOWNLOADS) ", line):
+                parts.append(line)
+    return parts
+
+
+def test_make_test_is_the_same_in_every_project_and_its_cover_holds_every_value(matrix_render):
+    # test_runs.py runs `make test` itself in MAKE_TEST_COVER only: the recipe must not differ
+    # between variants, and the cover must still hold every Python, framework and option.
+    recipes = {matrix_render.trees[variant.id].files["Makefile"].digest for variant in MATRIX}
+    found = {tuple(_make_test_parts(matrix_render.store[digest].decode())) for digest in recipes}
+    assert len(found) == 1, f"make test differs between variants: {len(found)} versions"
+    [parts] = found
+    assert any('pytest -m "not runtime and not notebook"' in part for part in parts), parts
+    assert any("PYTHONDONTWRITEBYTECODE" in part for part in parts), parts
+    held = {answer for variant in MAKE_TEST_COVER for answer in variant.answers}
+    assert held == {(axis.name, value) for axis in PROJECT_AXES for value in axis.values}
+    assert set(MAKE_TEST_COVER) <= set(FAST_COVER)

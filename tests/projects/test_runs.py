@@ -67,11 +67,12 @@ def _counts(output: str) -> str:
     return re.findall(r"\d+ passed.*", output)[-1].split(" in ")[0]
 
 
-def test_make_test_runs_the_same_tests_and_keeps_their_bytecode(fast_variant, render, project_run):
+def test_make_test_runs_the_same_tests_and_keeps_their_bytecode(make_test_variant, render, project_run):
     # What the data scientist types, in the environment the run synced, with
     # PYTHONDONTWRITEBYTECODE set as in many containers: `make test` selects what FAST selects,
-    # and writes the bytecode of what it imports, so the next run starts from it.
-    outcome = project_run(render(fast_variant.as_dict()), FAST)
+    # and writes the bytecode of what it imports, so the next run starts from it. Every Python,
+    # framework and option once (MAKE_TEST_COVER): the recipe is the same in every project.
+    outcome = project_run(render(make_test_variant.as_dict()), FAST)
     _passed(outcome)
     project = Path(outcome.representative_path)
     [pytest_package] = project.glob(".venv/lib/python*/site-packages/_pytest")

@@ -12,6 +12,10 @@ the other answers change none of it). Of those 36:
   Dask on and off), runs the process-level runtime tests and the notebooks
   (``make test-runtime``, ``make test-notebooks``): once per framework and once per Python
   (``ONCE_TESTS``, of code no variant changes, in the first of them only);
+- ``MAKE_TEST_COVER``, the fewest projects of the fast cover that hold every value of every axis
+  (3), also run ``make test`` itself: its recipe is the same in all 36 (test_covers.py), so what
+  it adds to the fast run (the selection it passes, the bytecode it writes) needs each Python,
+  framework and option once, not each pair;
 - all 36 are locked (tests/projects/test_locks.py): each resolves, every package it pins has
   wheels for its platforms, and every version any of them pins is installed and tested in a
   project of the fast cover.
@@ -19,8 +23,9 @@ the other answers change none of it). Of those 36:
 
 from __future__ import annotations
 
+import itertools
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,6 +39,19 @@ PROJECT_AXES = tuple(axis for axis in load_axes() if axis.name in PROJECT_AXIS_N
 ALL_PROJECTS = full_product(PROJECT_AXES)
 FAST_COVER = pairwise(PROJECT_AXES)
 RUNTIME_COVER = each_value(PROJECT_AXES)
+
+
+def fewest_holding_every_value(cover: Sequence[Variant]) -> list[Variant]:
+    """The first smallest subset of ``cover`` (in its order) in which every value of ``cover`` occurs."""
+    values = {answer for variant in cover for answer in variant.answers}
+    for size in range(1, len(cover) + 1):
+        for subset in itertools.combinations(cover, size):
+            if {answer for variant in subset for answer in variant.answers} == values:
+                return list(subset)
+    return list(cover)
+
+
+MAKE_TEST_COVER = fewest_holding_every_value(FAST_COVER)
 #: ``make test``'s selection; ``make test-runtime``'s and ``make test-notebooks``' together.
 FAST = ("-m", "not runtime and not notebook")
 RUNTIME = ("-m", "runtime or notebook")

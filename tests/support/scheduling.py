@@ -44,7 +44,7 @@ COSTS: dict[str, float] = {
     "tests/projects/test_runs.py::test_project_passes_its_runtime_and_notebook_tests": 200,
     "services": 240,
     "update": 150,
-    "chart/test_variants": 140,
+    "chart/test_variants": 60,
     "image/test_podman": 130,
     "project-locks": 110,
     "chart/test_user_checks": 100,
@@ -65,7 +65,7 @@ COSTS: dict[str, float] = {
     "image/test_notebook_image": 50,
     "image/test_import_sandbox": 45,
     "render/test_cookiecutter": 50,
-    "kubeflow/test_pipeline_compile": 45,
+    "kubeflow/test_pipeline_compile": 20,
     "tests/swap/test_swap.py::test_swapped_project": 45,
     "workflows/test_github": 40,
 }
