@@ -28,15 +28,28 @@ def _new(dest, *args):
     [
         (("--model", "{tmp}/nowhere.joblib"), "--model {tmp}/nowhere.joblib: no such file or folder"),
         (("--example", "{tmp}/rows.csv"), "--example needs --model"),
-        (("-d", "model_source=imported"), "model_source=imported needs the model to import: pass --model PATH"),
-        (("--model", "{tmp}/model.joblib", "-d", "model_source=train"), "model_source=train contradicts --model"),
+        (
+            ("-d", "model_source=imported"),
+            "model_source=imported needs the model to import: pass --model PATH",
+        ),
+        (
+            ("--model", "{tmp}/model.joblib", "-d", "model_source=train"),
+            "model_source=train contradicts --model",
+        ),
         (
             ("--model", "{tmp}/model.joblib", "--example", "{tmp}/none.csv"),
             "--example {tmp}/none.csv: no such file",
         ),
         (("-d", "model_source=bought"), 'model_source must be "train" or "imported"'),
     ],
-    ids=["missing-model", "example-alone", "imported-without-model", "train-with-model", "missing-example", "bad"],
+    ids=[
+        "missing-model",
+        "example-alone",
+        "imported-no-model",
+        "train-with-model",
+        "missing-example",
+        "bad",
+    ],
 )
 def test_new_refuses_a_model_it_cannot_import_before_writing_anything(tmp_path, args, said):
     (tmp_path / "model.joblib").write_bytes(b"not read: refused before")
