@@ -23,6 +23,7 @@ import numpy as np
 import sklearn
 from numpy.typing import NDArray
 
+from .boosters import as_estimator, stored
 from .features import check_features, estimator_input
 from .signature import Signature, signature_of_estimator
 
@@ -207,7 +208,7 @@ def save_model(model: Model, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     artifact = {
         "format": ARTIFACT_FORMAT,
-        "estimator": model.estimator,
+        "estimator": stored(model.estimator),  # a library's own object, never an adapter of ours
         "signature": model.signature.to_dict(),
         "sklearn_version": sklearn.__version__,
     }
@@ -254,7 +255,7 @@ def load_model(path: Path | str | None = None) -> Model:
         raise ModelLoadError(f"cannot load model artifact {path}: {exc}") from exc
     # A bare estimator dumped by hand (or by `make import-model`) is served too.
     bundle = artifact if isinstance(artifact, dict) and "estimator" in artifact else {"estimator": artifact}
-    estimator = bundle["estimator"]
+    estimator = as_estimator(bundle["estimator"])  # a LightGBM Booster answers as an estimator
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"{path} holds a {type(estimator).__name__}, which has no predict()")
     try:

@@ -3,12 +3,15 @@
 Owned by the template: extend through ``model.py``; ``copier update`` may replace this file.
 
 ``python -m <package>.serving.importer MODEL [--example ROWS]`` (``make import-model``) reads a
-joblib file holding a fitted estimator (bare, or an artifact of this template), derives its
-signature and writes ``imported/model.joblib`` and ``imported/signature.json``; ``make build
-MODEL_SOURCE=imported`` then bakes it into the image instead of training. The signature comes
-from the estimator (its feature names and classes) or, better, from example rows you give
-(a CSV, Parquet or JSON file of a few real rows): their columns, kinds and the model's answers
-to them become the example request every check sends.
+model trained elsewhere: a joblib/pickle file holding a fitted estimator (bare, or an artifact of
+this template), a skops file, an XGBoost (JSON/UBJ) or LightGBM (text) model file, or an MLflow
+model folder (see ``model_formats``). It derives the signature and writes
+``imported/model.joblib`` and ``imported/signature.json``; ``make build MODEL_SOURCE=imported``
+then bakes it into the image instead of training. The signature comes from example rows you give
+(a CSV, Parquet or JSON file of a few real rows: their columns, kinds and the model's answers to
+them become the example request every check sends), else from the source (an MLflow signature
+and input example, a booster's feature names), else from the estimator (its feature names and
+classes); ``--columns`` names the columns of a model that records none.
 """
 
 from __future__ import annotations
@@ -20,24 +23,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
+import numpy as np
 
 from .artifact import Model, ModelLoadError, check_answers, save_model
-from .signature import derive_signature, signature_of_estimator
+from .model_formats import Source, open_model
+from .signature import ColumnKind, Signature, derive_signature, signature_of_estimator
 
 DEFAULT_OUTPUT = Path("imported")
 
 
-def read_example(path: Path, estimator: Any) -> Any:
+def read_example(path: Path, estimator: Any, *, named: bool = True) -> Any:
     """Example rows from a CSV, Parquet or JSON file, as the estimator was fitted on them.
 
     JSON holds ``{"instances": [...]}`` or a bare list of rows (lists in column order, or
-    objects keyed by column). A DataFrame-fitted estimator gets a DataFrame in its columns.
+    objects keyed by column). A DataFrame-fitted estimator gets a DataFrame in its columns;
+    ``named=False`` gives a matrix to one that knows names but takes a matrix (a native booster).
 
     Raises:
         ValueError: The file's type is not one of these, or it holds no rows.
     """
-    names = getattr(estimator, "feature_names_in_", None)
+    names = getattr(estimator, "feature_names_in_", None) if named else None
     if path.suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         rows = data["instances"] if isinstance(data, dict) else data
@@ -94,25 +99,32 @@ def import_model(
     *,
     example: Path | None = None,
     class_names: Sequence[str] = (),
+    columns: Sequence[str] = (),
+    trust: Sequence[str] = (),
 ) -> Model:
-    """Import the estimator in ``model`` into ``output`` with its signature; returns the model.
+    """Import the model at ``model`` into ``output`` with its signature; returns the model.
+
+    Args:
+        model: A joblib/pickle file, a skops file, an XGBoost (JSON/UBJ) or LightGBM (text) model
+            file, or an MLflow model folder (see ``model_formats``).
+        output: Folder to write ``model.joblib`` and ``signature.json`` into.
+        example: A few real rows (.csv, .parquet or .json); they win over any the source holds.
+        class_names: Human names of the classes, in label order.
+        columns: Column names, for a model that records none (or to rename ``x0``, ``x1``, ...).
+        trust: Type names a skops file may hold beyond those skops trusts.
 
     Raises:
-        ModelLoadError: The file holds no fitted estimator, or the example does not fit it.
+        ModelLoadError: The model cannot be loaded or its signature derived; one line says why.
     """
-    try:
-        artifact = joblib.load(model)
-    except Exception as exc:  # any unpickling failure means the same thing to the caller
-        raise ModelLoadError(f"cannot load {model}: {exc}") from exc
-    estimator = artifact["estimator"] if isinstance(artifact, dict) and "estimator" in artifact else artifact
+    source = open_model(model, trust)
+    estimator = source.estimator
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"{model} holds a {type(estimator).__name__}, which has no predict()")
     try:
-        if example is None:
-            signature = signature_of_estimator(estimator, class_names)
-        else:
-            rows = read_example(example, estimator)
-            signature = derive_signature(estimator, rows, class_names=class_names, example=rows)
+        signature = signature_of_source(source, example, class_names, columns)
+    except ImportError as exc:  # e.g. a DataFrame-fitted model in a project without pandas
+        missing = f"{model}: it needs {exc.name}, which this project does not install"
+        raise ModelLoadError(f"{missing}: add it to the dependencies (uv add {exc.name})") from None
     except (ValueError, KeyError) as exc:
         raise ModelLoadError(f"{model}: {exc}") from exc
     imported = Model(estimator, signature)
@@ -124,17 +136,85 @@ def import_model(
     return imported
 
 
+def signature_of_source(
+    source: Source, example: Path | None, class_names: Sequence[str], columns: Sequence[str]
+) -> Signature:
+    """The signature from the best the source offers: given rows, its own rows, its columns, the estimator.
+
+    Raises:
+        ValueError: Nothing tells the columns, or the rows do not fit the model.
+    """
+    estimator = source.estimator
+    names = tuple(columns) or source.names
+    matrix_names = () if source.frame else names  # a DataFrame names its own columns
+    if example is not None:
+        rows = read_example(example, estimator, named=source.frame)
+        return derive_signature(
+            estimator, rows, feature_names=matrix_names, class_names=class_names, example=rows
+        )
+    count = getattr(estimator, "n_features_in_", None)
+    if columns and count is not None and len(columns) != count:
+        raise ValueError(f"--columns names {len(columns)} columns, but the model takes {count}")
+    if source.rows or names:
+        kinds = source.kinds or ("number",) * len(names)
+        rows = source.rows or (tuple(ZEROS[kind] for kind in kinds),)
+        table = example_table(source.frame, names, kinds, rows)
+        return derive_signature(
+            estimator, table, feature_names=matrix_names, class_names=class_names, example=table
+        )
+    if count is None and getattr(estimator, "feature_names_in_", None) is None:
+        raise ValueError(
+            "cannot tell its input columns (it records no feature names or count, and no example or "
+            "MLflow signature came with it): give --example rows.csv (a few real rows) or --columns a,b,c"
+        )
+    return signature_of_estimator(estimator, class_names)
+
+
+#: The row a model with known columns but no example is first asked about.
+ZEROS: dict[ColumnKind, Any] = {"number": 0.0, "integer": 0, "boolean": False, "string": ""}
+
+
+def example_table(frame: bool, names: Sequence[str], kinds: Sequence[ColumnKind], rows: Sequence[Any]) -> Any:
+    """Rows as the estimator takes them: a DataFrame of these column kinds, or a matrix."""
+    if not frame:
+        numeric = all(kind in ("number", "integer") for kind in kinds)
+        return np.asarray(rows, dtype=(np.float64 if "number" in kinds else None) if numeric else object)
+    import pandas as pd  # a DataFrame-fitted estimator was fitted with pandas at hand
+
+    table = pd.DataFrame([list(row) for row in rows], columns=list(names))
+    dtypes = {"number": "float64", "integer": "int64", "boolean": "bool", "string": "object"}
+    return table.astype({name: dtypes[kind] for name, kind in zip(names, kinds, strict=False)})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; exit code 1 with the reason when the model cannot be imported."""
     parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help="joblib file holding a fitted estimator")
+    parser.add_argument(
+        "model", type=Path, help="model file (joblib, skops, XGBoost, LightGBM) or MLflow folder"
+    )
     parser.add_argument("--example", type=Path, help="a few real rows (.csv, .parquet or .json)")
     parser.add_argument("--class-names", default="", help="comma-separated class names, in label order")
+    parser.add_argument(
+        "--columns", default="", help="comma-separated column names, for a model that has none"
+    )
+    parser.add_argument(
+        "--trust", default="", help="comma-separated types a skops file may hold (see its error)"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="folder (default: %(default)s)")
     args = parser.parse_args(argv)
-    names = [name for name in args.class_names.split(",") if name]
+
+    def listed(text: str) -> list[str]:
+        return [name.strip() for name in text.split(",") if name.strip()]
+
     try:
-        imported = import_model(args.model, args.output, example=args.example, class_names=names)
+        imported = import_model(
+            args.model,
+            args.output,
+            example=args.example,
+            class_names=listed(args.class_names),
+            columns=listed(args.columns),
+            trust=listed(args.trust),
+        )
     except ModelLoadError as error:
         print(f"import-model: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1
