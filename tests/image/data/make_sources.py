@@ -31,7 +31,6 @@ def _answers(labels, probabilities):
 
 
 def sklearn_sources(out: Path, frame: pd.DataFrame, y) -> dict:
-    import joblib
     import mlflow.pyfunc
     import mlflow.sklearn
     import skops.io
@@ -45,8 +44,6 @@ def sklearn_sources(out: Path, frame: pd.DataFrame, y) -> dict:
     loaded = mlflow.pyfunc.load_model(str(out / "mlflow-sklearn"))
     proba = mlflow.sklearn.load_model(str(out / "mlflow-sklearn")).predict_proba(x)
     found["mlflow-sklearn"] = {"model": "mlflow-sklearn", **_answers(loaded.predict(x), proba)}
-    joblib.dump(model, out / "model.joblib")  # today's format: a pickle
-    found["joblib"] = {"model": "model.joblib", **_answers(model.predict(x), model.predict_proba(x))}
     skops.io.dump(model, out / "model.skops")
     back = skops.io.load(out / "model.skops", trusted=skops.io.get_untrusted_types(file=out / "model.skops"))
     found["skops"] = {"model": "model.skops", **_answers(back.predict(x), back.predict_proba(x))}
