@@ -28,6 +28,7 @@ def check_model_answers(
     Raises:
         GeneratorError: ``model`` or ``example`` is not there, ``--example`` comes without
             ``--model``, or ``model_source`` is ``imported`` with no model to import.
+        ToolMissing: A model is given but make or uv, which import it, is not here.
     """
     if model is None:
         if example is not None:
@@ -50,6 +51,9 @@ def check_model_answers(
         raise GeneratorError(
             f"--example {example}: no such file", hint="give a CSV, Parquet or JSON file of a few real rows"
         )
+    # The import runs after the render: what it needs is checked before anything is written.
+    require("make")
+    require("uv")
     if answers.get("model_source", IMPORTED) != IMPORTED:
         raise GeneratorError(
             f"model_source={answers['model_source']} contradicts --model: a project started from a "

@@ -60,6 +60,15 @@ def test_new_refuses_a_model_it_cannot_import_before_writing_anything(tmp_path, 
     assert not dest.exists()
 
 
+def test_new_with_a_model_refuses_a_machine_without_make_before_writing_anything(tmp_path, monkeypatch):
+    (tmp_path / "model.joblib").write_bytes(b"not read: refused before")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # make is nowhere (uv may sit beside Python)
+    result = _new(tmp_path / "p", "--model", str(tmp_path / "model.joblib"))
+    assert result.exit_code == 2, result.output
+    assert "`make` is needed" in result.output
+    assert not (tmp_path / "p").exists()
+
+
 def test_new_defaults_to_training_the_example_model(tmp_path):
     result = _new(tmp_path / "p")
     assert result.exit_code == 0, result.output
