@@ -16,9 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import model_formats
 from .artifact import ModelLoadError
 from .boosters import load_lightgbm, load_xgboost
-from .model_formats import Source, load_pickled, load_skops, loaded
+from .model_formats import Source, load_skops, loaded
 from .signature import ColumnKind
 
 FLAVOURS = ("sklearn", "xgboost", "lightgbm")
@@ -76,16 +77,20 @@ def load_mlflow(folder: Path, trust: Collection[str] = ()) -> Source:
     elif name == "lightgbm" and model_class.endswith(".Booster"):
         estimator, native = load_lightgbm(path), True
     else:  # the sklearn flavour's pickle or cloudpickle, or a pickled LightGBM wrapper
-        estimator = load_pickled(path)
+        estimator = model_formats.load_pickled(
+            path
+        )  # looked up at call time: where pickles load is its choice
     names, kinds = signature_columns(folder, meta)
     rows = example_rows(folder, meta, names)
     if not names and rows and isinstance(rows[0], dict):
         names = tuple(rows[0])
     ordered = tuple(tuple(row[n] for n in names) if isinstance(row, dict) else tuple(row) for row in rows)
     source = loaded(estimator, "mlflow", names=names, kinds=kinds, rows=ordered)
-    if not native and getattr(source.estimator, "feature_names_in_", None) is not None:
-        return replace(source, frame=True)  # fitted on a DataFrame: it is given one
-    return source
+    fitted_names = getattr(source.estimator, "feature_names_in_", None)
+    if native or fitted_names is None:
+        return source
+    # Fitted on a DataFrame: it is given one, in its own columns when MLflow named none.
+    return replace(source, names=source.names or tuple(str(n) for n in fitted_names), frame=True)
 
 
 def signature_columns(

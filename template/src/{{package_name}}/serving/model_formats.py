@@ -113,12 +113,19 @@ def load_skops(path: Path, trust: Collection[str] = (), known: Collection[str] =
         raise ModelLoadError(f"cannot load {path} with skops: {exc}") from exc
 
 
-def loaded(estimator: Any, format: Format, **known: Any) -> Source:
+def loaded(
+    estimator: Any,
+    format: Format,
+    names: Sequence[str] = (),
+    kinds: Sequence[ColumnKind] = (),
+    rows: Sequence[tuple[Any, ...]] = (),
+) -> Source:
     """A ``Source`` for ``estimator``: native boosters adapted, column names from the model when known."""
     estimator = as_estimator(estimator)
-    names: Sequence[str] = known.pop("names", ()) or feature_names(estimator)
     frame = format in ("pickle", "skops") and getattr(estimator, "feature_names_in_", None) is not None
-    return Source(estimator, format, tuple(names), frame=frame, **known)
+    return Source(
+        estimator, format, tuple(names or feature_names(estimator)), tuple(kinds), tuple(rows), frame
+    )
 
 
 def open_model(path: Path, trust: Collection[str] = ()) -> Source:
