@@ -77,7 +77,7 @@ def test_new_defaults_to_training_the_example_model(tmp_path):
     assert not (tmp_path / "p" / "imported").exists()
 
 
-def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path):
+def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path, monkeypatch):
     if which("uv") is None or which("make") is None or find_python("3.12") is None:
         pytest.skip("needs uv, make and a Python 3.12 interpreter")
     joblib = pytest.importorskip("joblib")
@@ -87,6 +87,7 @@ def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path):
     model = tmp_path / "mine.joblib"
     joblib.dump(linear.LogisticRegression(max_iter=500).fit(x, y), model)
     dest = tmp_path / "p"
+    monkeypatch.setenv("COLUMNS", "80")  # a terminal's width, never import-model's column names
 
     result = _new(dest, "--model", str(model), "-d", "project_name=Mine")
 
