@@ -25,6 +25,7 @@ from generator.cli._app import (
 from generator.console import fit_columns, progress
 from generator.errors import GeneratorError
 from generator.project import variants as variants_lib
+from generator.project.model_import import check_model_answers, import_into
 from generator.project.render import (
     check_destination,
     lock_project,
@@ -59,10 +60,22 @@ def new(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Render into a non-empty folder.")] = False,
     lock: Annotated[bool, typer.Option(help="Run `uv lock` in the new project when uv is present.")] = True,
     template: TemplateOption = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from your own trained model: the project imports it (`make import-model`) "
+            "and its image ships it (model_source=imported).",
+        ),
+    ] = None,
+    example: Annotated[
+        Path | None,
+        typer.Option(help="A few real rows for --model (.csv, .parquet or .json): its example request."),
+    ] = None,
 ) -> None:
     """Create a model project (asks the questions unless --defaults)."""
     # Everything that can be refused is refused before a question is asked or a file written.
     answers = answers_lib.collect(data or (), data_file, questions=variants_lib.load_questions())
+    answers = check_model_answers(answers, model, example)
     if not defaults and not sys.stdin.isatty():
         raise GeneratorError(
             "no terminal to ask questions on",
@@ -92,7 +105,12 @@ def new(
         stderr.print(
             "[green]Locked[/] uv.lock" if locked else "[yellow]uv not found: run `make lock` later[/]"
         )
-    stdout.print(f"Next: cd {os.path.relpath(project)} && make test serve", soft_wrap=True)
+    if model is not None:
+        with progress(stderr, f"Importing {model} (make import-model)"):
+            import_into(project, model, example)
+        stderr.print(f"[green]Imported[/] {model} into {project / 'imported'} (the image ships it)")
+    serve = "make test serve MODEL_DIR=imported" if model is not None else "make test serve"
+    stdout.print(f"Next: cd {os.path.relpath(project)} && {serve}", soft_wrap=True)
 
 
 @app.command()

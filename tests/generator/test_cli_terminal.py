@@ -42,13 +42,14 @@ def test_interactive_new_asks_everything_before_any_progress(terminal, tmp_path)
         ("Down", "Enter"),  # license: the second choice
         ("Enter",),  # python_version
         ("Down", "Enter"),  # model_framework: XGBoost
+        ("Enter",),  # model_source: train
         ("Enter",),  # registry: ghcr
         ("Enter",),  # registry_namespace (typed below)
         ("Enter",),  # ci_provider
         ("n",),  # with_kubeflow: a confirm answers on the key
         ("y",),  # with_dask
     ]
-    typed = {1: "Churn Model", 11: "data-team"}
+    typed = {1: "Churn Model", 12: "data-team"}
     for number, keys in enumerate(answers, start=1):
         _answer(term, number, *keys, text=typed.get(number))
 

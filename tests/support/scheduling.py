@@ -35,6 +35,8 @@ SPREAD = frozenset(
         "tests/projects/test_locks.py",
         "tests/swap/test_swap.py",
         "tests/image/test_images.py",
+        # One project per framework, each a copy beside an image another test builds.
+        "tests/image/test_import_equality.py",
     }
 )
 #: Estimated seconds of the longest units, from a clean run's report (a group's name, or the start
@@ -56,6 +58,7 @@ COSTS: dict[str, float] = {
     "image/model-images": 60,
     "render/test_matrix": 70,
     "tests/swap/test_swap.py::test_swapped_image": 70,
+    "tests/image/test_import_equality.py": 75,
     "project-": 60,
     "kind/test_podspec": 60,
     "kind/test_podspec_faults": 60,
@@ -68,6 +71,7 @@ COSTS: dict[str, float] = {
     "kubeflow/test_pipeline_compile": 20,
     "tests/swap/test_swap.py::test_swapped_project": 45,
     "workflows/test_github": 40,
+    "generator/test_cli_model": 20,
 }
 
 

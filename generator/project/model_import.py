@@ -1,0 +1,87 @@
+"""A new project that starts from the user's own model: the project's `make import-model`, run for them.
+
+``dsdeploy new DIR --model PATH`` answers ``model_source: imported`` (the image ships the model
+in ``imported/``, not one trained at build time) and, once the project is rendered, runs the
+project's own import, so what the user gets is what ``make import-model`` would have made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from generator.errors import GeneratorError
+from generator.process import run
+from generator.project.render import read_answers
+from generator.tools import find_python, require
+
+#: The answer (copier.yml ``model_source``) that makes the image ship ``imported/``.
+IMPORTED = "imported"
+
+
+def check_model_answers(
+    answers: Mapping[str, Any], model: Path | None, example: Path | None
+) -> dict[str, Any]:
+    """The answers for a project started from ``model``; refused before any file is written.
+
+    Raises:
+        GeneratorError: ``model`` or ``example`` is not there, ``--example`` comes without
+            ``--model``, or ``model_source`` is ``imported`` with no model to import.
+        ToolMissing: A model is given but make or uv, which import it, is not here.
+    """
+    if model is None:
+        if example is not None:
+            raise GeneratorError(
+                "--example needs --model: the example rows describe the model you import",
+                hint="add --model PATH (your model file or MLflow model folder)",
+            )
+        if answers.get("model_source") == IMPORTED:
+            raise GeneratorError(
+                "model_source=imported needs the model to import: pass --model PATH",
+                hint="or leave model_source at train and run `make import-model MODEL=...` later",
+            )
+        return dict(answers)
+    if not model.exists():
+        raise GeneratorError(
+            f"--model {model}: no such file or folder",
+            hint="give the path of your saved model (a joblib file, or an MLflow model folder)",
+        )
+    if example is not None and not example.is_file():
+        raise GeneratorError(
+            f"--example {example}: no such file", hint="give a CSV, Parquet or JSON file of a few real rows"
+        )
+    # The import runs after the render: what it needs is checked before anything is written.
+    require("make")
+    require("uv")
+    if answers.get("model_source", IMPORTED) != IMPORTED:
+        raise GeneratorError(
+            f"model_source={answers['model_source']} contradicts --model: a project started from a "
+            "model ships that model",
+            hint="drop `-d model_source=...` (--model answers imported)",
+        )
+    return {**answers, "model_source": IMPORTED}
+
+
+def import_into(project: Path, model: Path, example: Path | None = None, *, timeout: float = 900) -> None:
+    """Run the project's ``make import-model`` on ``model`` (and ``example``) in ``project``.
+
+    The project's Python is handed to uv (never downloaded), as
+    :func:`~generator.project.render.lock_project` does.
+
+    Raises:
+        ToolMissing: make or uv is not installed.
+        CommandFailed: The import refused the model (its one-line reason is in the output).
+    """
+    # The uv found here (it may be in dsdeploy's own environment, not on PATH) is the Makefile's UV.
+    uv = require("uv")
+    command: list[str | Path] = [require("make"), "import-model", f"UV={uv}", f"MODEL={model.resolve()}"]
+    if example is not None:
+        command.append(f"EXAMPLE={example.resolve()}")
+    # make takes environment variables for its own: a terminal width exported as COLUMNS would
+    # become import-model's COLUMNS (column names). Only MODEL and EXAMPLE are meant here.
+    env: dict[str, str | None] = {"VIRTUAL_ENV": None, "COLUMNS": None}
+    python = find_python(str(read_answers(project).get("python_version", "")))
+    if python is not None:
+        env["UV_PYTHON"] = str(python)
+    run(command, cwd=project, env=env, timeout=timeout)
