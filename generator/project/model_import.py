@@ -78,9 +78,7 @@ def import_into(project: Path, model: Path, example: Path | None = None, *, time
     command: list[str | Path] = [require("make"), "import-model", f"UV={uv}", f"MODEL={model.resolve()}"]
     if example is not None:
         command.append(f"EXAMPLE={example.resolve()}")
-    # make takes environment variables for its own: a terminal width exported as COLUMNS would
-    # become import-model's COLUMNS (column names). Only MODEL and EXAMPLE are meant here.
-    env: dict[str, str | None] = {"VIRTUAL_ENV": None, "COLUMNS": None}
+    env: dict[str, str | None] = {"VIRTUAL_ENV": None}
     python = find_python(str(read_answers(project).get("python_version", "")))
     if python is not None:
         env["UV_PYTHON"] = str(python)

@@ -87,7 +87,9 @@ def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path, monkeypatc
     model = tmp_path / "mine.joblib"
     joblib.dump(linear.LogisticRegression(max_iter=500).fit(x, y), model)
     dest = tmp_path / "p"
-    monkeypatch.setenv("COLUMNS", "80")  # a terminal's width, never import-model's column names
+    # A terminal's width, exported by shells and pytest-xdist: make reads the environment, so
+    # import-model's column names are COLUMN_NAMES, never COLUMNS (which imported an "80" model).
+    monkeypatch.setenv("COLUMNS", "80")
 
     result = _new(dest, "--model", str(model), "-d", "project_name=Mine")
 

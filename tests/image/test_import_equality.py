@@ -57,9 +57,7 @@ FORMATS = {
 
 def _environment(project: Path) -> dict[str, str]:
     """The user's shell: uv on PATH, the project's Python found here, never downloaded."""
-    # COLUMNS: the terminal's width where a shell or pytest-xdist exports it, which make would take
-    # for import-model's own COLUMNS (column names) and import a one-column "80" model.
-    unset = ("VIRTUAL_ENV", "PYTHONPATH", "COLUMNS")
+    unset = ("VIRTUAL_ENV", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k not in unset}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     env["UV_PYTHON_DOWNLOADS"] = "never"

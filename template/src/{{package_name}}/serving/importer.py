@@ -184,7 +184,8 @@ def signature_of_source(
     if count is None and getattr(estimator, "feature_names_in_", None) is None:
         raise ValueError(
             "cannot tell its input columns (it records no feature names or count, and no example or "
-            "MLflow signature came with it): give --example rows.csv (a few real rows) or --columns a,b,c"
+            "MLflow signature came with it): give --example rows.csv (a few real rows) or --columns a,b,c "
+            "(make import-model EXAMPLE=... or COLUMN_NAMES=...)"
         )
     return signature_of_estimator(estimator, class_names)
 
