@@ -1,7 +1,7 @@
 """`dsdeploy new DIR --model PATH`: a project that starts from the user's own model (issue 31).
 
 The refusals come before any file is written; the one real run imports a scikit-learn model
-through the project's own `make import-model` and checks the image would ship it.
+(a skops file) through the project's own `make import-model` and checks the image would ship it.
 """
 
 from __future__ import annotations
@@ -80,12 +80,14 @@ def test_new_defaults_to_training_the_example_model(tmp_path):
 def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path, monkeypatch):
     if which("uv") is None or which("make") is None or find_python("3.12") is None:
         pytest.skip("needs uv, make and a Python 3.12 interpreter")
-    joblib = pytest.importorskip("joblib")
+    # A skops file: no pickle, so the import runs here, not in the sandbox's container (a pickle's
+    # import through it is the docker tier's: tests/image/test_import_sandbox.py).
+    skops_io = pytest.importorskip("skops.io")
     datasets = pytest.importorskip("sklearn.datasets")
     linear = pytest.importorskip("sklearn.linear_model")
     x, y = datasets.load_iris(return_X_y=True)
-    model = tmp_path / "mine.joblib"
-    joblib.dump(linear.LogisticRegression(max_iter=500).fit(x, y), model)
+    model = tmp_path / "mine.skops"
+    skops_io.dump(linear.LogisticRegression(max_iter=500).fit(x, y), model)
     dest = tmp_path / "p"
     # A terminal's width, exported by shells and pytest-xdist: make reads the environment, so
     # import-model's column names are COLUMN_NAMES, never COLUMNS (which imported an "80" model).
