@@ -24,11 +24,9 @@ import time
 import uuid
 from pathlib import Path
 
-from generator.image.build import choose_base_image
-from generator.image.project_image import ImagePrerequisiteMissing, lock, system_ca_bundle
+from _project import buildable_default_project
+
 from generator.process import run
-from generator.project.render import read_answers, render_project
-from generator.project.variants import default_variant
 from generator.tools import require
 
 FIT = """
@@ -64,17 +62,7 @@ def main() -> None:
     image = f"dsdeploy-bench/import-sandbox-deps:{uuid.uuid4().hex[:8]}"
     load_before = " ".join(f"{value:.1f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="dsdeploy-bench-import-sandbox-") as tmp:
-        project = render_project(Path(tmp) / "project", default_variant().as_dict())
-        version = str(read_answers(project)["python_version"])
-        try:
-            lock(project)
-        except ImagePrerequisiteMissing as exc:
-            sys.exit(str(exc))
-        base = choose_base_image(version)
-        if base is None:
-            sys.exit(f"no base image for Python {version}: run scripts/setup-docker.sh")
-        ca = system_ca_bundle()
-        common = (f"BASE_IMAGE={base}", *((f"CA_BUNDLE={ca}",) if ca else ()))
+        project, common = buildable_default_project(Path(tmp) / "project")
         _make(project, "sync", image=image)
         model, example = Path(tmp) / "model.joblib", Path(tmp) / "rows.json"
         run([project / ".venv" / "bin" / "python", "-c", FIT, model, example])

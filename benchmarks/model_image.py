@@ -27,13 +27,10 @@ import uuid
 from pathlib import Path
 
 import docker
+from _project import buildable_default_project
 
 from generator.engine.image_store import image_size
-from generator.image.build import choose_base_image
-from generator.image.project_image import ImagePrerequisiteMissing, lock, system_ca_bundle
 from generator.process import run
-from generator.project.render import read_answers, render_project
-from generator.project.variants import default_variant
 from generator.tools import require
 
 MB = 1_000_000
@@ -73,17 +70,7 @@ def main() -> None:
     serving, model = f"dsdeploy-bench/serving:{suffix}", f"dsdeploy-bench/serving-model:{suffix}"
     load_before = " ".join(f"{value:.1f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="dsdeploy-bench-model-image-") as tmp:
-        project = render_project(Path(tmp) / "project", default_variant().as_dict())
-        version = str(read_answers(project)["python_version"])
-        try:
-            lock(project)
-        except ImagePrerequisiteMissing as exc:
-            sys.exit(str(exc))
-        base = choose_base_image(version)
-        if base is None:
-            sys.exit(f"no base image for Python {version}: run scripts/setup-docker.sh")
-        ca = system_ca_bundle()  # behind a TLS-inspecting proxy the serving build needs it
-        common = (f"BASE_IMAGE={base}", *((f"CA_BUNDLE={ca}",) if ca else ()))
+        project, common = buildable_default_project(Path(tmp) / "project")
         try:
             _make(project, "build", f"IMAGE={serving}", *common)  # warm: the trained model and every layer
             imported = project / "imported"
