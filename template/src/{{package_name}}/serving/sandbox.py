@@ -6,10 +6,11 @@ Unpickling (a joblib or ``.pkl`` file, an MLflow model stored as a pickle) runs 
 file holds. ``make import-model`` therefore runs the importer for such inputs inside a container of
 the project's own dependencies stage (the Dockerfile's ``deps`` target, built by ``make build``'s
 engine from the same cache): no network, a read-only root with a tmpfs ``/tmp``, a non-root uid,
-no capabilities and no new privileges; the model, the example rows and ``src/`` are mounted
-read-only and no host folder is writable. The importer writes into the container's ``/tmp``; the
-result comes back on standard output as a tar holding exactly ``model.joblib`` and
-``signature.json``, whose names and types are checked before either is written to the output.
+no capabilities, no new privileges, at most ``PIDS_LIMIT`` processes; the model, the example rows
+and ``src/`` are mounted read-only and no host folder is writable. The importer writes into the
+container's ``/tmp``; the result comes back on standard output as a tar holding exactly
+``model.joblib`` and ``signature.json``, whose names and types are checked before either is
+written to the output.
 
 Settings (environment; ``make import-model`` passes the first four): CONTAINER_ENGINE (docker or
 podman), BASE_IMAGE and CA_BUNDLE (as ``make build``), SANDBOX (0: load here, knowingly),
@@ -42,6 +43,8 @@ SOURCE_MOUNT = Path("/app/src")
 OUTPUT = Path("/tmp/imported")  # noqa: S108 - the container's own tmpfs
 #: The uid the sandbox runs as when the caller is root (the service image's uid).
 FALLBACK_UID = 10001
+#: Most processes and threads in the container: the importer needs a few dozen (BLAS, OpenMP).
+PIDS_LIMIT = 256
 #: Seconds an import may take before its container is removed (SANDBOX_TIMEOUT overrides).
 DEFAULT_TIMEOUT = 900.0
 _PACKAGE = __name__.split(".")[0]
@@ -133,6 +136,7 @@ def run_command(
         engine, "run", "--rm", "--name", name,
         "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev",  # noqa: S108 - the container's
         *_user_options(engine), "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--pids-limit", str(PIDS_LIMIT),  # a pickle that forks without end stops there
         *mounts,
         "--env", f"PYTHONPATH={SOURCE_MOUNT}", "--env", "PYTHONDONTWRITEBYTECODE=1", "--env", "HOME=/tmp",
         "--workdir", "/tmp", "--entrypoint", "sh",  # noqa: S108 - the container's own tmpfs
