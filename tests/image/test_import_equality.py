@@ -1,7 +1,8 @@
 """Issue 31: a model saved by its own library answers the same through the served image.
 
 For each format `make import-model` takes (an MLflow model folder of the sklearn, xgboost and
-lightgbm flavours, a skops file, XGBoost's native JSON, LightGBM's text file), a classifier is
+lightgbm flavours, the sklearn one also as MLflow 2 pickled it, which is imported through the
+sandbox's container; a skops file, XGBoost's native JSON, LightGBM's text file), a classifier is
 saved by that library (tests/image/data/make_sources.py, in the project's own environment with
 mlflow-skinny and skops beside it: the library versions its image has), imported by the
 project's own `make import-model`, baked in by `make build MODEL_SOURCE=imported` and served by
@@ -49,7 +50,7 @@ FRAMEWORKS = {
 }
 #: The formats each framework's project imports (make_sources.py saves them).
 FORMATS = {
-    "sklearn": ("mlflow-sklearn", "skops"),
+    "sklearn": ("mlflow-sklearn", "mlflow-sklearn-pickle", "skops"),
     "xgboost": ("xgboost-json", "mlflow-xgboost"),
     "lightgbm": ("lightgbm-text", "mlflow-lightgbm"),
 }
@@ -134,18 +135,13 @@ def test_each_format_answers_through_the_image_as_its_own_library(
         format_started = time.monotonic()
         model = tmp_path / "sources" / source["model"]
         example = tmp_path / "sources" / "example.json"
-        _make(project, env, "import-model", f"MODEL={model}", f"EXAMPLE={example}")
+        # The base image and CA as for the build: a pickle's import builds the sandbox's deps stage.
+        base = (f"BASE_IMAGE={built.result.base_image}", f"CA_BUNDLE={ca_bundle.path}")
+        imported = _make(project, env, "import-model", f"MODEL={model}", f"EXAMPLE={example}", *base)
+        # Only a pickle goes through the sandbox: its import says so, the others' must not.
+        assert ("in a docker sandbox" in imported) == source_format.endswith("-pickle"), imported
         tag = f"{built.tag}-{source_format}"
-        _make(
-            project,
-            env,
-            "build",
-            "MODEL_SOURCE=imported",
-            f"IMAGE={tag}",
-            f"BASE_IMAGE={built.result.base_image}",
-            f"CA_BUNDLE={ca_bundle.path}",
-            "VERSION=0.1.0",
-        )
+        _make(project, env, "build", "MODEL_SOURCE=imported", f"IMAGE={tag}", *base, "VERSION=0.1.0")
         try:
             with running(tag) as (container, url):
                 wait_ready(container, url, timeout=120)

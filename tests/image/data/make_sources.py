@@ -44,6 +44,13 @@ def sklearn_sources(out: Path, frame: pd.DataFrame, y) -> dict:
     loaded = mlflow.pyfunc.load_model(str(out / "mlflow-sklearn"))
     proba = mlflow.sklearn.load_model(str(out / "mlflow-sklearn")).predict_proba(x)
     found["mlflow-sklearn"] = {"model": "mlflow-sklearn", **_answers(loaded.predict(x), proba)}
+    # MLflow before 3 pickled this flavour (cloudpickle): a pickle, imported through the sandbox,
+    # whose container must read the MLmodel file too.
+    pickled = out / "mlflow-sklearn-pickle"
+    mlflow.sklearn.save_model(model, pickled, serialization_format="cloudpickle", input_example=x[:5])
+    back_pickled = mlflow.sklearn.load_model(str(pickled))
+    answers = _answers(mlflow.pyfunc.load_model(str(pickled)).predict(x), back_pickled.predict_proba(x))
+    found["mlflow-sklearn-pickle"] = {"model": "mlflow-sklearn-pickle", **answers}
     skops.io.dump(model, out / "model.skops")
     back = skops.io.load(out / "model.skops", trusted=skops.io.get_untrusted_types(file=out / "model.skops"))
     found["skops"] = {"model": "model.skops", **_answers(back.predict(x), back.predict_proba(x))}
