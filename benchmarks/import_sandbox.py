@@ -17,14 +17,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-from _project import buildable_default_project
+from _project import buildable_default_project, timed_make
 
 from generator.process import run
 from generator.tools import require
@@ -41,16 +38,7 @@ with open(sys.argv[2], "w") as file:
 
 
 def _make(project: Path, *args: str, image: str) -> float:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "SANDBOX")}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
-    env |= {"UV_PYTHON_DOWNLOADS": "never", "SANDBOX_IMAGE": image}
-    started = time.monotonic()
-    done = subprocess.run(
-        ["make", *args, "VERSION=0.1.0"], cwd=project, env=env, capture_output=True, text=True
-    )
-    if done.returncode:
-        sys.exit(f"make {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return time.monotonic() - started
+    return timed_make(project, *args, env={"UV_PYTHON_DOWNLOADS": "never", "SANDBOX_IMAGE": image}, unset=("SANDBOX",))
 
 
 def main() -> None:

@@ -18,16 +18,13 @@ import argparse
 import io
 import os
 import statistics
-import subprocess
-import sys
 import tarfile
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import docker
-from _project import buildable_default_project
+from _project import buildable_default_project, timed_make
 
 from generator.engine.image_store import image_size
 from generator.process import run
@@ -37,15 +34,7 @@ MB = 1_000_000
 
 
 def _make(project: Path, *args: str) -> float:
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
-    started = time.monotonic()
-    done = subprocess.run(
-        ["make", *args, "VERSION=0.1.0"], cwd=project, env=env, capture_output=True, text=True
-    )
-    if done.returncode:
-        sys.exit(f"make {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return time.monotonic() - started
+    return timed_make(project, *args)
 
 
 def _model_of(image: str, folder: Path) -> None:
