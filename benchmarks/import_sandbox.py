@@ -38,7 +38,9 @@ with open(sys.argv[2], "w") as file:
 
 
 def _make(project: Path, *args: str, image: str) -> float:
-    return timed_make(project, *args, env={"UV_PYTHON_DOWNLOADS": "never", "SANDBOX_IMAGE": image}, unset=("SANDBOX",))
+    return timed_make(
+        project, *args, env={"UV_PYTHON_DOWNLOADS": "never", "SANDBOX_IMAGE": image}, unset=("SANDBOX",)
+    )
 
 
 def main() -> None:
