@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from .model import build_estimator
 from .serving.artifact import Model, save_model
+from .serving.profile import derive_profile
 from .serving.signature import derive_signature
 
 DEFAULT_OUTPUT = Path("artifacts")
@@ -95,8 +96,8 @@ def train(
     """Fit the model on a fixed split, evaluate it, and write the artifact and metrics.
 
     Args:
-        output: Folder to write ``model.joblib``, ``signature.json`` and ``metrics.json`` into
-            (created if absent).
+        output: Folder to write ``model.joblib``, ``signature.json``, ``profile.json`` and
+            ``metrics.json`` into (created if absent).
         random_state: Seed for the split and the estimator.
         test_size: Fraction of rows held out for evaluation (stratified by class for a
             classifier).
@@ -128,7 +129,10 @@ def train(
         "test_size": test_size,
         "sklearn_version": sklearn.__version__,
     }
-    save_model(Model(estimator, signature), output / MODEL_FILE)
+    # The training rows' profile (bins and shares per column and of the answers): the reference
+    # the service's drift metrics and batch scoring's drift report compare live data with.
+    profile = derive_profile(signature, x_train, estimator.predict(x_train))
+    save_model(Model(estimator, signature, profile), output / MODEL_FILE)
     # No timestamps: the same code and seed give byte-identical metrics, easy to diff in review.
     (output / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     logger.info("wrote %s and %s", output / MODEL_FILE, output / METRICS_FILE)

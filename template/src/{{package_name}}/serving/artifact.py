@@ -6,7 +6,8 @@ Owned by the template: extend through ``model.py`` (the estimator) and ``train.p
 The artifact is one joblib file holding a plain dict (no classes of this package), so it loads
 without this package's code on the path and survives renames of it. ``signature.json`` beside it
 records its SHA-256, checked before it is unpickled (``integrity``). What a row's values must be
-is checked in ``features``.
+is checked in ``features``. ``profile.json`` beside it, when training wrote one, is the training
+data's profile that drift is measured against (``profile``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from numpy.typing import NDArray
 from .boosters import as_estimator, stored
 from .features import check_features, estimator_input
 from .integrity import IntegrityError, artifact_record, verify
+from .profile import Profile, ProfileError, read_profile
 from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
@@ -84,10 +86,12 @@ class Model:
     Attributes:
         estimator: The fitted estimator (anything with scikit-learn's ``predict``).
         signature: Its input columns, task, classes and example request.
+        profile: The training data's profile, when there is one (drift is measured against it).
     """
 
     estimator: Any
     signature: Signature
+    profile: Profile | None = None
 
     @cached_property
     def feature_names(self) -> tuple[str, ...]:
@@ -195,7 +199,9 @@ def check_answers(model: Model) -> None:
 
 
 def save_model(model: Model, path: Path) -> Path:
-    """Write ``model`` to ``path`` atomically, and its signature beside it as ``signature.json``.
+    """Write ``model`` to ``path`` atomically, its signature beside it as ``signature.json``.
+
+    The model's profile, if it has one, goes beside them as ``profile.json``.
 
     Writing to a temporary file in the same folder and renaming it means a reader (a server
     starting up, a pipeline step) never sees half an artifact. ``signature.json`` records the
@@ -225,6 +231,8 @@ def save_model(model: Model, path: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     model.signature.write(path.parent, artifact=record)
+    if model.profile is not None:
+        model.profile.write(path.parent)
     return path
 
 
@@ -282,7 +290,11 @@ def load_model(path: Path | str | None = None) -> Model:
                 signature = replace(signature, columns=tuple(replace(c, name=str(n)) for c, n in renamed))
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
-    model = Model(estimator, signature)
+    try:
+        profile = read_profile(path.parent, signature)
+    except ProfileError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    model = Model(estimator, signature, profile)
     try:
         check_answers(model)
     except ValueError as exc:
