@@ -126,6 +126,9 @@ class Settings:
         public_example: Publish the signature's held-out example rows (real data) in the model
             metadata, the OpenAPI schema and the model page (``PUBLIC_EXAMPLE``, default false);
             off, they show one synthetic row made from the signature instead.
+        payload_log_rate: The share of answered predictions whose rows and answers are written to
+            standard output as JSON lines for offline analysis (``PAYLOAD_LOG_RATE``, 0 to 1,
+            default 0: none, ever); see ``payload_log``.
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -148,6 +151,7 @@ class Settings:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     public_example: bool = False
+    payload_log_rate: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -216,4 +220,5 @@ class Settings:
                 env, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
             ),
             public_example=_bool_env(env, "PUBLIC_EXAMPLE", cls.public_example),
+            payload_log_rate=_float_env(env, "PAYLOAD_LOG_RATE", cls.payload_log_rate, minimum=0, maximum=1),
         )
