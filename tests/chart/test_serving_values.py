@@ -100,7 +100,14 @@ def test_service_monitor_scrapes_the_server_service(
         ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "interval"),
         ({"payloadLog": {"sampleRate": 1.5}}, "sampleRate"),
     ],
-    ids=["batch-size-zero", "negative-wait", "workers-not-integer", "unknown-key", "bad-interval", "log-rate-above-1"],
+    ids=[
+        "batch-size-zero",
+        "negative-wait",
+        "workers-not-integer",
+        "unknown-key",
+        "bad-interval",
+        "log-rate-above-1",
+    ],
 )
 def test_schema_refuses_bad_serving_values(
     refusal: Callable[[dict[str, Any]], str], values: dict[str, Any], key: str
