@@ -2,7 +2,8 @@
 
 One scheduler and two worker containers on a Docker network of their own, all as uid 10001 with
 a read-only root and a tmpfs /tmp; the job runs from a third container. Every input row must come
-out exactly once, with the label the service (same image) gives that row through ``/predict``.
+out exactly once, with the label the service (same image) gives that row through ``/predict``, and
+the drift report beside the predictions must compare every partition's rows with the training profile.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def read_output(folder: Path) -> tuple[Counter[str], dict[str, int]]:
     return seen, predictions
 
 
+def read_report(folder: Path) -> tuple[dict, str]:
+    """The drift report the job wrote beside its predictions: the JSON, and the HTML page."""
+    report = json.loads((folder / "_drift.json").read_text(encoding="utf-8"))
+    return report, (folder / "_drift.html").read_text(encoding="utf-8")
+
+
 def service_predictions(base_url: str, rows: dict[str, list[float]]) -> dict[str, int]:
     """The service's ``/predict`` answer for every row, asked in chunks under MAX_ROWS."""
     keys = list(rows)
@@ -114,6 +121,8 @@ def test_every_row_scored_once_as_the_service_scores_it(
                 ],
             )
         seen, predictions = read_output(output_dir)
+        report, page = read_report(output_dir)
+        features = list(metadata["parameters"]["feature_names"])
         expected = service_predictions(base_url, rows)
 
     assert leftovers() == []  # containers and network removed
@@ -126,8 +135,15 @@ def test_every_row_scored_once_as_the_service_scores_it(
     mismatches = [key for key in rows if predictions[key] != expected[key]]
     assert mismatches == []
     assert len(set(predictions.values())) > 1  # a constant answer would hide a broken model
+    # Uniform rows over the whole measurement range are far from iris: every feature drifts, and
+    # the counts of every partition, summed on the job's side, cover every row.
+    assert report["rows"]["scored"] == job.rows
+    assert sorted(report["drifted"]) == sorted(features) == sorted(job.summary["drifted"])
+    assert [sum(item["scored_counts"]) for item in report["features"]] == [job.rows] * len(features)
+    assert page.count("<svg") == len(features) + 1  # one plot per feature, and the answers'
     record_figure(
         f"container cluster: {job.rows} rows, {job.partitions} partitions, {job.workers} workers "
         f"(tasks {dict(job.summary['tasks_per_worker'])}), scoring {job.summary['seconds']:.1f} s, "
-        f"job container {job.wall_seconds:.1f} s, image {build.tag}"
+        f"job container {job.wall_seconds:.1f} s, image {build.tag}; drift report PSI "
+        + ", ".join(f"{item['name']} {item['psi']:.2f}" for item in report["features"])
     )
