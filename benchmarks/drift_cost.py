@@ -57,8 +57,10 @@ def main() -> None:
             ours.target(ON, bodies, workers=args.workers),
         ]
         progress(f"load {load()}; server on CPUs {cpus[0]}, wrk on CPUs {cpus[1]}")
-        rounds = [
-            serving.measure(
+        rounds = []
+        for round_ in range(args.repeat):
+            progress(f"round {round_ + 1} of {args.repeat} (load {load()})")
+            measured = serving.measure(
                 targets,
                 (labels, labels),
                 connections=connections,
@@ -69,8 +71,7 @@ def main() -> None:
                 log=progress,
                 cpus=cpus,
             )
-            for _ in range(args.repeat)
-        ]
+            rounds.append(measured)
     if any(len(measured) < len(targets) for measured in rounds):
         sys.exit("a server was not measured in every round: its log is above")
     results = {
