@@ -82,6 +82,9 @@ class BatchObserver(Protocol):
     def depth(self, waiting: int) -> None:
         """``waiting`` requests now wait for the model."""
 
+    def predicted(self, matrix: NDArray[Any], labels: NDArray[Any]) -> None:
+        """A model call answered ``labels`` for the checked rows ``matrix`` (one label per row)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
@@ -279,14 +282,13 @@ class Batcher:
         # The rows were checked when their requests were (``Batcher.predict`` takes only those).
         labels = self._model.predict(matrix, checked=True)
         proba = self._model.predict_proba(matrix, checked=True) if want_proba else None
-        if self._observer is not None:
-            self._observer.batch(len(batch), len(matrix))
         answered = len(labels) if proba is None or len(proba) == len(labels) else -1
         if answered != len(matrix):
-            got = f"{len(labels)} predictions" + (
-                "" if proba is None else f" and {len(proba)} probability rows"
-            )
+            got = f"{len(labels)} predictions" + ("" if proba is None else f" and {len(proba)} probability rows")
             raise ModelOutputError(f"the model answered {got} for {len(matrix)} rows, not one per row")
+        if self._observer is not None:
+            self._observer.batch(len(batch), len(matrix))
+            self._observer.predicted(matrix, labels)
         start = 0
         for pending in batch:
             stop = start + len(pending.matrix)

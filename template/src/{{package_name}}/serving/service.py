@@ -159,6 +159,7 @@ def _install_model(app: FastAPI, model: Model, settings: Settings, *, source: Pa
         source: The artifact it was loaded from, to log; ``None`` for a model handed over.
     """
     app.state.model_metadata = model_metadata(model, settings.model_name, public=settings.public_example)
+    app.state.metrics.watch_drift(model.profile, settings.drift_features)
     batcher = Batcher(
         model,
         max_batch_size=settings.batch_max_size,
