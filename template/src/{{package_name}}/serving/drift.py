@@ -117,7 +117,11 @@ class DriftCounts:
     """
 
     def __init__(
-        self, features: tuple[Bins, ...], prediction: Bins, feature_counters: list[Any], prediction_counters: list[Any]
+        self,
+        features: tuple[Bins, ...],
+        prediction: Bins,
+        feature_counters: list[Any],
+        prediction_counters: list[Any],
     ) -> None:
         self._features = features
         self._prediction = prediction
@@ -166,7 +170,8 @@ class DriftCounts:
         """Bring the prometheus counters up to the counts (one ``inc`` per bin that changed)."""
         self._scheduled = False
         changed = np.flatnonzero(self._counts != self._published)
-        for i, step in zip(changed.tolist(), (self._counts[changed] - self._published[changed]).tolist()):
+        steps = self._counts[changed] - self._published[changed]
+        for i, step in zip(changed.tolist(), steps.tolist(), strict=True):
             self._children[i].inc(step)
         self._published[changed] = self._counts[changed]
 

@@ -107,19 +107,16 @@ class ServiceMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def batch(self, requests: int, rows: int) -> None:
-        """Record one model call (``BatchObserver``)."""
+    def batch(self, requests: int, matrix: Any, labels: Any) -> None:
+        """Record one model call (``BatchObserver``): its size, and its rows and answers for drift."""
         self._batch_requests.observe(requests)
-        self._batch_rows.observe(rows)
+        self._batch_rows.observe(len(matrix))
+        if self._drift_counts is not None:
+            self._drift_counts.add(matrix, labels)
 
     def depth(self, waiting: int) -> None:
         """Record the queue's length (``BatchObserver``)."""
         self._queue_depth.set(waiting)
-
-    def predicted(self, matrix: Any, labels: Any) -> None:
-        """Count one model call's rows and answers into the drift bins (``BatchObserver``)."""
-        if self._drift_counts is not None:
-            self._drift_counts.add(matrix, labels)
 
     def exposition(self) -> tuple[bytes, str]:
         """The metrics in Prometheus' text format, and its content type.
