@@ -43,6 +43,7 @@ def test_serving_values_override_the_environment(
     manifests = render_with(
         {
             "serving": {"batchMaxSize": 64, "batchMaxWaitMs": 2.5, "queueMaxSize": 100, "workers": 3},
+            "payloadLog": {"sampleRate": 0.05},
             "terminationGracePeriodSeconds": 60,
         }
     )
@@ -53,6 +54,7 @@ def test_serving_values_override_the_environment(
         "QUEUE_MAX_SIZE": "100",
         "WORKERS": "3",
         "SHUTDOWN_TIMEOUT": "55",
+        "PAYLOAD_LOG_RATE": "0.05",
     }.items()
 
 
@@ -96,8 +98,9 @@ def test_service_monitor_scrapes_the_server_service(
         ({"serving": {"workers": "auto"}}, "workers"),
         ({"serving": {"maxBatch": 8}}, "maxBatch"),
         ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "interval"),
+        ({"payloadLog": {"sampleRate": 1.5}}, "sampleRate"),
     ],
-    ids=["batch-size-zero", "negative-wait", "workers-not-integer", "unknown-key", "bad-interval"],
+    ids=["batch-size-zero", "negative-wait", "workers-not-integer", "unknown-key", "bad-interval", "log-rate-above-1"],
 )
 def test_schema_refuses_bad_serving_values(
     refusal: Callable[[dict[str, Any]], str], values: dict[str, Any], key: str

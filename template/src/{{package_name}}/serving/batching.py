@@ -76,8 +76,8 @@ class ModelOutputError(RuntimeError):
 class BatchObserver(Protocol):
     """Receives what the batcher does, e.g. to export it as metrics."""
 
-    def batch(self, requests: int, rows: int) -> None:
-        """One model call was made with ``rows`` rows from ``requests`` requests."""
+    def batch(self, requests: int, matrix: NDArray[Any], labels: NDArray[Any]) -> None:
+        """One model call answered ``labels`` for the rows ``matrix`` of ``requests`` requests."""
 
     def depth(self, waiting: int) -> None:
         """``waiting`` requests now wait for the model."""
@@ -279,14 +279,14 @@ class Batcher:
         # The rows were checked when their requests were (``Batcher.predict`` takes only those).
         labels = self._model.predict(matrix, checked=True)
         proba = self._model.predict_proba(matrix, checked=True) if want_proba else None
-        if self._observer is not None:
-            self._observer.batch(len(batch), len(matrix))
         answered = len(labels) if proba is None or len(proba) == len(labels) else -1
         if answered != len(matrix):
             got = f"{len(labels)} predictions" + (
                 "" if proba is None else f" and {len(proba)} probability rows"
             )
             raise ModelOutputError(f"the model answered {got} for {len(matrix)} rows, not one per row")
+        if self._observer is not None:
+            self._observer.batch(len(batch), matrix, labels)
         start = 0
         for pending in batch:
             stop = start + len(pending.matrix)

@@ -8,7 +8,8 @@ Owned by the template: extend through ``model.py``; ``copier update`` may replac
   (``/inference.GRPCInferenceService/ModelInfer``), ``POST`` and their code's name (``OK``, ...);
 * ``inference_batch_requests`` and ``inference_batch_rows``: requests and rows per model call,
   which show how well micro-batching works;
-* ``inference_queue_depth``: requests waiting for the model.
+* ``inference_queue_depth``: requests waiting for the model;
+* ``model_drift_*``: served rows and answers counted into the training profile's bins (``drift``).
 
 With several worker processes (``WORKERS``), each process writes its values to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (the server sets it up) and ``/metrics`` adds them up, so a scrape
@@ -44,6 +45,8 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 from .access_log import AccessLog
 from .asgi import ASGIApp, Message, Receive, Scope, Send
+from .drift import DriftCounts, DriftMetrics
+from .profile import Profile
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Latency buckets from half a millisecond (one small request) to ten seconds (a queue backed up).
@@ -86,6 +89,12 @@ class ServiceMetrics:
         )
         # labels() takes a lock and builds a key on every call: keep each child once made.
         self._children: dict[tuple[str, str, int | str], tuple[Any, Any]] = {}
+        self._drift = DriftMetrics(self.registry)
+        self._drift_counts: DriftCounts | None = None
+
+    def watch_drift(self, profile: Profile | None, watched: int) -> None:
+        """Count the served rows against ``profile``, the first ``watched`` features (``DRIFT_FEATURES``)."""
+        self._drift_counts = self._drift.install(profile, watched)
 
     def observe_request(self, route: str, method: str, status: int | str, seconds: float) -> None:
         """Count one answered request and its latency (``status``: HTTP's, or a gRPC code's name)."""
@@ -98,10 +107,12 @@ class ServiceMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def batch(self, requests: int, rows: int) -> None:
-        """Record one model call (``BatchObserver``)."""
+    def batch(self, requests: int, matrix: Any, labels: Any) -> None:
+        """Record one model call (``BatchObserver``): its size, and its rows and answers for drift."""
         self._batch_requests.observe(requests)
-        self._batch_rows.observe(rows)
+        self._batch_rows.observe(len(matrix))
+        if self._drift_counts is not None:
+            self._drift_counts.add(matrix, labels)
 
     def depth(self, waiting: int) -> None:
         """Record the queue's length (``BatchObserver``)."""
@@ -113,6 +124,8 @@ class ServiceMetrics:
         Returns:
             The body and the ``Content-Type`` of a ``/metrics`` answer.
         """
+        if self._drift_counts is not None:
+            self._drift_counts.publish()  # this process's latest counts, in the answer
         directory = os.environ.get(MULTIPROC_ENV)
         if directory:
             # Several workers: read every process's files, not just this process's values.

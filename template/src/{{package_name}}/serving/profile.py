@@ -111,11 +111,10 @@ class Bins:
             return np.bincount(where, minlength=len(self.labels))
         counts = np.zeros(len(self.labels), dtype=np.int64)
         index, unseen, missing = self._index, self.labels.index(UNSEEN), self.missing_bin
-        for value in values.tolist() if isinstance(values, np.ndarray) else values:
-            if is_missing(value):
-                counts[missing] += 1
-            else:
-                counts[index.get(_category(value), unseen)] += 1
+        # Tallied first (in C), so the Python below runs once per distinct value, not per row.
+        tally = Counter(values.tolist() if isinstance(values, np.ndarray) else values)
+        for value, times in tally.items():
+            counts[missing if is_missing(value) else index.get(_category(value), unseen)] += times
         return counts
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from .connections import GuardedHttp
 from .fast_path import FastInference
 from .limits import BodySizeLimit
 from .metrics import RequestMetrics, ServiceMetrics, multiprocess_dir
+from .payload_log import LoggedBatcher, PayloadLog
 from .settings import LOG_LEVELS, Settings
 
 logger = logging.getLogger(__name__)
@@ -158,13 +159,19 @@ def _install_model(app: FastAPI, model: Model, settings: Settings, *, source: Pa
         source: The artifact it was loaded from, to log; ``None`` for a model handed over.
     """
     app.state.model_metadata = model_metadata(model, settings.model_name, public=settings.public_example)
-    app.state.batcher = Batcher(
+    app.state.metrics.watch_drift(model.profile, settings.drift_features)
+    batcher = Batcher(
         model,
         max_batch_size=settings.batch_max_size,
         max_wait=settings.batch_max_wait_ms / 1000,
         max_queue=settings.queue_max_size,
         observer=app.state.metrics,
     )
+    if settings.payload_log_rate > 0:  # off: the batcher itself, nothing logged and nothing spent
+        log = PayloadLog(model.signature, settings.model_name, settings.payload_log_rate)
+        app.state.batcher = LoggedBatcher(batcher, log)
+    else:
+        app.state.batcher = batcher
     app.state.model = model  # set last: readiness flips only when everything is in place
     if source is not None:
         logger.info("loaded model %r from %s (%d features)", settings.model_name, source, model.n_features)

@@ -33,6 +33,8 @@ DEFAULT_SHUTDOWN_TIMEOUT = 25  # seconds; under Kubernetes' default 30 s grace p
 DEFAULT_SHUTDOWN_DELAY = 0.0  # seconds; the chart's preStop hook holds the delay instead
 DEFAULT_REQUEST_TIMEOUT = 5.0  # seconds for a request's headers, then as long for its body; 408 after
 DEFAULT_MAX_CONNECTIONS = 1000  # per worker: file descriptors, under a container's 1024 at worst
+# Drift: served rows counted into the training profile's bins, for this many features (the first ones).
+DEFAULT_DRIFT_FEATURES = 50
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -126,6 +128,12 @@ class Settings:
         public_example: Publish the signature's held-out example rows (real data) in the model
             metadata, the OpenAPI schema and the model page (``PUBLIC_EXAMPLE``, default false);
             off, they show one synthetic row made from the signature instead.
+        payload_log_rate: The share of answered predictions whose rows and answers are written to
+            standard output as JSON lines for offline analysis (``PAYLOAD_LOG_RATE``, 0 to 1,
+            default 0: none, ever); see ``payload_log``.
+        drift_features: How many features' served values are counted into the training profile's
+            bins for drift (``DRIFT_FEATURES``, default 50: the first 50 columns in signature
+            order); 0 counts nothing (``drift``).
     """
 
     model_path: Path = field(default_factory=lambda: DEFAULT_MODEL_PATH)
@@ -148,6 +156,8 @@ class Settings:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     public_example: bool = False
+    payload_log_rate: float = 0.0
+    drift_features: int = DEFAULT_DRIFT_FEATURES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -216,4 +226,6 @@ class Settings:
                 env, "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
             ),
             public_example=_bool_env(env, "PUBLIC_EXAMPLE", cls.public_example),
+            payload_log_rate=_float_env(env, "PAYLOAD_LOG_RATE", cls.payload_log_rate, minimum=0, maximum=1),
+            drift_features=_int_env(env, "DRIFT_FEATURES", DEFAULT_DRIFT_FEATURES, minimum=0, maximum=1000),
         )
