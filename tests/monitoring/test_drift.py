@@ -9,9 +9,12 @@ reaches the threshold and FeatureDrift's expression returns nothing; in the seco
 feature's PSI crosses it, the expression returns that feature and no other, and the alert fires
 naming it. The PSI Prometheus records is serving/profile.py's ``psi`` of the shares it recorded.
 
-A category training never saw counts as ``<unseen>``: the default project is numeric, so that is
-proven by the template's fast tests (tests/serving/test_drift.py, on the table swap too), not
-here, where a table model's service would cost a second project's sync and training.
+A category training never saw: the default project is numeric, so the service counting one into
+``<unseen>`` is proven by the template's fast tests (tests/serving/test_drift.py, on the table
+swap too); a table model's service here would cost a second project's sync and training. Here,
+promtool's rule tests feed the rendered rules a category column served by two pods, half of its
+rows ``<unseen>`` (training share 0, floored): its share is summed over the pods, FeatureDrift
+names that column alone, and another release's rows do not count.
 """
 
 from __future__ import annotations
@@ -20,39 +23,55 @@ import json
 import math
 import random
 import statistics
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from generator.process import run
 from generator.project.render import read_answers
+from generator.tools import require
 
 pytestmark = pytest.mark.prometheus
 
-WINDOW_SECONDS = 5
+WINDOW_SECONDS = 4
 THRESHOLD = 0.2
 ROWS_PER_REQUEST = 50
 REQUESTS_PER_SECOND = 10
-OBSERVE_SECONDS = 2.0
+OBSERVE_SECONDS = 1.5
 SHIFT_SDS = 2.0
-# The training data's rows as JSON, from the project's own environment.
-LOAD_ROWS = """
-import json
-from {package}.train import load_dataset
-data = load_dataset()
-print(json.dumps({{"x": data.x.tolist(), "names": list(data.feature_names)}}))
-"""
-PSI = """
+# The project's own Python: its training rows as one JSON line (loaded while the stack starts),
+# then serving/profile.py's psi of each (reference shares, live shares) pair it is sent.
+PROJECT_PYTHON = """
 import json, sys
 from {package}.serving.profile import psi
+from {package}.train import load_dataset
+data = load_dataset()
+print(json.dumps({{"x": data.x.tolist(), "names": list(data.feature_names)}}), flush=True)
 for reference, live in json.load(sys.stdin):
     print(psi(reference, live))
 """
+
+
+@pytest.fixture(scope="module")
+def project_python(
+    local_service: Callable[[Path], Any], default_project: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """:data:`PROJECT_PYTHON` running in the default project's environment."""
+    service = local_service(default_project)
+    package = read_answers(service.project)["package_name"]
+    command = [service.python, "-c", PROJECT_PYTHON.format(package=package)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +119,7 @@ class Phase:
 
 @dataclass(frozen=True)
 class Drift:
-    """The two phases, the shifted feature, and the stack they ran on."""
+    """The two phases, the shifted feature among all, and the recorded PSIs checked against profile.py's."""
 
     steady: Phase
     shifted: Phase
@@ -135,7 +154,7 @@ def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
 
 
 def _recorded_and_profile_psi(
-    stack: Any, service: Any, package: str, features: list[str]
+    stack: Any, project_python: subprocess.Popen[str], features: list[str]
 ) -> list[tuple[float, float]]:
     """Per feature, the PSI Prometheus recorded and profile.py's psi of the shares recorded with it."""
     cases, recorded = [], []
@@ -158,17 +177,15 @@ def _recorded_and_profile_psi(
         bins = sorted(reference)
         cases.append(([reference[b] for b in bins], [live[b] for b in bins]))
         recorded.append(float(value))
-    result = run(
-        [service.python, "-c", PSI.format(package=package)], input_text=json.dumps(cases), timeout=60
-    )
-    return list(zip(recorded, [float(line) for line in result.stdout.split()], strict=True))
+    out, _ = project_python.communicate(json.dumps(cases), timeout=60)
+    return list(zip(recorded, [float(line) for line in out.split()], strict=True))
 
 
 @pytest.fixture(scope="module")
-def drift(stack: Any, monitoring: Any, local_service: Callable[[Path], Any], default_project: Path) -> Drift:
-    service = local_service(default_project)
-    package = str(read_answers(service.project)["package_name"])
-    data = json.loads(run([service.python, "-c", LOAD_ROWS.format(package=package)], timeout=120).stdout)
+def drift(project_python: subprocess.Popen[str], stack: Any, monitoring: Any) -> Drift:
+    """The two phases of traffic, observed (``project_python`` first: it loads during the stack's start)."""
+    assert project_python.stdout is not None
+    data = json.loads(project_python.stdout.readline())
     features = [bins["name"] for bins in stack.profile["features"]]
     assert data["names"] == features
     column = 1  # the second column: not merely the first
@@ -201,7 +218,7 @@ def drift(stack: Any, monitoring: Any, local_service: Callable[[Path], Any], def
         )
         time.sleep(max(0.0, started + WINDOW_SECONDS + 2 - time.monotonic()))
         shifted = _observe(stack, alert_expr, OBSERVE_SECONDS)
-        pairs = _recorded_and_profile_psi(stack, service, package, features)
+        pairs = _recorded_and_profile_psi(stack, project_python, features)
     finally:
         traffic.done.set()
         traffic.join(timeout=15)
@@ -259,3 +276,89 @@ def test_recorded_psi_is_the_profiles_psi_of_the_recorded_shares(drift: Drift) -
         math.isclose(recorded, computed, rel_tol=1e-9, abs_tol=1e-12)
         for recorded, computed in drift.psi_pairs
     ), drift.psi_pairs
+
+
+def _series(name: str, **labels: str) -> str:
+    return name + "{" + ", ".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
+
+
+def test_rules_count_an_unseen_category_over_every_pod(monitoring: Any, tmp_path: Path) -> None:
+    # promtool's rule tests: synthetic series through the rendered rules in Prometheus' own engine.
+    # A category column served by two pods, half its rows a category training never saw
+    # (<unseen>: reference share 0, floored); a numeric column served as at training; another
+    # release's job, which must not count.
+    release = {"namespace": "models", "job": monitoring.fullname}
+    shares = {
+        "colour": {"red": 0.5, "blue": 0.5, "<other>": 0.0, "<unseen>": 0.0, "<missing>": 0.0},
+        "size": {"00 < 1": 0.5, "01 >= 1": 0.5, "<missing>": 0.0},
+    }
+    served = {("a", "colour", "red"), ("a", "colour", "<unseen>"), ("b", "colour", "blue")}
+    served |= {("b", "colour", "<unseen>"), ("a", "size", "00 < 1"), ("a", "size", "01 >= 1")}
+    inputs = []
+    for pod in "ab":
+        for feature, bins in shares.items():
+            for name, share in bins.items():
+                where = {**release, "instance": pod, "feature": feature, "bin": name}
+                rate = 100 if (pod, feature, name) in served else 0  # 400 rows a 4 s window
+                inputs.append(
+                    {"series": _series("model_drift_feature_rows_total", **where), "values": f"0+{rate}x20"}
+                )
+                series = _series("model_drift_feature_reference_share", **where)
+                inputs.append({"series": series, "values": f"{share}x20"})
+    other = {
+        "namespace": "models",
+        "job": "another-model",
+        "instance": "c",
+        "feature": "colour",
+        "bin": "<unseen>",
+    }
+    inputs.append({"series": _series("model_drift_feature_rows_total", **other), "values": "0+1000x20"})
+    live = {"red": 0.25, "blue": 0.25, "<other>": 0.0, "<unseen>": 0.5, "<missing>": 0.0}
+    floored = {name: (max(live[name], 1e-4), max(ref, 1e-4)) for name, ref in shares["colour"].items()}
+    psi = sum((served_share - ref) * math.log(served_share / ref) for served_share, ref in floored.values())
+    [rule] = [
+        rule
+        for group in monitoring.rules["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "FeatureDrift"
+    ]
+    annotations = {
+        key: text.replace("{{ $labels.feature }}", "colour").replace(
+            '{{ printf "%.2f" $value }}', f"{psi:.2f}"
+        )
+        for key, text in rule["annotations"].items()
+    }
+    unseen = {**release, "feature": "colour", "bin": "<unseen>"}
+    expressions = [
+        ('model:drift_feature_share{bin="<unseen>"}', _series("model:drift_feature_share", **unseen), 0.5),
+        (
+            'model:drift_feature_psi{feature="size"}',
+            _series("model:drift_feature_psi", **release, feature="size"),
+            0,
+        ),
+    ]
+    case = {
+        "interval": "1s",
+        "input_series": inputs,
+        "promql_expr_test": [
+            {"expr": expr, "eval_time": "20s", "exp_samples": [{"labels": labels, "value": value}]}
+            for expr, labels, value in expressions
+        ],
+        "alert_rule_test": [
+            {
+                "alertname": "FeatureDrift",
+                "eval_time": "20s",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {**rule["labels"], **release, "feature": "colour"},
+                        "exp_annotations": annotations,
+                    }
+                ],
+            }
+        ],
+    }
+    test = {"rule_files": ["rules.yaml"], "evaluation_interval": "1s", "tests": [case]}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(monitoring.rules), encoding="utf-8")
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test), encoding="utf-8")
+    result = run([require("promtool"), "test", "rules", "test.yaml"], cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
