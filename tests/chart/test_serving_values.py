@@ -27,6 +27,7 @@ def test_defaults_set_batching_workers_and_shutdown(
     assert env["BATCH_MAX_SIZE"]["value"] == str(serving["batchMaxSize"])
     assert env["BATCH_MAX_WAIT_MS"]["value"] == str(serving["batchMaxWaitMs"])
     assert env["QUEUE_MAX_SIZE"]["value"] == str(serving["queueMaxSize"])
+    assert env["DRIFT_FEATURES"]["value"] == str(serving["driftFeatures"]) == "50"
     # workers: 0 means one per CPU of the container's limit, read through the downward API.
     assert env["WORKERS"]["valueFrom"]["resourceFieldRef"] == {
         "containerName": "server",
@@ -42,7 +43,13 @@ def test_serving_values_override_the_environment(
 ) -> None:
     manifests = render_with(
         {
-            "serving": {"batchMaxSize": 64, "batchMaxWaitMs": 2.5, "queueMaxSize": 100, "workers": 3},
+            "serving": {
+                "batchMaxSize": 64,
+                "batchMaxWaitMs": 2.5,
+                "queueMaxSize": 100,
+                "workers": 3,
+                "driftFeatures": 0,
+            },
             "payloadLog": {"sampleRate": 0.05},
             "terminationGracePeriodSeconds": 60,
         }
@@ -55,6 +62,7 @@ def test_serving_values_override_the_environment(
         "WORKERS": "3",
         "SHUTDOWN_TIMEOUT": "55",
         "PAYLOAD_LOG_RATE": "0.05",
+        "DRIFT_FEATURES": "0",
     }.items()
 
 
@@ -99,8 +107,17 @@ def test_service_monitor_scrapes_the_server_service(
         ({"serving": {"maxBatch": 8}}, "maxBatch"),
         ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "interval"),
         ({"payloadLog": {"sampleRate": 1.5}}, "sampleRate"),
+        ({"serving": {"driftFeatures": 1001}}, "driftFeatures"),
     ],
-    ids=["batch-size-zero", "negative-wait", "workers-not-integer", "unknown-key", "bad-interval", "log-rate-above-1"],
+    ids=[
+        "batch-size-zero",
+        "negative-wait",
+        "workers-not-integer",
+        "unknown-key",
+        "bad-interval",
+        "log-rate-above-1",
+        "drift-features-above-1000",
+    ],
 )
 def test_schema_refuses_bad_serving_values(
     refusal: Callable[[dict[str, Any]], str], values: dict[str, Any], key: str
