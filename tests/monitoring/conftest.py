@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import math
 import os
 import signal
 import socket
@@ -37,6 +38,8 @@ from generator.tools import require
 
 NAMESPACE = "models"
 SCRAPE_SECONDS = 1
+#: Grafana's ``$__rate_interval`` here: fifteen scrapes (Grafana would pick four intervals or more).
+RATE_INTERVAL = "15s"
 #: The first value of a row that the planted model refuses with an exception (a 500).
 MARK = 4242.0
 
@@ -124,6 +127,35 @@ class Monitoring:
     fullname: str
     dashboard: dict[str, Any]
     rules: dict[str, Any]
+
+    def targets(self, *, below: str | None = None) -> list[tuple[str, str]]:
+        """Every dashboard query as (panel title, refId and legend; expression).
+
+        Args:
+            below: Only the panels under the row of this title (up to the next row).
+        """
+        panels, found = self.dashboard["panels"], []
+        rows = {panel["title"]: panel["gridPos"]["y"] for panel in panels if panel["type"] == "row"}
+        top = rows[below] if below is not None else -1
+        end = min((y for y in rows.values() if y > top), default=math.inf) if below is not None else math.inf
+        for panel in panels:
+            if top < panel["gridPos"]["y"] < end:
+                for target in panel.get("targets", []):
+                    name = f"{panel['title']} / {target['refId']} {target.get('legendFormat', '')}"
+                    found.append((name, target["expr"]))
+        return found
+
+    def grafana(self, expr: str, feature: str) -> str:
+        """A dashboard expression with Grafana's variables replaced as the stack labels things.
+
+        ``$__rate_interval`` becomes :data:`RATE_INTERVAL`, ``$namespace`` and ``$job`` the labels
+        the scrape gives the replicas, ``$feature`` the given column.
+        """
+        values = {"$__rate_interval": RATE_INTERVAL, "$namespace": NAMESPACE, "$job": self.fullname}
+        for name, value in {**values, "$feature": feature}.items():
+            expr = expr.replace(name, value)
+        assert "$" not in expr, f"a Grafana variable the test does not know: {expr}"
+        return expr
 
 
 @pytest.fixture(scope="module")

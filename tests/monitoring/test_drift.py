@@ -119,13 +119,14 @@ class Phase:
 
 @dataclass(frozen=True)
 class Drift:
-    """The two phases, the shifted feature among all, and the recorded PSIs checked against profile.py's."""
+    """The two phases, the shifted feature among all, the recorded PSIs beside profile.py's, the panels."""
 
     steady: Phase
     shifted: Phase
     feature: str
     features: list[str]
     psi_pairs: list[tuple[float, float]]  # (recorded by Prometheus, profile.py's psi), per feature
+    panels: dict[str, list[dict[str, Any]]]  # the Drift row's queries, the shifted feature picked
 
 
 def _observe(stack: Any, alert_expr: str, seconds: float) -> Phase:
@@ -219,11 +220,13 @@ def drift(project_python: subprocess.Popen[str], stack: Any, monitoring: Any) ->
         time.sleep(max(0.0, started + WINDOW_SECONDS + 2 - time.monotonic()))
         shifted = _observe(stack, alert_expr, OBSERVE_SECONDS)
         pairs = _recorded_and_profile_psi(stack, project_python, features)
+        targets = monitoring.targets(below="Drift")
+        panels = {name: stack.query(monitoring.grafana(expr, feature)) for name, expr in targets}
     finally:
         traffic.done.set()
         traffic.join(timeout=15)
     assert set(traffic.statuses) == {200}, traffic.statuses
-    return Drift(steady, shifted, feature, features, pairs)
+    return Drift(steady, shifted, feature, features, pairs, panels)
 
 
 def test_training_like_traffic_raises_no_drift(
@@ -276,6 +279,30 @@ def test_recorded_psi_is_the_profiles_psi_of_the_recorded_shares(drift: Drift) -
         math.isclose(recorded, computed, rel_tol=1e-9, abs_tol=1e-12)
         for recorded, computed in drift.psi_pairs
     ), drift.psi_pairs
+
+
+def test_drift_panels_show_the_shifted_feature(drift: Drift, stack: Any) -> None:
+    # What Grafana would draw (no Grafana here): each query of the dashboard's Drift row answered
+    # by Prometheus during the shift, with the shifted feature picked at the top.
+    print()
+    for name, samples in drift.panels.items():
+        shown = [(sample["metric"], round(float(sample["value"][1]), 4)) for sample in samples]
+        print(f"{name}: {shown}")
+    assert [name for name, samples in drift.panels.items() if not samples] == []
+    answers = {name.split(" / ")[0]: samples for name, samples in drift.panels.items()}
+    [rows] = answers["Reference profile"]
+    assert float(rows["value"][1]) == stack.profile["rows"]
+    ranked = sorted(answers["Most drifted features"], key=lambda sample: -float(sample["value"][1]))
+    assert ranked[0]["metric"]["feature"] == drift.feature
+    chosen = {
+        name: samples for name, samples in drift.panels.items() if name.startswith("Shares of $feature")
+    }
+    served, training = (
+        {s["metric"]["bin"]: float(s["value"][1]) for s in samples} for samples in chosen.values()
+    )
+    assert set(served) == set(training)
+    assert math.isclose(sum(served.values()), 1.0)
+    assert math.isclose(sum(training.values()), 1.0, abs_tol=1e-5)  # profile.json's six decimals
 
 
 def _series(name: str, **labels: str) -> str:

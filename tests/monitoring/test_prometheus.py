@@ -27,7 +27,6 @@ pytestmark = pytest.mark.prometheus
 
 LOAD_SECONDS = 3.0
 BURST_SECONDS = 3.0
-RATE_INTERVAL = "15s"
 RULES = 10  # six alerts, and the four drift records they and the dashboard read
 # An alert's expr is "<measure> <comparison> <threshold>" (the chart's templates keep that form).
 ALERT_FORM = re.compile(r"^(?P<measure>.+?)\s*(?P<op>[<>])\s*(?P<threshold>[0-9.]+)\s*$", re.DOTALL)
@@ -99,25 +98,9 @@ def loaded(stack: Any) -> dict[int, int]:
     return counts
 
 
-def _dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (f"{panel['title']} / {target['refId']} {target.get('legendFormat', '')}", target["expr"])
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])
-    ]
-
-
-def _grafana(expr: str, monitoring: Any, stack: Any) -> str:
-    """A dashboard expression with Grafana's variables replaced as this scrape labels things."""
-    for name, value in {
-        "$__rate_interval": RATE_INTERVAL,
-        "$namespace": "models",
-        "$job": monitoring.fullname,
-        "$feature": stack.profile["features"][0]["name"],
-    }.items():
-        expr = expr.replace(name, value)
-    assert "$" not in expr, f"a Grafana variable the test does not know: {expr}"
-    return expr
+def _feature(stack: Any) -> str:
+    """The dashboard's ``$feature`` here: the profile's first column."""
+    return str(stack.profile["features"][0]["name"])
 
 
 def _alerts(monitoring: Any) -> dict[str, dict[str, Any]]:
@@ -136,12 +119,12 @@ def test_the_load_got_the_statuses_it_was_built_for(loaded: dict[int, int]) -> N
 
 
 def test_every_dashboard_query_returns_data(stack: Any, monitoring: Any, loaded: dict[int, int]) -> None:
-    targets = _dashboard_targets(monitoring.dashboard)
+    targets = monitoring.targets()
     assert len(targets) >= 9
     empty = [
-        (name, _grafana(expr, monitoring, stack))
+        (name, monitoring.grafana(expr, _feature(stack)))
         for name, expr in targets
-        if not stack.query(_grafana(expr, monitoring, stack))
+        if not stack.query(monitoring.grafana(expr, _feature(stack)))
     ]
     assert empty == []
 
@@ -151,11 +134,10 @@ def test_dashboard_variables_offer_the_scraped_namespace_and_job(
 ) -> None:
     # label_values(metric{...}, label) is Grafana's; the label values API answers the same question.
     variables = {var["name"]: var for var in monitoring.dashboard["templating"]["list"]}
-    feature = stack.profile["features"][0]["name"]
-    for name, wanted in (("namespace", "models"), ("job", monitoring.fullname), ("feature", feature)):
+    for name, wanted in (("namespace", "models"), ("job", monitoring.fullname), ("feature", _feature(stack))):
         match = re.fullmatch(r"label_values\((.+), (\w+)\)", variables[name]["query"]["query"])
         assert match is not None, variables[name]
-        selector, label = _grafana(match.group(1), monitoring, stack), match.group(2)
+        selector, label = monitoring.grafana(match.group(1), _feature(stack)), match.group(2)
         assert label == name
         assert wanted in stack.get(f"/api/v1/label/{label}/values", **{"match[]": selector})
 
