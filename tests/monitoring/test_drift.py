@@ -11,10 +11,8 @@ naming it. The PSI Prometheus records is serving/profile.py's ``psi`` of the sha
 
 A category training never saw: the default project is numeric, so the service counting one into
 ``<unseen>`` is proven by the template's fast tests (tests/serving/test_drift.py, on the table
-swap too); a table model's service here would cost a second project's sync and training. Here,
-promtool's rule tests feed the rendered rules a category column served by two pods, half of its
-rows ``<unseen>`` (training share 0, floored): its share is summed over the pods, FeatureDrift
-names that column alone, and another release's rows do not count.
+swap too), and the rules' handling of it by test_drift_rules.py; a table model's service here
+would cost a second project's sync and training.
 """
 
 from __future__ import annotations
@@ -32,11 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from generator.process import run
 from generator.project.render import read_answers
-from generator.tools import require
 
 pytestmark = pytest.mark.prometheus
 
@@ -303,89 +298,3 @@ def test_drift_panels_show_the_shifted_feature(drift: Drift, stack: Any) -> None
     assert set(served) == set(training)
     assert math.isclose(sum(served.values()), 1.0)
     assert math.isclose(sum(training.values()), 1.0, abs_tol=1e-5)  # profile.json's six decimals
-
-
-def _series(name: str, **labels: str) -> str:
-    return name + "{" + ", ".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
-
-
-def test_rules_count_an_unseen_category_over_every_pod(monitoring: Any, tmp_path: Path) -> None:
-    # promtool's rule tests: synthetic series through the rendered rules in Prometheus' own engine.
-    # A category column served by two pods, half its rows a category training never saw
-    # (<unseen>: reference share 0, floored); a numeric column served as at training; another
-    # release's job, which must not count.
-    release = {"namespace": "models", "job": monitoring.fullname}
-    shares = {
-        "colour": {"red": 0.5, "blue": 0.5, "<other>": 0.0, "<unseen>": 0.0, "<missing>": 0.0},
-        "size": {"00 < 1": 0.5, "01 >= 1": 0.5, "<missing>": 0.0},
-    }
-    served = {("a", "colour", "red"), ("a", "colour", "<unseen>"), ("b", "colour", "blue")}
-    served |= {("b", "colour", "<unseen>"), ("a", "size", "00 < 1"), ("a", "size", "01 >= 1")}
-    inputs = []
-    for pod in "ab":
-        for feature, bins in shares.items():
-            for name, share in bins.items():
-                where = {**release, "instance": pod, "feature": feature, "bin": name}
-                rate = 100 if (pod, feature, name) in served else 0  # 400 rows a 4 s window
-                inputs.append(
-                    {"series": _series("model_drift_feature_rows_total", **where), "values": f"0+{rate}x20"}
-                )
-                series = _series("model_drift_feature_reference_share", **where)
-                inputs.append({"series": series, "values": f"{share}x20"})
-    other = {
-        "namespace": "models",
-        "job": "another-model",
-        "instance": "c",
-        "feature": "colour",
-        "bin": "<unseen>",
-    }
-    inputs.append({"series": _series("model_drift_feature_rows_total", **other), "values": "0+1000x20"})
-    live = {"red": 0.25, "blue": 0.25, "<other>": 0.0, "<unseen>": 0.5, "<missing>": 0.0}
-    floored = {name: (max(live[name], 1e-4), max(ref, 1e-4)) for name, ref in shares["colour"].items()}
-    psi = sum((served_share - ref) * math.log(served_share / ref) for served_share, ref in floored.values())
-    [rule] = [
-        rule
-        for group in monitoring.rules["groups"]
-        for rule in group["rules"]
-        if rule.get("alert") == "FeatureDrift"
-    ]
-    annotations = {
-        key: text.replace("{{ $labels.feature }}", "colour").replace(
-            '{{ printf "%.2f" $value }}', f"{psi:.2f}"
-        )
-        for key, text in rule["annotations"].items()
-    }
-    unseen = {**release, "feature": "colour", "bin": "<unseen>"}
-    expressions = [
-        ('model:drift_feature_share{bin="<unseen>"}', _series("model:drift_feature_share", **unseen), 0.5),
-        (
-            'model:drift_feature_psi{feature="size"}',
-            _series("model:drift_feature_psi", **release, feature="size"),
-            0,
-        ),
-    ]
-    case = {
-        "interval": "1s",
-        "input_series": inputs,
-        "promql_expr_test": [
-            {"expr": expr, "eval_time": "20s", "exp_samples": [{"labels": labels, "value": value}]}
-            for expr, labels, value in expressions
-        ],
-        "alert_rule_test": [
-            {
-                "alertname": "FeatureDrift",
-                "eval_time": "20s",
-                "exp_alerts": [
-                    {
-                        "exp_labels": {**rule["labels"], **release, "feature": "colour"},
-                        "exp_annotations": annotations,
-                    }
-                ],
-            }
-        ],
-    }
-    test = {"rule_files": ["rules.yaml"], "evaluation_interval": "1s", "tests": [case]}
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(monitoring.rules), encoding="utf-8")
-    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test), encoding="utf-8")
-    result = run([require("promtool"), "test", "rules", "test.yaml"], cwd=tmp_path, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
