@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import math
 import os
 import signal
 import socket
@@ -132,18 +131,17 @@ class Monitoring:
         """Every dashboard query as (panel title, refId and legend; expression).
 
         Args:
-            below: Only the panels under the row of this title (up to the next row).
+            below: Only the panels below the row of this title (every panel after it).
         """
-        panels, found = self.dashboard["panels"], []
+        panels = self.dashboard["panels"]
         rows = {panel["title"]: panel["gridPos"]["y"] for panel in panels if panel["type"] == "row"}
-        top = rows[below] if below is not None else -1
-        end = min((y for y in rows.values() if y > top), default=math.inf) if below is not None else math.inf
-        for panel in panels:
-            if top < panel["gridPos"]["y"] < end:
-                for target in panel.get("targets", []):
-                    name = f"{panel['title']} / {target['refId']} {target.get('legendFormat', '')}"
-                    found.append((name, target["expr"]))
-        return found
+        top = -1 if below is None else rows[below]
+        return [
+            (f"{panel['title']} / {target['refId']} {target.get('legendFormat', '')}", target["expr"])
+            for panel in panels
+            if panel["gridPos"]["y"] > top
+            for target in panel.get("targets", [])
+        ]
 
     def grafana(self, expr: str, feature: str) -> str:
         """A dashboard expression with Grafana's variables replaced as the stack labels things.
