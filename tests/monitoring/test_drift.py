@@ -8,6 +8,8 @@ moved by two of its standard deviations. In the first, no feature's PSI (recorde
 reaches the threshold and FeatureDrift's expression returns nothing; in the second, that
 feature's PSI crosses it, the expression returns that feature and no other, and the alert fires
 naming it. The PSI Prometheus records is serving/profile.py's ``psi`` of the shares it recorded.
+The figures are printed (``-s``) and kept in the junit properties (``drift-psi-steady``,
+``drift-psi-shifted``, ``drift-prediction-psi``; ``--junitxml -o junit_family=legacy``).
 
 A category training never saw: the default project is numeric, so the service counting one into
 ``<unseen>`` is proven by the template's fast tests (tests/serving/test_drift.py, on the table
@@ -224,12 +226,10 @@ def drift(project_python: subprocess.Popen[str], stack: Any, monitoring: Any) ->
     return Drift(steady, shifted, feature, features, pairs, panels)
 
 
-def test_training_like_traffic_raises_no_drift(
-    drift: Drift, record_property: Callable[[str, Any], None]
-) -> None:
+def test_training_like_traffic_raises_no_drift(drift: Drift, request: pytest.FixtureRequest) -> None:
     print(f"\nPSI over {WINDOW_SECONDS} s of training rows (highest of the phase): {drift.steady.worst()}")
     print(f"prediction PSI: {max(drift.steady.prediction_psi):.4f}")
-    record_property("drift-psi-steady", json.dumps(drift.steady.worst()))
+    request.node.user_properties.append(("drift-psi-steady", json.dumps(drift.steady.worst())))
     assert set(drift.steady.psi) == set(drift.features)
     assert all(value < THRESHOLD for values in drift.steady.psi.values() for value in values)
     assert drift.steady.fired
@@ -238,11 +238,13 @@ def test_training_like_traffic_raises_no_drift(
 
 
 def test_one_shifted_feature_crosses_the_threshold_alone(
-    drift: Drift, record_property: Callable[[str, Any], None]
+    drift: Drift, request: pytest.FixtureRequest
 ) -> None:
     worst = drift.shifted.worst()
     print(f"\nPSI with {drift.feature!r} moved by {SHIFT_SDS:g} sd: {worst}")
-    record_property("drift-psi-shifted", json.dumps({"feature": drift.feature, "psi": worst}))
+    request.node.user_properties.append(
+        ("drift-psi-shifted", json.dumps({"feature": drift.feature, "psi": worst}))
+    )
     assert min(drift.shifted.psi[drift.feature]) > THRESHOLD
     others = {feature: value for feature, value in worst.items() if feature != drift.feature}
     assert set(others) == set(drift.features) - {drift.feature}
@@ -259,10 +261,10 @@ def test_feature_drift_fires_naming_the_feature(drift: Drift) -> None:
     assert drift.feature in alert["annotations"]["summary"]
 
 
-def test_prediction_psi_is_recorded(drift: Drift, record_property: Callable[[str, Any], None]) -> None:
+def test_prediction_psi_is_recorded(drift: Drift, request: pytest.FixtureRequest) -> None:
     figures = {"steady": max(drift.steady.prediction_psi), "shifted": max(drift.shifted.prediction_psi)}
     print(f"\nprediction PSI: {figures}")
-    record_property("drift-prediction-psi", json.dumps(figures))
+    request.node.user_properties.append(("drift-prediction-psi", json.dumps(figures)))
     assert all(math.isfinite(value) and value >= 0 for value in figures.values())
     # Training rows answered as on the training rows: the answers have not drifted.
     assert figures["steady"] < THRESHOLD
