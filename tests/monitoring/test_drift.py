@@ -147,7 +147,7 @@ def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {seconds:g} s")
+            pytest.fail(f"{what} after {seconds:g} s")
         time.sleep(0.3)
 
 
@@ -200,19 +200,14 @@ def drift(project_python: subprocess.Popen[str], stack: Any, monitoring: Any) ->
     try:
         # Phase 1: the training data only, for longer than the window.
         time.sleep(WINDOW_SECONDS + 2)
-        _wait_for(
-            lambda: len(stack.query("model:drift_feature_psi")) == len(features),
-            10,
-            "a PSI for every feature",
-        )
+        psis = "model:drift_feature_psi"
+        _wait_for(lambda: len(stack.query(psis)) == len(features), 10, "no PSI of every feature")
         steady = _observe(stack, alert_expr, OBSERVE_SECONDS)
         # Phase 2: one feature moved by two standard deviations, until the window holds only it.
         traffic.shift = (column, SHIFT_SDS * spread)
         started = time.monotonic()
         _wait_for(
-            lambda: bool(stack.query(alert_expr)),
-            WINDOW_SECONDS + 10,
-            "FeatureDrift's expression returned nothing",
+            lambda: bool(stack.query(alert_expr)), WINDOW_SECONDS + 10, "FeatureDrift's expression empty"
         )
         time.sleep(max(0.0, started + WINDOW_SECONDS + 2 - time.monotonic()))
         shifted = _observe(stack, alert_expr, OBSERVE_SECONDS)
