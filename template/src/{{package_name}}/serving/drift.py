@@ -15,10 +15,11 @@ window into the population stability index against the reference shares, exporte
 * ``model_drift_feature_reference_share{feature, bin}``, ``model_drift_prediction_reference_share{bin}``:
   the profile's shares.
 
-Counting is cheap because it is done per model call, not per row or per bin: the whole batch's
-matrix goes through a few numpy operations into an array of counts, and the prometheus counters
-are brought up to those counts (one ``inc`` per bin that changed) at most once a second, and at
-every ``/metrics`` scrape (``publish``), so a scrape sees every row answered before it.
+Counting is cheap because it is done neither per row nor per bin nor even per model call: a
+model call only hands over its rows and answers (references, kept), and at most once a second,
+and at every ``/metrics`` scrape (``publish``, so a scrape sees every row answered before it),
+the calls since are counted together, a few numpy operations over their rows, into one ``inc``
+per bin that changed.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from .profile import Bins, Profile
 
 logger = logging.getLogger(__name__)
 
-#: Seconds counts may wait in memory before they reach the prometheus counters.
+#: Seconds a model call's rows may wait before they are counted into the prometheus counters.
 PUBLISH_SECONDS = 1.0
+#: Rows that may wait: more are counted at once (a bound on the memory the references hold).
+MAX_PENDING_ROWS = 4096
 
 
 class DriftMetrics:
@@ -105,7 +108,7 @@ class DriftMetrics:
 
 
 class DriftCounts:
-    """Counts model calls' rows into bins (numpy arrays) and publishes them to prometheus counters.
+    """Keeps model calls' rows and answers, and counts them into the prometheus counters together.
 
     Use it from the event loop only, as the batcher is.
 
@@ -126,11 +129,9 @@ class DriftCounts:
         self._features = features
         self._prediction = prediction
         self._children = [*feature_counters, *prediction_counters]
-        self._answers_at = len(feature_counters)  # where the answers' bins start in the arrays
+        self._answers_at = len(feature_counters)  # where the answers' bins start in the counts
         sizes = [len(bins.labels) for bins in features]
         self._starts = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
-        self._counts = np.zeros(len(self._children), dtype=np.int64)
-        self._published = np.zeros(len(self._children), dtype=np.int64)
         self._numeric = [i for i, bins in enumerate(features) if bins.kind == "numeric"]
         self._categorical = [i for i, bins in enumerate(features) if bins.kind == "categorical"]
         # The numeric columns' inner edges, padded with +inf to one width: a value's bin is the
@@ -141,53 +142,65 @@ class DriftCounts:
             self._edges[row, : len(features[i].edges)] = features[i].edges
         self._missing = np.array([features[i].missing_bin for i in self._numeric], dtype=np.int64)
         self._numeric_starts = self._starts[self._numeric]
+        self._pending: list[tuple[NDArray[Any], NDArray[Any]]] = []
+        self._pending_rows = 0
         self._scheduled = False
         self._failed = False
 
     def add(self, matrix: NDArray[Any], labels: NDArray[Any]) -> None:
-        """Count one model call: its checked rows and the model's answers on them.
+        """Take one model call's checked rows and the model's answers on them, to count soon.
+
+        Only a reference is kept: counting a call at a time would cost about as much for one row
+        as for hundreds (numpy's per-call overhead), so the calls of up to a second are counted
+        together (``publish``), or as soon as they hold ``MAX_PENDING_ROWS`` rows.
 
         Args:
             matrix: The rows (``check_features``'s float or object matrix), in signature order.
             labels: The model's answer for each row.
         """
-        try:
-            self._count(matrix, labels)
-        except Exception:  # counting must never fail a prediction: say so once, keep serving
-            if not self._failed:
-                logger.exception("drift counting failed; the drift counters may miss rows")
-                self._failed = True
-            return
-        if self._scheduled:
-            return
-        try:
-            asyncio.get_running_loop().call_later(PUBLISH_SECONDS, self.publish)
-            self._scheduled = True
-        except RuntimeError:  # no event loop (a direct call): publish now
+        self._pending.append((matrix, labels))
+        self._pending_rows += len(matrix)
+        if self._pending_rows >= MAX_PENDING_ROWS:
             self.publish()
+        elif not self._scheduled:
+            try:
+                asyncio.get_running_loop().call_later(PUBLISH_SECONDS, self.publish)
+                self._scheduled = True
+            except RuntimeError:  # no event loop (a direct call): count now
+                self.publish()
 
     def publish(self) -> None:
-        """Bring the prometheus counters up to the counts (one ``inc`` per bin that changed)."""
+        """Count the rows and answers taken since the last time into the prometheus counters."""
         self._scheduled = False
-        changed = np.flatnonzero(self._counts != self._published)
-        steps = self._counts[changed] - self._published[changed]
-        for i, step in zip(changed.tolist(), steps.tolist(), strict=True):
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        try:
+            counts = self._count(
+                np.concatenate([matrix for matrix, _ in pending]),
+                np.concatenate([labels for _, labels in pending]),
+            )
+        except Exception:  # counting must never fail a prediction or a scrape: say so once
+            if not self._failed:
+                logger.exception("drift counting failed; the drift counters miss these rows")
+                self._failed = True
+            return
+        changed = np.flatnonzero(counts)
+        for i, step in zip(changed.tolist(), counts[changed].tolist(), strict=True):
             self._children[i].inc(step)
-        self._published[changed] = self._counts[changed]
 
-    def _count(self, matrix: NDArray[Any], labels: NDArray[Any]) -> None:
+    def _count(self, matrix: NDArray[Any], labels: NDArray[Any]) -> NDArray[np.int64]:
+        counts = np.zeros(len(self._children), dtype=np.int64)
         if self._numeric:
-            self._count_numeric(matrix)
+            values = matrix[:, self._numeric]
+            if values.dtype != np.float64:  # a table's object matrix: its numbers, holes as NaN
+                values = values.astype(np.float64)
+            where = (self._edges[None, :, :] <= values[:, :, None]).sum(axis=2)
+            where = np.where(np.isnan(values), self._missing, where) + self._numeric_starts
+            counts[: self._answers_at] = np.bincount(where.ravel(), minlength=self._answers_at)
         for i in self._categorical:
             bins = self._features[i]
             start = self._starts[i]
-            self._counts[start : start + len(bins.labels)] += bins.count(matrix[:, i])
-        self._counts[self._answers_at :] += self._prediction.count(labels)
-
-    def _count_numeric(self, matrix: NDArray[Any]) -> None:
-        values = matrix[:, self._numeric]
-        if values.dtype != np.float64:  # a table's object matrix: its numbers, holes as NaN
-            values = values.astype(np.float64)
-        where = (self._edges[None, :, :] <= values[:, :, None]).sum(axis=2)
-        where = np.where(np.isnan(values), self._missing, where) + self._numeric_starts
-        self._counts[: self._answers_at] += np.bincount(where.ravel(), minlength=self._answers_at)
+            counts[start : start + len(bins.labels)] = bins.count(matrix[:, i])
+        counts[self._answers_at :] = self._prediction.count(labels)
+        return counts
