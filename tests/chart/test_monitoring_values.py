@@ -2,11 +2,13 @@
 
 Their queries are run against a real Prometheus in tests/monitoring; here: what the values
 switch on, the labels the kube-prometheus-stack sidecar and ruleSelector look for, and the
-thresholds and selectors that reach the alerts.
+thresholds and selectors that reach the alerts; the drift recording rules (issue 32) as the
+dashboard and the alerts read them.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
@@ -17,6 +19,7 @@ import pytest
 
 from generator.chart.helm import Chart
 from generator.chart.manifests import ManifestChecker
+from generator.project.render import read_answers
 
 Manifests = list[dict[str, Any]]
 ALERTS = [
@@ -24,6 +27,14 @@ ALERTS = [
     "ModelServiceLatencyHigh",
     "ModelServiceQueueNearFull",
     "ModelServiceNoReadyReplicas",
+    "FeatureDrift",
+    "PredictionDrift",
+]
+DRIFT_RECORDS = [
+    "model:drift_feature_share",
+    "model:drift_feature_psi",
+    "model:drift_prediction_share",
+    "model:drift_prediction_psi",
 ]
 
 
@@ -35,7 +46,18 @@ def _dashboard(manifests: Manifests) -> dict[str, Any]:
 
 
 def _alerts(rule: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {item["alert"]: item for group in rule["spec"]["groups"] for item in group["rules"]}
+    return {
+        item["alert"]: item for group in rule["spec"]["groups"] for item in group["rules"] if "alert" in item
+    }
+
+
+def _records(rule: dict[str, Any]) -> dict[str, str]:
+    return {
+        item["record"]: item["expr"]
+        for group in rule["spec"]["groups"]
+        for item in group["rules"]
+        if "record" in item
+    }
 
 
 def test_dashboard_and_rules_are_off_by_default(rendered: Callable[[str], Manifests]) -> None:
@@ -90,10 +112,11 @@ def test_rules_select_this_release_with_the_values_thresholds(
     assert list(alerts) == ALERTS
     job = f'job="{service["metadata"]["name"]}"'
     namespace = f'namespace="{checker.namespace}"'
-    for name in ALERTS[:3]:
+    for name in [*ALERTS[:3], *ALERTS[4:]]:
         assert job in alerts[name]["expr"], name
         assert namespace in alerts[name]["expr"], name
-        assert "[10m]" in alerts[name]["expr"] or name == "ModelServiceQueueNearFull"
+    for name in ALERTS[:2]:
+        assert "[10m]" in alerts[name]["expr"], name
     assert f'deployment="{deployment["metadata"]["name"]}"' in alerts["ModelServiceNoReadyReplicas"]["expr"]
     thresholds = {
         name: re.search(r"([<>])\s*([0-9.]+)\s*$", item["expr"]).groups() for name, item in alerts.items()
@@ -103,14 +126,86 @@ def test_rules_select_this_release_with_the_values_thresholds(
         "ModelServiceLatencyHigh": (">", "0.5"),
         "ModelServiceQueueNearFull": (">", "0.9"),
         "ModelServiceNoReadyReplicas": ("<", "1"),
+        "FeatureDrift": (">", "0.25"),
+        "PredictionDrift": (">", "0.25"),
     }
     # limits.cpu 1500m: two workers (rounded up, as the Deployment's WORKERS), 512 places each.
     assert re.search(r"/ ([0-9]+) >", alerts["ModelServiceQueueNearFull"]["expr"]).group(1) == "1024"
-    for item in alerts.values():
-        assert item["for"] == "10m"
+    for name, item in alerts.items():
+        assert item["for"] == ("30m" if "Drift" in name else "10m")
         assert item["labels"]["team"] == "data-science"
+    assert alerts["FeatureDrift"]["labels"]["severity"] == "warning"
     assert alerts["ModelServiceNoReadyReplicas"]["labels"]["severity"] == "critical"
     assert alerts["ModelServiceErrorRatioHigh"]["labels"]["severity"] == "warning"
+
+
+def test_drift_rules_count_the_values_window_for_this_release(
+    rendered: Callable[[str], Manifests], only: Any, checker: ManifestChecker
+) -> None:
+    rule = only(rendered("monitoring"), "PrometheusRule")
+    records = _records(rule)
+    assert list(records) == DRIFT_RECORDS
+    service = only(rendered("monitoring"), "Service")["metadata"]["name"]
+    selector = f'{{namespace="{checker.namespace}", job="{service}"}}'
+    # Every metric read is this release's; counters are read as increases over the window only.
+    for name, expr in records.items():
+        for metric, labels in re.findall(r"([a-z_:]+)(\{[^}]*\})", expr):
+            assert labels == selector, (name, metric)
+        assert set(re.findall(r"\[(\w+)\]", expr)) <= {"30m"}, name
+        assert re.findall(r"increase\((\w+)", expr) == re.findall(r"(\w+_rows_total)", expr), name
+    # Each pod's increase first, summed over the job: the instance label never splits a share.
+    share = records["model:drift_feature_share"]
+    assert "sum by (namespace, job, feature, bin) (increase(model_drift_feature_rows_total" in share
+    assert share.endswith(">= 200)")
+    assert (
+        "sum by (namespace, job) (increase(model_drift_prediction_rows_total"
+        in records["model:drift_prediction_share"]
+    )
+    assert "instance" not in " ".join(records.values())
+
+
+def test_drift_rules_floor_shares_as_the_service_profile_does(
+    rendered: Callable[[str], Manifests], only: Any, default_chart: Chart
+) -> None:
+    # serving/profile.py's psi floors every share at SHARE_FLOOR; the rules must use that floor.
+    project = default_chart.path.parents[1]
+    package = read_answers(project)["package_name"]
+    source = (project / "src" / package / "serving" / "profile.py").read_text(encoding="utf-8")
+    [floor] = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["SHARE_FLOOR"]
+    ]
+    records = _records(only(rendered("monitoring"), "PrometheusRule"))
+    for name in ("model:drift_feature_psi", "model:drift_prediction_psi"):
+        floors = re.findall(r"clamp_min\(.+?\), ([0-9.e-]+)\)", records[name])
+        floors += re.findall(r"clamp_min\([a-z_:]+\{[^}]*\}, ([0-9.e-]+)\)", records[name])
+        assert len(floors) == 4, name  # live and reference, in the difference and in the log
+        assert {float(value) for value in floors} == {floor}, name
+
+
+def test_dashboard_drift_panels_read_the_rules_records_and_a_chosen_feature(
+    rendered: Callable[[str], Manifests], only: Any
+) -> None:
+    manifests = rendered("monitoring")
+    dashboard = json.loads(next(iter(_dashboard(manifests)["data"].values())))
+    records = set(_records(only(manifests, "PrometheusRule")))
+    [row] = [panel for panel in dashboard["panels"] if panel["type"] == "row"]
+    assert row["title"] == "Drift"
+    drift = [panel for panel in dashboard["panels"] if panel["gridPos"]["y"] > row["gridPos"]["y"]]
+    exprs = [target["expr"] for panel in drift for target in panel["targets"]]
+    # The recorded names they read are the ones the rules record: a rename breaks this test.
+    assert set(re.findall(r"model:\w+", " ".join(exprs))) <= records
+    assert all('namespace="$namespace", job="$job"' in expr for expr in exprs)
+    [chosen] = [panel for panel in drift if "$feature" in panel["title"]]
+    assert [target["expr"].count('feature="$feature"') for target in chosen["targets"]] == [1, 1]
+    variables = {var["name"]: var for var in dashboard["templating"]["list"]}
+    assert variables["feature"]["query"]["query"].startswith(
+        "label_values(model_drift_feature_reference_share{"
+    )
+    [profile] = [panel for panel in drift if "model_drift_reference_rows" in panel["targets"][0]["expr"]]
+    [mapping] = profile["fieldConfig"]["defaults"]["mappings"]
+    assert mapping["options"]["0"]["text"] == "no reference profile"
 
 
 def test_grpc_server_faults_and_inference_latency_count_in_the_alerts(
@@ -173,8 +268,21 @@ def test_alert_labels_may_replace_the_severity(
         ({"monitoring": {"rules": {"window": "five minutes"}}}, "window"),
         ({"monitoring": {"dashboard": {"labelKey": "not a label"}}}, "labelKey"),
         ({"monitoring": {"rules": {"severity": "page"}}}, "severity"),
+        ({"monitoring": {"drift": {"threshold": 0}}}, "threshold"),
+        ({"monitoring": {"drift": {"minRows": 0}}}, "minRows"),
+        ({"monitoring": {"drift": {"window": "1 hour"}}}, "window"),
+        ({"monitoring": {"drift": {"features": 10}}}, "features"),
     ],
-    ids=["ratio-above-one", "bad-window", "bad-label-key", "unknown-key"],
+    ids=[
+        "ratio-above-one",
+        "bad-window",
+        "bad-label-key",
+        "unknown-key",
+        "drift-threshold-zero",
+        "drift-no-rows",
+        "drift-bad-window",
+        "drift-unknown-key",
+    ],
 )
 def test_schema_refuses_bad_monitoring_values(
     refusal: Callable[[dict[str, Any]], str], values: dict[str, Any], key: str

@@ -19,10 +19,11 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from generator.tools import require
 
 NAMESPACE = "models"
 SCRAPE_SECONDS = 1
+#: Grafana's ``$__rate_interval`` here: fifteen scrapes (Grafana would pick four intervals or more).
+RATE_INTERVAL = "15s"
 #: The first value of a row that the planted model refuses with an exception (a 500).
 MARK = 4242.0
 
@@ -124,19 +127,57 @@ class Monitoring:
     dashboard: dict[str, Any]
     rules: dict[str, Any]
 
+    def targets(self, *, below: str | None = None) -> list[tuple[str, str]]:
+        """Every dashboard query as (panel title, refId and legend; expression).
+
+        Args:
+            below: Only the panels below the row of this title (every panel after it).
+        """
+        panels = self.dashboard["panels"]
+        rows = {panel["title"]: panel["gridPos"]["y"] for panel in panels if panel["type"] == "row"}
+        top = -1 if below is None else rows[below]
+        return [
+            (f"{panel['title']} / {target['refId']} {target.get('legendFormat', '')}", target["expr"])
+            for panel in panels
+            if panel["gridPos"]["y"] > top
+            for target in panel.get("targets", [])
+        ]
+
+    def grafana(self, expr: str, feature: str) -> str:
+        """A dashboard expression with Grafana's variables replaced as the stack labels things.
+
+        ``$__rate_interval`` becomes :data:`RATE_INTERVAL`, ``$namespace`` and ``$job`` the labels
+        the scrape gives the replicas, ``$feature`` the given column.
+        """
+        values = {"$__rate_interval": RATE_INTERVAL, "$namespace": NAMESPACE, "$job": self.fullname}
+        for name, value in {**values, "$feature": feature}.items():
+            expr = expr.replace(name, value)
+        assert "$" not in expr, f"a Grafana variable the test does not know: {expr}"
+        return expr
+
 
 @pytest.fixture(scope="module")
-def monitoring(default_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Monitoring:
-    """The default chart rendered with the dashboard and the rules on (their default thresholds)."""
+def monitoring_values() -> dict[str, Any]:
+    """The chart's values for the module's stack: the dashboard and the rules on, default thresholds.
+
+    A module overrides this fixture to render its rules with other values (a short drift window).
+    """
+    # A few seconds of load serve fewer rows than the drift rules' default minimum.
+    drift = {"minRows": 1}
+    return {"monitoring": {"dashboard": {"enabled": True}, "rules": {"enabled": True}, "drift": drift}}
+
+
+@pytest.fixture(scope="module")
+def monitoring(
+    default_project: Path, monitoring_values: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Monitoring:
+    """The default chart rendered with ``monitoring_values``."""
     helms = find_helms()
     if not helms:
         pytest.skip("helm is not installed (run scripts/setup-k8s-tools.sh)")
     chart = Chart.find(default_project)
     values = tmp_path_factory.mktemp("monitoring-values") / "values.yaml"
-    values.write_text(
-        json.dumps({"monitoring": {"dashboard": {"enabled": True}, "rules": {"enabled": True}}}),
-        encoding="utf-8",
-    )
+    values.write_text(json.dumps(monitoring_values), encoding="utf-8")
     manifests = helms[0].render(chart.name, chart.path, namespace=NAMESPACE, values=[values])
     [config_map] = [doc for doc in manifests if doc["kind"] == "ConfigMap"]
     [rule] = [doc for doc in manifests if doc["kind"] == "PrometheusRule"]
@@ -185,6 +226,7 @@ class Stack:
         example: The signature's example request (``instances`` and ``predictions``).
         inputs: The model metadata's inputs (name, datatype, shape).
         mark: The first value of a row the faulty replica answers with a 500.
+        profile: The training data's profile the service counts drift against (``profile.json``).
     """
 
     url: str
@@ -194,6 +236,7 @@ class Stack:
     example: dict[str, Any]
     inputs: list[dict[str, Any]]
     mark: float = MARK
+    profile: dict[str, Any] = field(default_factory=dict)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """``expr`` evaluated now through ``/api/v1/query``: the result's samples."""
@@ -202,6 +245,17 @@ class Stack:
             body = json.load(answer)
         assert body["status"] == "success", body
         return list(body["data"]["result"])
+
+    @staticmethod
+    def send(url: str, body: Any = None) -> int:
+        """POST ``body`` to a replica's ``url`` as JSON (GET when None); the answer's status."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
 
     def get(self, path: str, **params: str) -> Any:
         """A Prometheus API answer's ``data``."""
@@ -316,4 +370,7 @@ def stack(
         )
         with urllib.request.urlopen(f"{service.url}/v2/models/{service.model_name}", timeout=10) as answer:
             metadata = json.load(answer)
-        yield replace(stack, example=metadata["parameters"]["example"], inputs=metadata["inputs"])
+        profile = json.loads((service.project / "artifacts" / "profile.json").read_text(encoding="utf-8"))
+        yield replace(
+            stack, example=metadata["parameters"]["example"], inputs=metadata["inputs"], profile=profile
+        )

@@ -5,17 +5,15 @@ every second. A few seconds of load built from the signature's example (``/predi
 infer route, plus 4xx: a wrong row width and an unknown model) feed it; then each dashboard
 target and each alert's measure must return samples. Grafana's ``$__rate_interval`` is replaced
 by ``[15s]`` (fifteen scrapes at the 1 s interval; Grafana would pick four scrape intervals or
-more), ``$namespace`` and ``$job`` by the labels the scrape gives the replicas.
+more), ``$namespace`` and ``$job`` by the labels the scrape gives the replicas, ``$feature`` by the
+profile's first column.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +27,9 @@ pytestmark = pytest.mark.prometheus
 
 LOAD_SECONDS = 3.0
 BURST_SECONDS = 3.0
-RATE_INTERVAL = "15s"
+RULES = 10  # six alerts, and the four drift records they and the dashboard read
 # An alert's expr is "<measure> <comparison> <threshold>" (the chart's templates keep that form).
 ALERT_FORM = re.compile(r"^(?P<measure>.+?)\s*(?P<op>[<>])\s*(?P<threshold>[0-9.]+)\s*$", re.DOTALL)
-
-
-def _send(url: str, body: Any = None) -> int:
-    """POST ``body`` as JSON (GET when None); the answer's status."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
 
 
 def _requests(stack: Any, base: str) -> list[tuple[str, Any]]:
@@ -77,7 +64,7 @@ def _drive(stack: Any, seconds: float, threads: int = 4) -> dict[int, int]:
         while time.monotonic() < deadline:
             for base in (stack.healthy, stack.faulty):
                 for url, body in _requests(stack, base):
-                    status = _send(url, body)
+                    status = stack.send(url, body)
                     with lock:
                         counts[status] = counts.get(status, 0) + 1
             time.sleep(0.01)
@@ -111,28 +98,18 @@ def loaded(stack: Any) -> dict[int, int]:
     return counts
 
 
-def _dashboard_targets(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (f"{panel['title']} / {target['refId']} {target.get('legendFormat', '')}", target["expr"])
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])
-    ]
-
-
-def _grafana(expr: str, monitoring: Any) -> str:
-    """A dashboard expression with Grafana's variables replaced as this scrape labels things."""
-    for name, value in {
-        "$__rate_interval": RATE_INTERVAL,
-        "$namespace": "models",
-        "$job": monitoring.fullname,
-    }.items():
-        expr = expr.replace(name, value)
-    assert "$" not in expr, f"a Grafana variable the test does not know: {expr}"
-    return expr
+def _feature(stack: Any) -> str:
+    """The dashboard's ``$feature`` here: the profile's first column."""
+    return str(stack.profile["features"][0]["name"])
 
 
 def _alerts(monitoring: Any) -> dict[str, dict[str, Any]]:
-    return {rule["alert"]: rule for group in monitoring.rules["groups"] for rule in group["rules"]}
+    return {
+        rule["alert"]: rule
+        for group in monitoring.rules["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
 
 
 def test_the_load_got_the_statuses_it_was_built_for(loaded: dict[int, int]) -> None:
@@ -142,12 +119,12 @@ def test_the_load_got_the_statuses_it_was_built_for(loaded: dict[int, int]) -> N
 
 
 def test_every_dashboard_query_returns_data(stack: Any, monitoring: Any, loaded: dict[int, int]) -> None:
-    targets = _dashboard_targets(monitoring.dashboard)
+    targets = monitoring.targets()
     assert len(targets) >= 9
     empty = [
-        (name, _grafana(expr, monitoring))
+        (name, monitoring.grafana(expr, _feature(stack)))
         for name, expr in targets
-        if not stack.query(_grafana(expr, monitoring))
+        if not stack.query(monitoring.grafana(expr, _feature(stack)))
     ]
     assert empty == []
 
@@ -157,10 +134,10 @@ def test_dashboard_variables_offer_the_scraped_namespace_and_job(
 ) -> None:
     # label_values(metric{...}, label) is Grafana's; the label values API answers the same question.
     variables = {var["name"]: var for var in monitoring.dashboard["templating"]["list"]}
-    for name, wanted in (("namespace", "models"), ("job", monitoring.fullname)):
+    for name, wanted in (("namespace", "models"), ("job", monitoring.fullname), ("feature", _feature(stack))):
         match = re.fullmatch(r"label_values\((.+), (\w+)\)", variables[name]["query"]["query"])
         assert match is not None, variables[name]
-        selector, label = _grafana(match.group(1), monitoring), match.group(2)
+        selector, label = monitoring.grafana(match.group(1), _feature(stack)), match.group(2)
         assert label == name
         assert wanted in stack.get(f"/api/v1/label/{label}/values", **{"match[]": selector})
 
@@ -172,6 +149,8 @@ def test_every_alert_measure_returns_data(stack: Any, monitoring: Any, loaded: d
         "ModelServiceLatencyHigh",
         "ModelServiceQueueNearFull",
         "ModelServiceNoReadyReplicas",
+        "FeatureDrift",
+        "PredictionDrift",
     }
     # The error ratio has no 5xx to divide yet: its measure appears with the burst (next test).
     measures = {name: ALERT_FORM.match(rule["expr"]) for name, rule in alerts.items()}
@@ -215,7 +194,7 @@ def test_a_5xx_burst_lifts_the_error_ratio_above_its_threshold(
     # samples of a series, and a 500 series born and complete within one scrape never increases.
     start, statuses = time.monotonic(), set()
     for sent in range(burst):
-        statuses.add(_send(f"{stack.faulty}/predict", marked))
+        statuses.add(stack.send(f"{stack.faulty}/predict", marked))
         time.sleep(max(0.0, start + BURST_SECONDS * sent / burst - time.monotonic()))
     assert statuses == {500}
     deadline = time.monotonic() + 10
@@ -229,7 +208,7 @@ def test_a_5xx_burst_lifts_the_error_ratio_above_its_threshold(
 def test_rules_load_and_evaluate_in_prometheus(stack: Any, loaded: dict[int, int]) -> None:
     groups = stack.get("/api/v1/rules")["groups"]
     rules = [rule for group in groups for rule in group["rules"]]
-    assert len(rules) == 4
+    assert len(rules) == RULES
     assert [
         (rule["name"], rule["health"], rule.get("lastError", "")) for rule in rules if rule["health"] != "ok"
     ] == []
@@ -240,4 +219,4 @@ def test_promtool_checks_the_rendered_rules(monitoring: Any, tmp_path: Path) -> 
     path.write_text(yaml.safe_dump(monitoring.rules), encoding="utf-8")
     result = run([require("promtool"), "check", "rules", path], check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout
+    assert f"SUCCESS: {RULES} rules found" in result.stdout

@@ -44,7 +44,7 @@ SPREAD = frozenset(
 #: the order is what matters.
 COSTS: dict[str, float] = {
     "tests/projects/test_runs.py::test_project_passes_its_runtime_and_notebook_tests": 200,
-    "services": 240,
+    "services": 270,
     "update": 150,
     "chart/test_variants": 60,
     "image/test_podman": 130,
