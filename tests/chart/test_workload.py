@@ -111,7 +111,8 @@ def test_full_values_add_gpu_env_digest_and_scheduling(
     names = [env["name"] for env in container["env"]]
     # The chart's own variables first, then the user's (env), which may override them.
     batching = ["BATCH_MAX_SIZE", "BATCH_MAX_WAIT_MS", "QUEUE_MAX_SIZE"]
-    serving = [*batching, "REQUEST_TIMEOUT", "MAX_CONNECTIONS", "WORKERS", "SHUTDOWN_TIMEOUT"]
+    limits = ["REQUEST_TIMEOUT", "MAX_CONNECTIONS"]
+    serving = [*batching, *limits, "DRIFT_FEATURES", "PAYLOAD_LOG_RATE", "WORKERS", "SHUTDOWN_TIMEOUT"]
     assert names == ["MODEL_NAME", *serving, "MODEL_PAGE", "PUBLIC_EXAMPLE", "LOG_LEVEL", "POD_NAME"]
     assert container["env"][0]["value"] == "iris"
     assert container["image"].startswith("registry.example.com/team/model@sha256:")
