@@ -11,7 +11,8 @@ then bakes it into the image instead of training. The signature comes from examp
 (a CSV, Parquet or JSON file of a few real rows: their columns, kinds and the model's answers to
 them become the example request every check sends), else from the source (an MLflow signature
 and input example, a booster's feature names), else from the estimator (its feature names and
-classes); ``--columns`` names the columns of a model that records none. A pickle runs any code it
+classes); ``--columns`` names the columns of a model that records none; ``--profile-data`` rows
+give it the drift reference, ``profile.json`` (``profile_data``). A pickle runs any code it
 holds when loaded, so ``main`` imports one inside a throwaway container where an engine answers
 (``sandbox.py``), and here only after a warning or when told to (SANDBOX=0, ``--no-sandbox``).
 """
@@ -23,6 +24,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,8 @@ import numpy as np
 from . import sandbox
 from .artifact import Model, ModelLoadError, check_answers, save_model
 from .model_formats import Source, open_model, sniff
+from .profile import PROFILE_FILE
+from .profile_data import ProfileDataError, profile_of_file
 from .signature import SIGNATURE_FILE, ColumnKind, Signature, derive_signature, signature_of_estimator
 
 DEFAULT_OUTPUT = Path("imported")
@@ -120,6 +124,7 @@ def import_model(
     class_names: Sequence[str] = (),
     columns: Sequence[str] = (),
     trust: Sequence[str] = (),
+    profile_data: Path | None = None,
 ) -> Model:
     """Import the model at ``model`` into ``output`` with its signature; returns the model.
 
@@ -131,9 +136,11 @@ def import_model(
         class_names: Human names of the classes, in label order.
         columns: Column names, for a model that records none (or to rename ``x0``, ``x1``, ...).
         trust: Type names a skops file may hold beyond those skops trusts.
+        profile_data: Rows (.csv or .parquet) whose profile is the drift reference; else none.
 
     Raises:
-        ModelLoadError: The model cannot be loaded or its signature derived; one line says why.
+        ModelLoadError: The model cannot be loaded, its signature derived or its rows profiled;
+            one line says why, and nothing is written.
     """
     source = open_model(model, trust)
     estimator = source.estimator
@@ -151,7 +158,14 @@ def import_model(
         check_answers(imported)
     except ValueError as exc:
         raise ModelLoadError(f"{model}: {exc}") from exc
+    if profile_data is not None:
+        try:
+            imported = replace(imported, profile=profile_of_file(imported, profile_data))
+        except ProfileDataError as exc:
+            raise ModelLoadError(f"PROFILE_DATA={exc}") from None
     save_model(imported, output / "model.joblib")
+    if imported.profile is None:  # a previous import's profile describes another model
+        (output / PROFILE_FILE).unlink(missing_ok=True)
     return imported
 
 
@@ -213,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model", type=Path, help="model file (joblib, skops, XGBoost, LightGBM) or MLflow folder"
     )
     parser.add_argument("--example", type=Path, help="a few real rows (.csv, .parquet or .json)")
+    parser.add_argument("--profile-data", type=Path, help="rows whose profile is the drift reference (.csv)")
     parser.add_argument("--class-names", default="", help="comma-separated class names, in label order")
     parser.add_argument(
         "--columns", default="", help="comma-separated column names, for a model that has none"
@@ -242,20 +257,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 class_names=listed(args.class_names),
                 columns=listed(args.columns),
                 trust=listed(args.trust),
+                profile_data=args.profile_data,
             ).signature
         else:
             # The same options, as given, for the importer inside (paths are the sandbox's to map).
             given = {"--class-names": args.class_names, "--columns": args.columns, "--trust": args.trust}
             options = [part for flag, value in given.items() if value for part in (flag, value)]
-            sandbox.import_in_sandbox(model, output, example=example, args=options, engine=engine)
+            sandbox.import_in_sandbox(
+                model, output, example=example, profile_data=args.profile_data, args=options, engine=engine
+            )
             signature = Signature.from_dict(json.loads((output / SIGNATURE_FILE).read_text(encoding="utf-8")))
     except (ModelLoadError, sandbox.SandboxError, ValueError) as error:
         print(f"import-model: {error}", file=sys.stderr)  # noqa: T201 - CLI output
         return 1
     where = f" in a {engine} sandbox" if engine else ""
+    profiled = f", its profile from {args.profile_data}" if args.profile_data else ""
     print(  # noqa: T201 - CLI output
         f"imported {model} into {output}{where}: {signature.task}, {len(signature.columns)} columns, "
-        f"{len(signature.example_rows)} example rows"
+        f"{len(signature.example_rows)} example rows{profiled}"
     )
     return 0
 

@@ -9,8 +9,9 @@ engine from the same cache): no network, a read-only root with a tmpfs ``/tmp``,
 no capabilities, no new privileges, at most ``PIDS_LIMIT`` processes; the model, the example rows
 and ``src/`` are mounted read-only and no host folder is writable. The importer writes into the
 container's ``/tmp``; the result comes back on standard output as a tar holding exactly
-``model.joblib`` and ``signature.json``, whose names and types are checked before either is
-written to the output.
+``model.joblib`` and ``signature.json`` (and ``profile.json`` when PROFILE_DATA was given: the
+profile needs the model's answers, so it is made in here too), whose names and types are checked
+before any is written to the output.
 
 Settings (environment; ``make import-model`` passes the first four): CONTAINER_ENGINE (docker or
 podman), BASE_IMAGE and CA_BUNDLE (as ``make build``), SANDBOX (0: load here, knowingly),
@@ -32,13 +33,16 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-#: The only files an import brings back, in this order.
+#: The only files an import brings back, in this order; then the profile, when it was asked for
+#: (profile.PROFILE_FILE: this module imports nothing beyond the standard library).
 RESULT_FILES = ("model.joblib", "signature.json")
+PROFILE_FILE = "profile.json"
 #: The engines ``make build`` supports (its CONTAINER_ENGINE).
 ENGINES = ("docker", "podman")
 #: Where the sandbox's mounts appear inside the container.
 MODEL_MOUNT = Path("/in/model")
 EXAMPLE_MOUNT = Path("/in/example")
+DATA_MOUNT = Path("/in/data")
 SOURCE_MOUNT = Path("/app/src")
 OUTPUT = Path("/tmp/imported")  # noqa: S108 - the container's own tmpfs
 #: The uid the sandbox runs as when the caller is root (the service image's uid).
@@ -120,7 +124,13 @@ def _user_options(engine: str) -> list[str]:
 
 
 def run_command(
-    engine: str, image: str, name: str, model: Path, example: Path | None, args: Sequence[str]
+    engine: str,
+    image: str,
+    name: str,
+    model: Path,
+    example: Path | None,
+    args: Sequence[str],
+    profile_data: Path | None = None,
 ) -> list[str]:
     """The engine command that imports ``model`` in the sandbox and writes the result tar to stdout."""
     mounts = ["--volume", f"{model}:{MODEL_MOUNT / model.name}:ro"]
@@ -129,9 +139,14 @@ def run_command(
     if example is not None:
         mounts += ["--volume", f"{example}:{EXAMPLE_MOUNT / example.name}:ro"]
         importer += ["--example", str(EXAMPLE_MOUNT / example.name)]
+    results = list(RESULT_FILES)
+    if profile_data is not None:
+        mounts += ["--volume", f"{profile_data}:{DATA_MOUNT / profile_data.name}:ro"]
+        importer += ["--profile-data", str(DATA_MOUNT / profile_data.name)]
+        results.append(PROFILE_FILE)
     importer += [*args, "--output", str(OUTPUT), "--no-sandbox"]
     # stdout carries only the tar: the importer's summary is the host's to print, its errors go to stderr.
-    script = f'"$@" >/dev/null && exec tar -C {OUTPUT} -cf - {" ".join(RESULT_FILES)}'
+    script = f'"$@" >/dev/null && exec tar -C {OUTPUT} -cf - {" ".join(results)}'
     return [
         engine, "run", "--rm", "--name", name,
         "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev",  # noqa: S108 - the container's
@@ -144,8 +159,11 @@ def run_command(
     ]  # fmt: skip
 
 
-def unpack(archive: bytes, output: Path) -> None:
-    """Write the result tar's two files into ``output``, after checking it holds exactly them.
+def unpack(archive: bytes, output: Path, expected: Sequence[str] = RESULT_FILES) -> None:
+    """Write the result tar's files into ``output``, after checking it holds exactly ``expected``.
+
+    A ``profile.json`` already in ``output`` that is not among them is removed: it described the
+    model imported before.
 
     Raises:
         SandboxError: The tar is unreadable, or holds other names or anything but regular files.
@@ -154,18 +172,20 @@ def unpack(archive: bytes, output: Path) -> None:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
             members = tar.getmembers()
             names = [member.name for member in members]
-            if names != list(RESULT_FILES) or not all(member.isreg() for member in members):
-                raise SandboxError(f"the sandbox answered {names}, not the files {', '.join(RESULT_FILES)}")
+            if names != list(expected) or not all(member.isreg() for member in members):
+                raise SandboxError(f"the sandbox answered {names}, not the files {', '.join(expected)}")
             # The mode is the importer's (the artifact private to its owner), never executable.
             contents = [(_read(tar, member), member.mode & 0o666) for member in members]
     except tarfile.TarError as exc:
-        raise SandboxError(f"the sandbox's answer is not a tar of {', '.join(RESULT_FILES)}: {exc}") from exc
+        raise SandboxError(f"the sandbox's answer is not a tar of {', '.join(expected)}: {exc}") from exc
     output.mkdir(parents=True, exist_ok=True)
-    for name, (content, mode) in zip(RESULT_FILES, contents, strict=True):
+    for name, (content, mode) in zip(expected, contents, strict=True):
         partial = output / f".{name}.{uuid.uuid4().hex}"
         partial.write_bytes(content)
         partial.chmod(mode)
         partial.replace(output / name)  # whole files only, as save_model writes them
+    if PROFILE_FILE not in expected:
+        (output / PROFILE_FILE).unlink(missing_ok=True)
 
 
 def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
@@ -178,28 +198,38 @@ def import_in_sandbox(
     output: Path,
     *,
     example: Path | None = None,
+    profile_data: Path | None = None,
     args: Sequence[str] = (),
     engine: str = "docker",
 ) -> None:
     """Import ``model`` inside a container of the deps stage and write its result into ``output``.
 
+    ``profile_data`` (rows to profile) is mounted like the example; the profile comes back too.
     ``args`` are the importer's other options (e.g. ``--class-names``), passed on as they are.
 
     Raises:
         SandboxError: The image could not be built, or the import failed inside (its message went
             to standard error, with this machine's paths in place of the container's).
     """
-    shown = (model, example, output)
-    # A bind mount of a missing path would create it on this machine: refuse before any engine runs.
-    for path, setting in ((model, "MODEL"), (example, "EXAMPLE")):
+    given = {
+        MODEL_MOUNT: ("MODEL", model),
+        EXAMPLE_MOUNT: ("EXAMPLE", example),
+        DATA_MOUNT: ("PROFILE_DATA", profile_data),
+    }
+    shown = {OUTPUT: output}  # the container's paths, and the names the user gave them
+    for mount, (setting, path) in given.items():
+        # A bind mount of a missing path would create it on this machine: refuse before any engine runs.
         if path is not None and not path.exists():
             raise SandboxError(f"{setting}={path}: no such file; check the path")
-    model, example = model.resolve(), example.resolve() if example else None
+        if path is not None:
+            shown[mount / path.resolve().name] = path
+    model = model.resolve()
+    example, profile_data = (path.resolve() if path else None for path in (example, profile_data))
     image = image_name()
     build_image(engine, image)
     name = f"{_PACKAGE.replace('_', '-')}-import-{uuid.uuid4().hex[:12]}"
     timeout = float(os.environ.get("SANDBOX_TIMEOUT") or DEFAULT_TIMEOUT)
-    command = run_command(engine, image, name, model, example, args)
+    command = run_command(engine, image, name, model, example, args, profile_data)
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)  # noqa: S603
     except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
@@ -208,7 +238,7 @@ def import_in_sandbox(
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise SandboxError(f"the import did not finish in {timeout:.0f} s (SANDBOX_TIMEOUT)") from None
-    lines = _here(done.stderr.decode(errors="replace"), model, example, shown).splitlines()
+    lines = _here(done.stderr.decode(errors="replace"), shown).splitlines()
     # The importer's one-line reason ("import-model: ...") becomes ours; anything else it said, as is.
     reason = lines.pop() if done.returncode != 0 and lines and lines[-1].startswith("import-model: ") else ""
     sys.stderr.writelines(f"{line}\n" for line in lines)
@@ -218,10 +248,11 @@ def import_in_sandbox(
         if "No module named" in reason:  # the sandbox has the image's dependencies, not the dev group
             reason += "; the sandbox has only the image's dependencies (add it with uv add, or SANDBOX=0)"
         raise SandboxError(reason)
-    unpack(done.stdout, output)
+    unpack(done.stdout, output, [*RESULT_FILES, *([PROFILE_FILE] if profile_data else [])])
 
 
-def _here(text: str, model: Path, example: Path | None, shown: tuple[Path, Path | None, Path]) -> str:
+def _here(text: str, shown: dict[Path, Path]) -> str:
     """``text`` with the container's paths replaced by this machine's, as the user named them."""
-    text = text.replace(str(MODEL_MOUNT / model.name), str(shown[0])).replace(str(OUTPUT), str(shown[2]))
-    return text.replace(str(EXAMPLE_MOUNT / example.name), str(shown[1])) if example else text
+    for inside, here in shown.items():
+        text = text.replace(str(inside), str(here))
+    return text
