@@ -37,6 +37,8 @@ x, y = load_iris(return_X_y=True)
 joblib.dump(LogisticRegression(max_iter=500).fit(x, y), sys.argv[1])
 with open(sys.argv[2], "w") as file:
     json.dump({"instances": x[::30].tolist()}, file)
+with open(sys.argv[3], "w") as file:  # its training rows, for the profile (PROFILE_DATA)
+    file.write("x0,x1,x2,x3,target\\n" + "".join(",".join(map(str, [*r, t])) + "\\n" for r, t in zip(x, y)))
 """
 #: The same import on this machine, knowingly (``--no-sandbox``), then both imports' models answer
 #: every training row; one interpreter for both, in the project's environment.
@@ -45,8 +47,8 @@ import json, sys
 from sklearn.datasets import load_iris
 from {package}.serving.artifact import load_model
 from {package}.serving.importer import main
-model, example, here, sandboxed = sys.argv[1:]
-assert main([model, "--example", example, "--output", here, "--no-sandbox"]) == 0
+model, example, data, here, sandboxed = sys.argv[1:]
+assert main([model, "--example", example, "--profile-data", data, "--output", here, "--no-sandbox"]) == 0
 x, _ = load_iris(return_X_y=True)
 answers = [load_model(path).predict_proba(x).tolist() for path in (sandboxed, here + "/model.joblib")]
 print(json.dumps(answers))
@@ -89,6 +91,7 @@ class Sandboxed:
     settings: tuple[str, ...]
     model: Path
     example: Path
+    data: Path
     import_output: str
 
 
@@ -127,12 +130,13 @@ def sandboxed(
     assert synced.returncode == 0, synced.stderr[-3000:]
     elsewhere = root / "downloads"
     elsewhere.mkdir()
-    model, example = elsewhere / "elsewhere.joblib", elsewhere / "rows.json"
-    run([project / ".venv" / "bin" / "python", "-c", FIT, model, example], cwd=elsewhere)
-    done = make(project, "import-model", f"MODEL={model}", f"EXAMPLE={example}", *settings, image=image)
+    model, example, data = elsewhere / "elsewhere.joblib", elsewhere / "rows.json", elsewhere / "train.csv"
+    run([project / ".venv" / "bin" / "python", "-c", FIT, model, example, data], cwd=elsewhere)
+    given = (f"MODEL={model}", f"EXAMPLE={example}", f"PROFILE_DATA={data}")
+    done = make(project, "import-model", *given, *settings, image=image)
     try:
         assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        yield Sandboxed(project, image, settings, model, example, done.stdout)
+        yield Sandboxed(project, image, settings, model, example, data, done.stdout)
     finally:
         run([require("docker"), "image", "rm", "--force", image], check=False)
 
@@ -145,15 +149,25 @@ def test_an_honest_pickle_imports_through_the_sandbox_as_on_this_machine(sandbox
     )
     assert sorted(path.name for path in (project / "imported").iterdir()) == [
         "model.joblib",
+        "profile.json",  # PROFILE_DATA: the model's answers on those rows are the sandbox's too
         "signature.json",
     ]
     package = read_answers(project)["package_name"]
     here = project.parent / "imported-here"
     script = IMPORT_HERE_AND_PREDICT.format(package=package)
-    imported = [sandboxed.model, sandboxed.example, here, project / "imported" / "model.joblib"]
+    imported = [
+        sandboxed.model,
+        sandboxed.example,
+        sandboxed.data,
+        here,
+        project / "imported" / "model.joblib",
+    ]
     done = run([project / ".venv" / "bin" / "python", "-c", script, *imported], cwd=project)
     signature = json.loads((project / "imported" / "signature.json").read_text(encoding="utf-8"))
     assert signature == json.loads((here / "signature.json").read_text(encoding="utf-8"))
+    profile = json.loads((project / "imported" / "profile.json").read_text(encoding="utf-8"))
+    assert profile == json.loads((here / "profile.json").read_text(encoding="utf-8"))
+    assert profile["rows"] == 150
     given = json.loads(sandboxed.example.read_text(encoding="utf-8"))["instances"]
     assert signature["example"]["instances"], "the example request holds none of the given rows"
     assert all(row in given for row in signature["example"]["instances"])

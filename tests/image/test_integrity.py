@@ -45,10 +45,8 @@ REFUSAL = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def swapped_import(default_image: PreparedImage, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the default project whose imported/model.joblib is not the file its signature records."""
-    project = tmp_path_factory.mktemp("swapped-import")
+def imported_copy(default_image: PreparedImage, project: Path) -> Path:
+    """A copy of the default project whose imported/ holds the image's own /opt/model (profile.json too)."""
     for name in CONTEXT:
         source = default_image.project / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
@@ -59,6 +57,13 @@ def swapped_import(default_image: PreparedImage, tmp_path_factory: pytest.TempPa
             archive.extractall(project / "imported", filter="data")
     finally:
         container.remove(force=True)
+    return project
+
+
+@pytest.fixture(scope="module")
+def swapped_import(default_image: PreparedImage, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the default project whose imported/model.joblib is not the file its signature records."""
+    project = imported_copy(default_image, tmp_path_factory.mktemp("swapped-import"))
     with (project / "imported" / "model.joblib").open("ab") as artifact:
         artifact.write(b"\0")
     return project
@@ -100,3 +105,35 @@ def test_the_image_build_refuses_a_swapped_import(
             timeout=300,
         )
     assert REFUSAL.search(str(refused.value)), str(refused.value)
+
+
+def test_the_imported_stage_ships_the_profile_when_the_import_made_one(
+    default_image: PreparedImage, ca_bundle, tmp_path: Path
+) -> None:
+    # The same honest model twice: with profile.json (an import with PROFILE_DATA), then without
+    # (the stage's copy of it is optional, not a failure).
+    project = imported_copy(default_image, tmp_path)
+    profile = (project / "imported" / "profile.json").read_bytes()
+    client = docker.from_env()
+    for ships in (True, False):
+        if not ships:
+            (project / "imported" / "profile.json").unlink()
+        tag = f"{default_image.tag}-imported-profile"
+        build_image(
+            project,
+            tag,
+            default_image.result.base_image,
+            ca_bundle.path,
+            build_args={"MODEL_SOURCE": "imported"},
+            target="imported",
+            timeout=300,
+        )
+        try:
+            listing = client.containers.run(tag, ["ls", "/opt/model"], remove=True).decode().split()
+            shipped = (
+                client.containers.run(tag, ["cat", "/opt/model/profile.json"], remove=True) if ships else b""
+            )
+        finally:
+            client.images.remove(tag, force=True)
+        assert ("profile.json" in listing) is ships, listing
+        assert shipped == profile if ships else not shipped

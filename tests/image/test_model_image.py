@@ -36,7 +36,7 @@ def test_model_image_holds_the_model_under_models_readable_by_any_uid(model_imag
     ).decode()
     names = {line.split()[-1]: line.split()[0] for line in listing.splitlines() if line.startswith("-")}
     assert set(names) == {path.name for path in model_images.folders["v1"].iterdir()}
-    assert {"model.joblib", "signature.json"} <= set(names)
+    assert {"model.joblib", "signature.json", "profile.json"} <= set(names)  # profile: the drift reference
     # Root's, readable by all, writable by none but root (model.joblib is written 0600 by training).
     assert set(names.values()) == {"-rw-r--r--"}, listing
     assert listing.rstrip().endswith("read")
