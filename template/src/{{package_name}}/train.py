@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from .model import build_estimator
 from .serving.artifact import Model, save_model
-from .serving.profile import derive_profile
+from .serving.profile_data import derive_profile
 from .serving.signature import derive_signature
 
 DEFAULT_OUTPUT = Path("artifacts")

@@ -8,13 +8,14 @@ share of training rows in each, and the same for the model's answers on those ro
 * A number (``number``, ``integer``) gets decile edges: up to ten bins, open at both ends, so a
   value beyond anything training saw falls in the first or last bin; labels such as
   ``"03 [5.1, 5.6)"`` (the index first, so they sort in order).
-* A string or boolean gets a bin per common category (the ``TOP_CATEGORIES`` most frequent),
-  ``<other>`` for the categories training saw less often, and ``<unseen>`` for any it never saw
-  (up to ``SEEN_LIMIT`` seen categories are remembered; past that, a new one counts as other).
+* A string or boolean gets a bin per common category (the 17 most frequent), ``<other>`` for
+  the categories training saw less often, and ``<unseen>`` for any it never saw (up to 1,000 seen
+  categories are remembered; past that, a new one counts as other).
 * Every column has ``<missing>`` (None, NaN).
 * The answers: the share of each class (a classifier), or decile bins of the value (a regressor).
 
 At most ``MAX_BINS`` bins per column, so the service's drift counters have bounded labels.
+This module is the profile's form; ``profile_data.derive_profile`` makes one from rows.
 ``Profile.count`` puts rows into those bins, the service per model call and batch scoring per
 partition, and ``psi`` turns counts into the population stability index, as the chart's
 recording rules do in PromQL (with the same floor on empty bins).
@@ -26,9 +27,8 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,9 +41,6 @@ from .signature import Signature, is_missing
 PROFILE_FILE = "profile.json"
 PROFILE_VERSION = 1
 MAX_BINS = 20
-QUANTILES = 10  # decile bins
-TOP_CATEGORIES = MAX_BINS - 3  # room for <other>, <unseen> and <missing>
-SEEN_LIMIT = 1000
 MISSING, OTHER, UNSEEN = "<missing>", "<other>", "<unseen>"
 #: The share an empty bin counts as in the PSI: without a floor one empty bin makes it infinite.
 #: The chart's recording rules use the same floor (``clamp_min``).
@@ -104,7 +101,7 @@ class Bins:
             One count per bin, in ``labels`` order.
         """
         if self.kind == "numeric":
-            numbers = _as_floats(values)
+            numbers = as_floats(values)
             missing = np.isnan(numbers)
             where = np.searchsorted(self._edges, numbers, side="right")
             where[missing] = self.missing_bin
@@ -114,7 +111,7 @@ class Bins:
         # Tallied first (in C), so the Python below runs once per distinct value, not per row.
         tally = Counter(values.tolist() if isinstance(values, np.ndarray) else values)
         for value, times in tally.items():
-            counts[missing if is_missing(value) else index.get(_category(value), unseen)] += times
+            counts[missing if is_missing(value) else index.get(category(value), unseen)] += times
         return counts
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,39 +240,6 @@ def read_profile(folder: Path, signature: Signature | None = None) -> Profile | 
     return profile
 
 
-def derive_profile(signature: Signature, x: Any, predictions: Any) -> Profile:
-    """The profile of the rows ``x`` (training data, or scored data) and the model's answers on them.
-
-    Args:
-        signature: The model's signature (its columns' names and kinds, its task and classes).
-        x: The rows: a DataFrame with the signature's columns, or a matrix in column order.
-        predictions: The model's answer for each row of ``x``.
-
-    Returns:
-        The profile; its shares add up to 1 per column.
-    """
-    rows = len(x)
-    if rows == 0:
-        raise ProfileError("no rows to profile")
-    frame = hasattr(x, "columns")
-    matrix = None if frame else np.asarray(x)
-    features = []
-    for i, column in enumerate(signature.columns):
-        values = x[column.name].to_numpy() if frame else matrix[:, i]  # type: ignore[index]
-        numeric = column.kind in ("number", "integer")
-        features.append((_numeric_bins if numeric else _categorical_bins)(column.name, values))
-    answers = np.asarray(predictions).ravel()
-    if signature.task == "classification":
-        classes = [_category(label) for label in signature.classes]
-        prediction = _categorical_bins("prediction", answers, also_seen=classes)
-        names = dict(zip(classes, signature.class_names, strict=False))  # a class's name, where it has one
-        labels = tuple(names.get(category, category) for category in prediction.categories)
-        prediction = replace(prediction, labels=(*labels, *prediction.labels[len(labels) :]))
-    else:
-        prediction = _numeric_bins("prediction", answers)
-    return Profile(rows=rows, features=tuple(features), prediction=prediction)
-
-
 def shares(counts: NDArray[np.int64]) -> NDArray[np.float64]:
     """Counts as shares of their total (all zeros when there are none)."""
     total = counts.sum()
@@ -296,44 +260,13 @@ def psi(reference: Sequence[float], counts: Sequence[int]) -> float:
     return float(np.sum((live - ref) * np.log(live / ref)))
 
 
-def _numeric_bins(name: str, values: Any) -> Bins:
-    numbers = _as_floats(values)
-    present = numbers[~np.isnan(numbers)]
-    quantiles = np.linspace(0, 1, QUANTILES + 1)[1:-1]
-    # Six significant digits: the same bins, and a profile.json a person can read.
-    rounded = [float(f"{edge:.6g}") for edge in np.quantile(present, quantiles)] if len(present) else []
-    edges = tuple(sorted(set(rounded)))
-    labels = (*_interval_labels(edges), MISSING)
-    bins = Bins(name, "numeric", labels, (0.0,) * len(labels), edges=edges)
-    return replace(bins, shares=tuple(shares(bins.count(numbers)).tolist()))
-
-
-def _categorical_bins(name: str, values: Any, also_seen: Sequence[str] = ()) -> Bins:
-    items = values.tolist() if isinstance(values, np.ndarray) else list(values)
-    frequency = Counter(_category(value) for value in items if not is_missing(value))
-    # Most frequent first; ties by name, so the same data give the same bins.
-    ranked = [category for category, _ in sorted(frequency.items(), key=lambda item: (-item[1], item[0]))]
-    categories = tuple(ranked[:TOP_CATEGORIES])
-    seen = tuple(sorted({*ranked[:SEEN_LIMIT], *also_seen[:SEEN_LIMIT]}))
-    labels = (*categories, OTHER, UNSEEN, MISSING)
-    bins = Bins(name, "categorical", labels, (0.0,) * len(labels), categories=categories, seen=seen)
-    return replace(bins, shares=tuple(shares(bins.count(items)).tolist()))
-
-
-def _interval_labels(edges: Sequence[float]) -> list[str]:
-    if not edges:
-        return ["00 all"]
-    text = [f"{edge:.4g}" for edge in edges]
-    inner = [f"{i:02d} [{low}, {high})" for i, (low, high) in enumerate(pairwise(text), start=1)]
-    return [f"00 < {text[0]}", *inner, f"{len(edges):02d} >= {text[-1]}"]
-
-
-def _as_floats(values: Any) -> NDArray[np.float64]:
+def as_floats(values: Any) -> NDArray[np.float64]:
+    """A column's values as floats, a missing value (None, NaN, ``pd.NA``) as NaN."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
         return values.astype(np.float64, copy=False)
     return np.array([math.nan if is_missing(v) else float(v) for v in values], dtype=np.float64)
 
 
-def _category(value: Any) -> str:
+def category(value: Any) -> str:
     """A category's label: its text (numpy scalars as the Python value they hold)."""
     return str(value.item() if isinstance(value, np.generic) else value)

@@ -1,10 +1,12 @@
-"""A reference profile from a data file: for a model with no training data of this project.
+"""Reference profiles made from rows: training's own, or a data file's for a model trained elsewhere.
 
 Owned by the template: ``copier update`` may replace this file.
 
-Training writes ``profile.json`` from its own rows (``train.py``). A model trained elsewhere has
-none: ``make import-model PROFILE_DATA=rows.csv`` profiles the rows of a file you name (the data
-it was trained on, or a sample of it) while importing, and
+``derive_profile`` bins rows the way ``profile`` describes (decile edges per number, the most
+frequent categories per string, the answers' classes or deciles); training calls it on its own
+rows and writes ``profile.json`` (``train.py``). A model trained elsewhere has none:
+``make import-model PROFILE_DATA=rows.csv`` profiles the rows of a file you name (the data it was
+trained on, or a sample of it) while importing, and
 
     python -m <package>.serving.profile_data --data rows.csv [--model artifacts]
 
@@ -22,17 +24,37 @@ import argparse
 import csv
 import math
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .artifact import ARTIFACT_FILE, Model, ModelLoadError, load_model, model_path
 from .features import RefusedValueError
-from .profile import PROFILE_FILE, Profile, derive_profile
-from .signature import Column
+from .profile import (
+    MAX_BINS,
+    MISSING,
+    OTHER,
+    PROFILE_FILE,
+    UNSEEN,
+    Bins,
+    Profile,
+    ProfileError,
+    as_floats,
+    category,
+    shares,
+)
+from .signature import Column, Signature, is_missing
 
 #: The data files a profile is read from.
 DATA_SUFFIXES = (".csv", ".parquet")
+QUANTILES = 10  # decile bins
+TOP_CATEGORIES = MAX_BINS - 3  # room for <other>, <unseen> and <missing>
+SEEN_LIMIT = 1000
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
@@ -144,6 +166,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile.write(folder)
     print(f"wrote {folder / PROFILE_FILE}: {profile.rows} rows, {len(profile.features)} columns")  # noqa: T201
     return 0
+
+
+def derive_profile(signature: Signature, x: Any, predictions: Any) -> Profile:
+    """The profile of the rows ``x`` (training data, or scored data) and the model's answers on them.
+
+    Args:
+        signature: The model's signature (its columns' names and kinds, its task and classes).
+        x: The rows: a DataFrame with the signature's columns, or a matrix in column order.
+        predictions: The model's answer for each row of ``x``.
+
+    Returns:
+        The profile; its shares add up to 1 per column.
+    """
+    rows = len(x)
+    if rows == 0:
+        raise ProfileError("no rows to profile")
+    frame = hasattr(x, "columns")
+    matrix = None if frame else np.asarray(x)
+    features = []
+    for i, column in enumerate(signature.columns):
+        values = x[column.name].to_numpy() if frame else matrix[:, i]  # type: ignore[index]
+        numeric = column.kind in ("number", "integer")
+        features.append((_numeric_bins if numeric else _categorical_bins)(column.name, values))
+    answers = np.asarray(predictions).ravel()
+    if signature.task == "classification":
+        classes = [category(label) for label in signature.classes]
+        prediction = _categorical_bins("prediction", answers, also_seen=classes)
+        names = dict(zip(classes, signature.class_names, strict=False))  # a class's name, where it has one
+        labels = tuple(names.get(category, category) for category in prediction.categories)
+        prediction = replace(prediction, labels=(*labels, *prediction.labels[len(labels) :]))
+    else:
+        prediction = _numeric_bins("prediction", answers)
+    return Profile(rows=rows, features=tuple(features), prediction=prediction)
+
+
+def _numeric_bins(name: str, values: Any) -> Bins:
+    numbers = as_floats(values)
+    present = numbers[~np.isnan(numbers)]
+    quantiles = np.linspace(0, 1, QUANTILES + 1)[1:-1]
+    # Six significant digits: the same bins, and a profile.json a person can read.
+    rounded = [float(f"{edge:.6g}") for edge in np.quantile(present, quantiles)] if len(present) else []
+    edges = tuple(sorted(set(rounded)))
+    labels = (*_interval_labels(edges), MISSING)
+    bins = Bins(name, "numeric", labels, (0.0,) * len(labels), edges=edges)
+    return replace(bins, shares=tuple(shares(bins.count(numbers)).tolist()))
+
+
+def _categorical_bins(name: str, values: Any, also_seen: Sequence[str] = ()) -> Bins:
+    items = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    frequency = Counter(category(value) for value in items if not is_missing(value))
+    # Most frequent first; ties by name, so the same data give the same bins.
+    ranked = [category for category, _ in sorted(frequency.items(), key=lambda item: (-item[1], item[0]))]
+    categories = tuple(ranked[:TOP_CATEGORIES])
+    seen = tuple(sorted({*ranked[:SEEN_LIMIT], *also_seen[:SEEN_LIMIT]}))
+    labels = (*categories, OTHER, UNSEEN, MISSING)
+    bins = Bins(name, "categorical", labels, (0.0,) * len(labels), categories=categories, seen=seen)
+    return replace(bins, shares=tuple(shares(bins.count(items)).tolist()))
+
+
+def _interval_labels(edges: Sequence[float]) -> list[str]:
+    if not edges:
+        return ["00 all"]
+    text = [f"{edge:.4g}" for edge in edges]
+    inner = [f"{i:02d} [{low}, {high})" for i, (low, high) in enumerate(pairwise(text), start=1)]
+    return [f"00 < {text[0]}", *inner, f"{len(edges):02d} >= {text[-1]}"]
 
 
 if __name__ == "__main__":
