@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from .boosters import as_estimator, stored
 from .features import check_features, estimator_input
 from .integrity import IntegrityError, artifact_record, verify
-from .profile import Profile, ProfileError, read_profile
+from .profile import PROFILE_FILE, Profile, ProfileError, read_profile
 from .signature import Signature, signature_of_estimator
 
 MODEL_PATH_ENV = "MODEL_PATH"
@@ -111,9 +111,8 @@ class Model:
     @property
     def classes(self) -> NDArray[Any]:
         """The labels ``predict`` returns, as the estimator knows them (empty for a regressor)."""
-        if self.signature.task != "classification":
-            return np.asarray([])
-        return np.asarray(getattr(self.estimator, "classes_", []))
+        classifier = self.signature.task == "classification"
+        return np.asarray(getattr(self.estimator, "classes_", []) if classifier else [])
 
     @cached_property
     def has_proba(self) -> bool:
@@ -162,8 +161,7 @@ class Model:
         if not self.has_proba:
             raise NotImplementedError(f"{type(self.estimator).__name__} has no predict_proba")
         matrix = estimator_input(self.signature, x if checked else self.check_features(x))
-        proba = self.estimator.predict_proba(matrix)
-        return np.asarray(proba, dtype=np.float64)
+        return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
 
 
 #: Rows the answer count is checked on: not 1, so that a model answering a fixed count shows.
@@ -201,11 +199,9 @@ def check_answers(model: Model) -> None:
 def save_model(model: Model, path: Path) -> Path:
     """Write ``model`` to ``path`` atomically, its signature beside it as ``signature.json``.
 
-    The model's profile, if it has one, goes beside them as ``profile.json``.
-
     Writing to a temporary file in the same folder and renaming it means a reader (a server
     starting up, a pipeline step) never sees half an artifact. ``signature.json`` records the
-    file's name and SHA-256, which ``load_model`` checks.
+    file's name and SHA-256, which ``load_model`` checks. The profile goes in ``profile.json``.
 
     Args:
         model: The model to save.
@@ -233,6 +229,8 @@ def save_model(model: Model, path: Path) -> Path:
     model.signature.write(path.parent, artifact=record)
     if model.profile is not None:
         model.profile.write(path.parent)
+    else:  # one left by an earlier model there would describe another model
+        (path.parent / PROFILE_FILE).unlink(missing_ok=True)
     return path
 
 
@@ -291,12 +289,10 @@ def load_model(path: Path | str | None = None) -> Model:
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
     try:
-        profile = read_profile(path.parent, signature)
-    except ProfileError as exc:
-        raise ModelLoadError(str(exc)) from exc
-    model = Model(estimator, signature, profile)
-    try:
+        model = Model(estimator, signature, read_profile(path.parent, signature))
         check_answers(model)
+    except ProfileError as exc:  # its message names the profile's file and the fix
+        raise ModelLoadError(str(exc)) from exc
     except ValueError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
     return model

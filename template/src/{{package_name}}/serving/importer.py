@@ -33,7 +33,6 @@ import numpy as np
 from . import sandbox
 from .artifact import Model, ModelLoadError, check_answers, save_model
 from .model_formats import Source, open_model, sniff
-from .profile import PROFILE_FILE
 from .profile_data import ProfileDataError, profile_of_file
 from .signature import SIGNATURE_FILE, ColumnKind, Signature, derive_signature, signature_of_estimator
 
@@ -163,9 +162,7 @@ def import_model(
             imported = replace(imported, profile=profile_of_file(imported, profile_data))
         except ProfileDataError as exc:
             raise ModelLoadError(f"PROFILE_DATA={exc}") from None
-    save_model(imported, output / "model.joblib")
-    if imported.profile is None:  # a previous import's profile describes another model
-        (output / PROFILE_FILE).unlink(missing_ok=True)
+    save_model(imported, output / "model.joblib")  # and removes a previous import's profile
     return imported
 
 
