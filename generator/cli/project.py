@@ -71,11 +71,18 @@ def new(
         Path | None,
         typer.Option(help="A few real rows for --model (.csv, .parquet or .json): its example request."),
     ] = None,
+    profile_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rows like the training data of --model (.csv or .parquet): the reference its "
+            "drift is measured against (profile.json).",
+        ),
+    ] = None,
 ) -> None:
     """Create a model project (asks the questions unless --defaults)."""
     # Everything that can be refused is refused before a question is asked or a file written.
     answers = answers_lib.collect(data or (), data_file, questions=variants_lib.load_questions())
-    answers = check_model_answers(answers, model, example)
+    answers = check_model_answers(answers, model, example, profile_data)
     if not defaults and not sys.stdin.isatty():
         raise GeneratorError(
             "no terminal to ask questions on",
@@ -107,7 +114,7 @@ def new(
         )
     if model is not None:
         with progress(stderr, f"Importing {model} (make import-model)"):
-            import_into(project, model, example)
+            import_into(project, model, example, profile_data)
         stderr.print(f"[green]Imported[/] {model} into {project / 'imported'} (the image ships it)")
     serve = "make test serve MODEL_DIR=imported" if model is not None else "make test serve"
     stdout.print(f"Next: cd {os.path.relpath(project)} && {serve}", soft_wrap=True)

@@ -41,6 +41,15 @@ def _new(dest, *args):
             "--example {tmp}/none.csv: no such file",
         ),
         (("-d", "model_source=bought"), 'model_source must be "train" or "imported"'),
+        (("--profile-data", "{tmp}/rows.csv"), "--profile-data needs --model"),
+        (
+            ("--model", "{tmp}/model.joblib", "--profile-data", "{tmp}/none.csv"),
+            "--profile-data {tmp}/none.csv: no such file",
+        ),
+        (
+            ("--model", "{tmp}/model.joblib", "--profile-data", "{tmp}/model.joblib"),
+            "--profile-data {tmp}/model.joblib: not a .csv or .parquet file",
+        ),
     ],
     ids=[
         "missing-model",
@@ -49,6 +58,9 @@ def _new(dest, *args):
         "train-with-model",
         "missing-example",
         "bad",
+        "profile-data-alone",
+        "missing-profile-data",
+        "profile-data-not-rows",
     ],
 )
 def test_new_refuses_a_model_it_cannot_import_before_writing_anything(tmp_path, args, said):
@@ -85,15 +97,19 @@ def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path, monkeypatc
     skops_io = pytest.importorskip("skops.io")
     datasets = pytest.importorskip("sklearn.datasets")
     linear = pytest.importorskip("sklearn.linear_model")
-    x, y = datasets.load_iris(return_X_y=True)
+    iris = datasets.load_iris()
+    x, y = iris.data, iris.target
     model = tmp_path / "mine.skops"
     skops_io.dump(linear.LogisticRegression(max_iter=500).fit(x, y), model)
+    # Its training rows, for the drift reference: the columns the import names x0..x3 (skops records none).
+    rows = tmp_path / "training.csv"
+    rows.write_text("x0,x1,x2,x3\n" + "".join(",".join(map(str, row)) + "\n" for row in x), encoding="utf-8")
     dest = tmp_path / "p"
     # A terminal's width, exported by shells and pytest-xdist: make reads the environment, so
     # import-model's column names are COLUMN_NAMES, never COLUMNS (which imported an "80" model).
     monkeypatch.setenv("COLUMNS", "80")
 
-    result = _new(dest, "--model", str(model), "-d", "project_name=Mine")
+    result = _new(dest, "--model", str(model), "--profile-data", str(rows), "-d", "project_name=Mine")
 
     assert result.exit_code == 0, result.output
     assert "make test serve MODEL_DIR=imported" in result.output
@@ -101,6 +117,9 @@ def test_new_with_a_model_imports_it_and_its_image_ships_it(tmp_path, monkeypatc
     assert signature["task"] == "classification"
     assert len(signature["columns"]) == 4
     assert (dest / "imported" / "model.joblib").is_file()
+    profile = yaml.safe_load((dest / "imported" / "profile.json").read_text())
+    assert profile["rows"] == len(x)
+    assert [feature["name"] for feature in profile["features"]] == ["x0", "x1", "x2", "x3"]
     assert yaml.safe_load((dest / ".copier-answers.yml").read_text())["model_source"] == "imported"
     # CI builds with the Dockerfile's default, `make build` and `make push` with the Makefile's.
     assert "ARG MODEL_SOURCE=imported\n" in (dest / "Dockerfile").read_text()
