@@ -39,6 +39,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -53,6 +54,11 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COUNT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 UNMATCHED = "unmatched"  # the route label of requests no route matched (404s)
+
+# No ``*_created`` series (when each series began): nothing reads them, and beside the drift
+# counters (up to 1,000 label sets) they would double the series every scrape stores. The
+# multi-worker exposition never had them.
+disable_created_metrics()
 
 
 class ServiceMetrics:
