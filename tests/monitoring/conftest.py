@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.services import wait_until
 
 from generator.chart.helm import Chart, find_helms
 from generator.process import run
@@ -84,18 +84,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until(
-    check: Callable[[], bool], seconds: float, what: str, process: subprocess.Popen[bytes]
-) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited during start-up (code {process.returncode})")
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} was not ready within {seconds:g} s")
-        time.sleep(0.2)
 
 
 def answers(url: str) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.services import wait_until
 
 from generator.project.render import read_answers
 
@@ -143,14 +144,6 @@ def _observe(stack: Any, alert_expr: str, seconds: float) -> Phase:
     return phase
 
 
-def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} after {seconds:g} s")
-        time.sleep(0.3)
-
-
 def _recorded_and_profile_psi(
     stack: Any, project_python: subprocess.Popen[str], features: list[str]
 ) -> list[tuple[float, float]]:
@@ -201,14 +194,12 @@ def drift(project_python: subprocess.Popen[str], stack: Any, monitoring: Any) ->
         # Phase 1: the training data only, for longer than the window.
         time.sleep(WINDOW_SECONDS + 2)
         psis = "model:drift_feature_psi"
-        _wait_for(lambda: len(stack.query(psis)) == len(features), 10, "no PSI of every feature")
+        wait_until(lambda: len(stack.query(psis)) == len(features), 10, "a PSI of every feature")
         steady = _observe(stack, alert_expr, OBSERVE_SECONDS)
         # Phase 2: one feature moved by two standard deviations, until the window holds only it.
         traffic.shift = (column, SHIFT_SDS * spread)
         started = time.monotonic()
-        _wait_for(
-            lambda: bool(stack.query(alert_expr)), WINDOW_SECONDS + 10, "FeatureDrift's expression empty"
-        )
+        wait_until(lambda: bool(stack.query(alert_expr)), WINDOW_SECONDS + 10, "FeatureDrift's expression")
         time.sleep(max(0.0, started + WINDOW_SECONDS + 2 - time.monotonic()))
         shifted = _observe(stack, alert_expr, OBSERVE_SECONDS)
         pairs = _recorded_and_profile_psi(stack, project_python, features)

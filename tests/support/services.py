@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,6 +126,19 @@ def _wait_ready(
             if time.monotonic() > deadline:
                 pytest.fail(f"the service at {url} was not ready within {seconds:g} s{tail}")
             time.sleep(0.5)
+
+
+def wait_until(
+    check: Callable[[], bool], seconds: float, what: str, process: subprocess.Popen[Any] | None = None
+) -> None:
+    """Poll ``check`` until it holds; fail naming ``what`` at the deadline or when ``process`` exits."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"{what} exited during start-up (code {process.returncode})")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} was not ready within {seconds:g} s")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
